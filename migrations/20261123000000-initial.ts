@@ -1,0 +1,96 @@
+import { sql, type Kysely } from 'kysely';
+
+/**
+ * Customers and projects from Agora's provisioning calls, usage events with their per-day rollup,
+ * and the statements (what Agora was told) with their lines.
+ *
+ * Amounts and quantities are `numeric` without a fixed scale: exact, whatever the caller sent.
+ */
+export async function up(db: Kysely<any>): Promise<void> {
+  await sql`
+    create table customers (
+      customer_id    text primary key,
+      plan_id        text not null,
+      customer_name  text,
+      customer_email text,
+      customer_phone text,
+      created_at     timestamptz not null default now(),
+      updated_at     timestamptz not null default now(),
+      deactivated_at timestamptz
+    )`.execute(db);
+
+  await sql`
+    create table projects (
+      project_id     bigint primary key,
+      customer_id    text not null references customers (customer_id),
+      app_key        text not null unique,
+      app_secret     text not null,
+      created_at     timestamptz not null default now(),
+      deactivated_at timestamptz
+    )`.execute(db);
+  await sql`create index projects_customer_idx on projects (customer_id)`.execute(db);
+
+  await sql`
+    create table statements (
+      id                bigserial primary key,
+      kind              text not null check (kind in ('usage', 'bill')),
+      window_start      timestamptz not null,
+      -- exclusive: toTs + 1 second, because Agora's toTs is inclusive to the second
+      window_end        timestamptz not null check (window_end > window_start),
+      fixed_at          timestamptz not null default clock_timestamp(),
+      line_count        integer not null default 0,
+      total_amount      numeric not null default 0,
+      correction_amount numeric not null default 0,
+      unique (kind, window_start, window_end)
+    )`.execute(db);
+
+  await sql`
+    create table statement_lines (
+      statement_id      bigint not null references statements (id),
+      -- 1-based position in projectId order: a page is a range of line_no, so its cost does not
+      -- depend on how deep it is
+      line_no           integer not null,
+      project_id        bigint not null,
+      customer_id       text not null,
+      plan_id           text not null,
+      amount            numeric not null check (amount <> 0),
+      correction_amount numeric not null default 0,
+      description       text not null,
+      primary key (statement_id, line_no)
+    )`.execute(db);
+
+  await sql`
+    create table usage_events (
+      id           text primary key,
+      project_id   bigint not null references projects (project_id),
+      quantity     numeric not null check (quantity > 0),
+      occurred_at  timestamptz not null,
+      description  text,
+      received_at  timestamptz not null default clock_timestamp(),
+      -- true when the event's moment was already inside a reported window when it arrived:
+      -- it is then carried into the next statement as a correction
+      late         boolean not null,
+      -- the statement that reported it, where that is recorded per event (partial windows and
+      -- corrections); events of a whole-day statement are reported through the day's rollup
+      statement_id bigint references statements (id)
+    )`.execute(db);
+  await sql`create index usage_events_unreported_time_idx on usage_events (occurred_at) where statement_id is null and not late`.execute(db);
+  await sql`create index usage_events_pending_correction_idx on usage_events (project_id) where statement_id is null and late`.execute(db);
+  await sql`create index usage_events_statement_idx on usage_events (statement_id) where statement_id is not null`.execute(db);
+
+  // Usage per project and UTC day not yet reported, maintained as events arrive, so the first page
+  // of a whole day reads one row per project instead of a day of events.
+  await sql`
+    create table usage_day_rollup (
+      day        date not null,
+      project_id bigint not null,
+      quantity   numeric not null,
+      primary key (day, project_id)
+    )`.execute(db);
+}
+
+export async function down(db: Kysely<any>): Promise<void> {
+  for (const t of ['usage_day_rollup', 'usage_events', 'statement_lines', 'statements', 'projects', 'customers']) {
+    await sql`drop table if exists ${sql.table(t)}`.execute(db);
+  }
+}

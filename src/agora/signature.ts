@@ -1,0 +1,131 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+/**
+ * Agora's request signature (shared/spec/agora-callbacks.md, "The signature").
+ *
+ *   SourceString = METHOD & URLEncode(path) & URLEncode(sorted "k=v" joined with "&")
+ *   signature    = Base64(HMAC-SHA1(apiSecret + "&", SourceString))   (URL-encoded again for GET)
+ */
+
+const JAVA_SAFE = /[A-Za-z0-9.\-*_]/;
+const RFC3986_SAFE = /[A-Za-z0-9.\-_~]/;
+
+function encodeWith(text: string, safe: RegExp, space: string): string {
+  let out = '';
+  for (const ch of text) {
+    if (safe.test(ch)) out += ch;
+    else if (ch === ' ') out += space;
+    else for (const b of Buffer.from(ch, 'utf8')) out += `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/** Java's `URLEncoder.encode(s, "UTF-8")`: letters, digits and `. - * _` stay; space is `+`. */
+export const javaUrlEncode = (s: string) => encodeWith(s, JAVA_SAFE, '+');
+/** RFC 3986 percent-encoding: unreserved characters stay; space is `%20`. */
+export const rfc3986Encode = (s: string) => encodeWith(s, RFC3986_SAFE, '%20');
+
+export type ParamValue = string | number | boolean | null;
+export type Encoder = (s: string) => string;
+
+/** A JSON body field as it enters the source string: numbers and booleans as JSON writes them. */
+export function paramText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value === null || value === undefined) return '';
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
+}
+
+export function sourceString(
+  method: string,
+  path: string,
+  params: Record<string, unknown>,
+  encode: Encoder = javaUrlEncode,
+): string {
+  const pairs = Object.keys(params)
+    .filter((k) => k !== 'signature')
+    // Ascending order of key by code unit, as Java's TreeMap/String.compareTo orders ASCII keys.
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+    .map((k) => `${k}=${paramText(params[k])}`)
+    .join('&');
+  return `${method.toUpperCase()}&${encode(path)}&${encode(pairs)}`;
+}
+
+export function hmacBase64(apiSecret: string, source: string): string {
+  return createHmac('sha1', `${apiSecret}&`).update(source, 'utf8').digest('base64');
+}
+
+/**
+ * The signature as Agora sends it: for GET the base64 is URL-encoded (it then goes into the
+ * query string, where it is encoded once more), for POST and PUT it is plain base64.
+ */
+export function sign(
+  method: string,
+  path: string,
+  params: Record<string, unknown>,
+  apiSecret: string,
+): string {
+  const b64 = hmacBase64(apiSecret, sourceString(method, path, params));
+  return method.toUpperCase() === 'GET' ? javaUrlEncode(b64) : b64;
+}
+
+/**
+ * The base64 bytes a received signature stands for. A GET signature may arrive decoded once
+ * (`…=`), still URL-encoded (`…%3D`), or with `+` turned into a space by form decoding.
+ */
+export function normalizeSignature(received: string): Buffer | null {
+  let s = received.trim();
+  if (s.includes('%')) {
+    try {
+      s = decodeURIComponent(s);
+    } catch {
+      return null; // a malformed %-sequence is not a signature
+    }
+  }
+  s = s.replace(/ /g, '+');
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(s)) return null;
+  const bytes = Buffer.from(s, 'base64');
+  return bytes.length === 20 ? bytes : null; // HMAC-SHA1 is 20 bytes
+}
+
+/**
+ * True when `received` is the signature of the request under `apiSecret`, with the source string
+ * encoded either Java's way or the RFC 3986 way. Compared in constant time.
+ */
+export function verifySignature(
+  method: string,
+  path: string,
+  params: Record<string, unknown>,
+  apiSecret: string,
+  received: string,
+): boolean {
+  const got = normalizeSignature(received);
+  if (!got) return false;
+  let ok = false;
+  for (const encode of [javaUrlEncode, rfc3986Encode]) {
+    const want = createHmac('sha1', `${apiSecret}&`).update(sourceString(method, path, params, encode), 'utf8').digest();
+    // Evaluate both forms every time so timing does not reveal which one matched.
+    ok = timingSafeEqual(want, got) || ok;
+  }
+  return ok;
+}
+
+/** A signed GET URL (path and query) as Agora would request it. */
+export function signedGetUrl(path: string, params: Record<string, string | number>, apiSecret: string): string {
+  const signature = sign('GET', path, params, apiSecret);
+  const query = Object.entries(params)
+    .map(([k, v]) => `${javaUrlEncode(k)}=${javaUrlEncode(String(v))}`)
+    .concat(`signature=${signature}`)
+    .join('&');
+  return `${path}?${query}`;
+}
+
+/** A signed JSON body for POST or PUT, as Agora would send it. */
+export function signedBody(
+  method: 'POST' | 'PUT',
+  path: string,
+  body: Record<string, unknown>,
+  apiSecret: string,
+): Record<string, unknown> {
+  return { ...body, signature: sign(method, path, body, apiSecret) };
+}

@@ -1,0 +1,121 @@
+import { z } from 'zod';
+
+/** One Agora key pair. Several may be active at once so a vendor can rotate without downtime. */
+export interface ApiKeyPair {
+  apiKey: string;
+  apiSecret: string;
+}
+
+export interface Config {
+  nodeEnv: 'development' | 'production' | 'test';
+  port: number;
+  host: string;
+  /** Unset: the embedded PGlite database in `dataDir`. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  apiKeys: ApiKeyPair[];
+  adminToken: string | undefined;
+  /** The unit word written into usage descriptions ("12.5 Minute × plan"). */
+  usageUnit: string;
+  /** How long an Agora-facing request may take before it answers 503 so that Agora retries. */
+  agoraDeadlineMs: number;
+  logLevel: 'info' | 'silent';
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const keyPairText = z
+  .string()
+  .transform((text, ctx) => {
+    const pairs: ApiKeyPair[] = [];
+    for (const item of text.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
+      const at = item.indexOf(':');
+      if (at <= 0 || at === item.length - 1) {
+        ctx.addIssue({ code: 'custom', message: `"${redact(item)}" is not of the form key:secret` });
+        continue;
+      }
+      pairs.push({ apiKey: item.slice(0, at), apiSecret: item.slice(at + 1) });
+    }
+    return pairs;
+  });
+
+function redact(item: string): string {
+  const at = item.indexOf(':');
+  return at < 0 ? `${item.slice(0, 4)}…` : `${item.slice(0, at)}:…`;
+}
+
+const envSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+    HOST: z.string().min(1).default('127.0.0.1'),
+    DATABASE_URL: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+      .optional(),
+    DATA_DIR: z.string().min(1).default('./.data'),
+    AGORA_API_KEY: z.string().min(1).optional(),
+    AGORA_API_SECRET: z.string().min(1).optional(),
+    AGORA_API_KEYS: keyPairText.optional(),
+    ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+    USAGE_UNIT: z.string().min(1).max(32).default('Minute'),
+    AGORA_DEADLINE_MS: z.coerce.number().int().min(50).max(10_000).default(450),
+    LOG_LEVEL: z.enum(['info', 'silent']).default('info'),
+  })
+  .superRefine((env, ctx) => {
+    if ((env.AGORA_API_KEY === undefined) !== (env.AGORA_API_SECRET === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['AGORA_API_KEY'],
+        message: 'AGORA_API_KEY and AGORA_API_SECRET must be set together',
+      });
+    }
+  });
+
+/** Empty strings in the environment mean "unset", as a shell's `FOO= npm start` intends. */
+function withoutEmpty(env: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') out[k] = v;
+  return out;
+}
+
+/**
+ * Parses the environment once. Every problem is reported together, so an operator fixes them in
+ * one go. Missing credentials are not an error here: `resolveCredentials` decides (generate them
+ * for the embedded database, refuse in production).
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = envSchema.safeParse(withoutEmpty(env));
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((i) => `${i.path.join('.') || 'environment'}: ${i.message}`),
+    );
+  }
+  const e = parsed.data;
+  const apiKeys: ApiKeyPair[] = [];
+  if (e.AGORA_API_KEY && e.AGORA_API_SECRET) apiKeys.push({ apiKey: e.AGORA_API_KEY, apiSecret: e.AGORA_API_SECRET });
+  for (const pair of e.AGORA_API_KEYS ?? []) {
+    const same = apiKeys.find((p) => p.apiKey === pair.apiKey);
+    if (same && same.apiSecret !== pair.apiSecret) {
+      throw new ConfigError([`AGORA_API_KEYS: key ${pair.apiKey} is given twice with different secrets`]);
+    }
+    if (!same) apiKeys.push(pair);
+  }
+  return {
+    nodeEnv: e.NODE_ENV,
+    port: e.PORT,
+    host: e.HOST,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: e.DATA_DIR,
+    apiKeys,
+    adminToken: e.ADMIN_TOKEN,
+    usageUnit: e.USAGE_UNIT,
+    agoraDeadlineMs: e.AGORA_DEADLINE_MS,
+    logLevel: e.LOG_LEVEL,
+  };
+}

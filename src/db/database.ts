@@ -1,0 +1,67 @@
+import { mkdirSync } from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import type { DB } from './schema.ts';
+import { PGliteDialect } from './pglite-dialect.ts';
+
+export type Db = Kysely<DB>;
+
+export interface DatabaseOptions {
+  /** Unset: embedded PGlite. */
+  databaseUrl?: string | undefined;
+  /** Folder of the embedded database; unset with no URL: in memory (tests). */
+  dataDir?: string | undefined;
+  /** Postgres schema to work in (tests give each worker its own). */
+  schema?: string;
+  poolSize?: number;
+  onPoolError?: (err: Error) => void;
+}
+
+export interface Database {
+  db: Db;
+  kind: 'postgres' | 'embedded';
+  close(): Promise<void>;
+}
+
+const OID = { int8: 20, date: 1082, numeric: 1700, timestamptz: 1184 } as const;
+
+/**
+ * Type parsers are chosen here on purpose: `numeric` and `int8` stay strings (money goes to
+ * Decimal, ids stay exact), and `date` stays `YYYY-MM-DD` rather than a local-time JS Date.
+ */
+const keepText = (v: string) => v;
+
+export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
+  if (opts.databaseUrl) {
+    const pool = new pg.Pool({
+      connectionString: opts.databaseUrl,
+      max: opts.poolSize ?? 10,
+      // Fail fast when the database is down, so Agora gets a 503 well inside its 500 ms.
+      connectionTimeoutMillis: 1000,
+      idleTimeoutMillis: 30_000,
+      ...(opts.schema ? { options: `-c search_path=${opts.schema}` } : {}),
+      types: {
+        getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+          if (oid === OID.int8 || oid === OID.date || oid === OID.numeric) return keepText;
+          return pg.types.getTypeParser(oid, format);
+        }) as typeof pg.types.getTypeParser,
+      },
+    });
+    // An idle client whose server went away emits here; without a listener the process would die.
+    pool.on('error', (err) => opts.onPoolError?.(err));
+    const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+    return { db, kind: 'postgres', close: () => db.destroy() };
+  }
+
+  if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
+  const lite = new PGlite(opts.dataDir ?? 'memory://', {
+    parsers: { [OID.int8]: keepText, [OID.date]: keepText, [OID.numeric]: keepText },
+  });
+  await lite.waitReady;
+  if (opts.schema) {
+    await lite.exec(`create schema if not exists ${opts.schema}; set search_path to ${opts.schema}`);
+  }
+  const db = new Kysely<DB>({ dialect: new PGliteDialect(lite) });
+  return { db, kind: 'embedded', close: () => db.destroy() };
+}

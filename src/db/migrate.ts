@@ -1,0 +1,37 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Migrator, type Migration, type MigrationProvider, type MigrationResult } from 'kysely';
+import type { Db } from './database.ts';
+
+export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
+
+/**
+ * Reads `migrations/<UTC timestamp>-<name>.ts`. The import happens here rather than inside Kysely's
+ * FileMigrationProvider so that whatever loads our TypeScript (tsx, vitest) loads these files too.
+ */
+class MigrationFolder implements MigrationProvider {
+  async getMigrations(): Promise<Record<string, Migration>> {
+    const out: Record<string, Migration> = {};
+    for (const file of readdirSync(MIGRATIONS_DIR).filter((f) => /^\d{14}-[\w-]+\.ts$/.test(f)).sort()) {
+      const mod = (await import(pathToFileURL(join(MIGRATIONS_DIR, file)).href)) as Migration;
+      out[file.replace(/\.ts$/, '')] = { up: mod.up, ...(mod.down ? { down: mod.down } : {}) };
+    }
+    return out;
+  }
+}
+
+export function migrator(db: Db): Migrator {
+  return new Migrator({ db, provider: new MigrationFolder() });
+}
+
+/** Brings the schema up to date or throws with the name of the migration that failed. */
+export async function migrateToLatestOrThrow(db: Db): Promise<MigrationResult[]> {
+  const { error, results } = await migrator(db).migrateToLatest();
+  const failed = results?.find((r) => r.status === 'Error');
+  if (error || failed) {
+    const cause = error instanceof Error ? error.message : String(error);
+    throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${cause}`, { cause: error });
+  }
+  return results ?? [];
+}

@@ -1,0 +1,69 @@
+/**
+ * One error type for the whole server. Each code is stable (tests and clients match on it) and has
+ * one HTTP status; how it is written depends only on the envelope of the route that failed, and
+ * that mapping lives in `http/envelope.ts`.
+ */
+export const ERROR_STATUS = {
+  invalid_request: 400,
+  invalid_parameter: 400,
+  missing_parameter: 400,
+  repeated_parameter: 400,
+  invalid_window: 400,
+  invalid_json: 400,
+  unauthorized: 401,
+  invalid_signature: 401,
+  unknown_api_key: 401,
+  forbidden: 403,
+  not_found: 404,
+  unknown_customer: 404,
+  unknown_project: 404,
+  conflict: 409,
+  project_of_another_customer: 409,
+  customer_deactivated: 409,
+  project_deactivated: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  rate_limited: 429,
+  internal: 500,
+  database_unavailable: 503,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export class AppError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = 'AppError';
+    this.status = ERROR_STATUS[code];
+  }
+}
+
+export const badParam = (message: string, details?: unknown) => new AppError('invalid_parameter', message, details);
+
+/** Connection-level failures and timeouts: the database could not answer, so the caller should retry. */
+const UNAVAILABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN']);
+
+export function isDatabaseUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const e = err as Error & { code?: string; errors?: unknown[] };
+  if (e.code && UNAVAILABLE_ERRNO.has(e.code)) return true;
+  // SQLSTATE class 08 (connection exception), 57P0x (shutdown), 53300 (too many connections),
+  // 57014 (query cancelled by statement_timeout).
+  if (e.code && /^(08|57P0)/.test(e.code)) return true;
+  if (e.code === '53300' || e.code === '57014') return true;
+  if (Array.isArray(e.errors) && e.errors.some(isDatabaseUnavailable)) return true; // AggregateError from dual-stack connect
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connect ECONNREFUSED/i.test(
+    e.message,
+  );
+}
+
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  if (isDatabaseUnavailable(err)) return new AppError('database_unavailable', 'The database did not answer in time; retry');
+  return new AppError('internal', 'Internal error');
+}

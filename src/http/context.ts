@@ -1,0 +1,27 @@
+import type { Config } from '../config.ts';
+import type { Db } from '../db/database.ts';
+import type { ApiKeyPair } from '../config.ts';
+
+/** What a route may put in an error: the envelope decides how an AppError is written. */
+export type Envelope = 'agora-numeric' | 'agora-text' | 'vendor';
+
+export type LogLine = Record<string, unknown>;
+export type Logger = (line: LogLine) => void;
+
+export interface AppDeps {
+  db: Db;
+  config: Config;
+  apiKeys: ApiKeyPair[];
+  adminToken: string;
+  log: Logger;
+}
+
+export interface AppEnv {
+  Variables: {
+    envelope: Envelope;
+    /** The apiKey whose secret verified the request (Agora routes). */
+    apiKey: string;
+    /** The parsed JSON body of a signed POST/PUT, `signature` included. */
+    agoraBody: Record<string, unknown>;
+  };
+}

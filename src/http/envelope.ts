@@ -1,0 +1,35 @@
+import type { Context } from 'hono';
+import { AppError, toAppError } from '../errors.ts';
+import type { AppEnv, Envelope } from './context.ts';
+
+/**
+ * The one place where an AppError becomes a response. Each family of routes has its own envelope:
+ * Agora's usage and bill answer a numeric non-zero `status`, its license and provisioning calls a
+ * `failed` status, and the vendor API a plain `error` object. Every one carries the stable `code`.
+ */
+export function errorBody(envelope: Envelope, err: AppError): Record<string, unknown> {
+  switch (envelope) {
+    case 'agora-numeric':
+      return { status: err.status, statusReason: err.message, code: err.code };
+    case 'agora-text':
+      return { status: 'failed', statusReason: err.message, code: err.code };
+    case 'vendor':
+      return { error: { code: err.code, message: err.message, ...(err.details === undefined ? {} : { details: err.details }) } };
+  }
+}
+
+export function renderError(c: Context<AppEnv>, thrown: unknown): Response {
+  const err = toAppError(thrown);
+  const envelope = c.get('envelope') ?? 'vendor';
+  const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' };
+  if (err.code === 'database_unavailable') headers['retry-after'] = '1';
+  return new Response(JSON.stringify(errorBody(envelope, err)), { status: err.status, headers });
+}
+
+/** Marks the routes below it with their envelope. */
+export function useEnvelope(envelope: Envelope) {
+  return async function setEnvelope(c: Context<AppEnv>, next: () => Promise<void>) {
+    c.set('envelope', envelope);
+    await next();
+  };
+}

@@ -1,0 +1,78 @@
+import { serve } from '@hono/node-server';
+import { createApp } from './app.ts';
+import { ConfigError, loadConfig } from './config.ts';
+import { resolveCredentials } from './credentials.ts';
+import { openDatabase } from './db/database.ts';
+import { migrateToLatestOrThrow } from './db/migrate.ts';
+import type { Logger } from './http/context.ts';
+
+async function main(): Promise<void> {
+  let config;
+  let creds;
+  try {
+    config = loadConfig();
+    creds = resolveCredentials(config);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log: Logger = config.logLevel === 'silent' ? () => {} : (line) => process.stdout.write(JSON.stringify(line) + '\n');
+
+  const database = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.databaseUrl ? undefined : config.dataDir,
+    onPoolError: (err) => log({ at: new Date().toISOString(), level: 'warn', event: 'db_pool_error', error: err.message }),
+  });
+  const applied = await migrateToLatestOrThrow(database.db);
+
+  const app = createApp({ db: database.db, config, apiKeys: creds.apiKeys, adminToken: creds.adminToken, log });
+  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
+    log({
+      at: new Date().toISOString(),
+      event: 'listening',
+      url: `http://${info.address.includes(':') ? `[${info.address}]` : info.address}:${info.port}`,
+      database: database.kind === 'embedded' ? `embedded (${config.dataDir})` : 'postgres',
+      migrationsApplied: applied.map((m) => m.migrationName),
+    });
+  });
+
+  if (creds.generatedFile) {
+    // Printed on purpose: with zero set-up these are the only way to reach the server.
+    const k = creds.apiKeys[0]!;
+    process.stdout.write(
+      [
+        '',
+        `Credentials ${creds.createdNow ? 'created' : 'loaded'} for the embedded database (${creds.generatedFile}):`,
+        `  AGORA_API_KEY=${k.apiKey}`,
+        `  AGORA_API_SECRET=${k.apiSecret}`,
+        `  ADMIN_TOKEN=${creds.adminToken}`,
+        'Set them in the environment to choose your own. In production they are required.',
+        '',
+      ].join('\n') + '\n',
+    );
+  }
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log({ at: new Date().toISOString(), event: 'stopping', signal });
+    // Stop accepting, let requests in flight finish, then close the pool.
+    server.close(async () => {
+      await database.close();
+      log({ at: new Date().toISOString(), event: 'stopped' });
+      process.exit(0);
+    });
+    setTimeout(() => process.exit(1), 10_000).unref();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+  process.exit(1);
+});

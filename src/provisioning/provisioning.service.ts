@@ -1,0 +1,60 @@
+import type { Db } from '../db/database.ts';
+import { AppError } from '../errors.ts';
+import { randomToken } from '../ids.ts';
+import * as repo from './provisioning.repository.ts';
+
+export type { CustomerInput } from './provisioning.repository.ts';
+
+/**
+ * Agora re-sends a request up to twice; every operation here has the effect of one call and
+ * answers the same each time.
+ */
+export async function provisionCustomer(db: Db, input: repo.CustomerInput): Promise<void> {
+  await repo.upsertCustomer(db, input);
+}
+
+async function activeCustomer(db: Db, customerId: string) {
+  const customer = await repo.findCustomer(db, customerId);
+  if (!customer) throw new AppError('unknown_customer', `Customer ${customerId} is not provisioned`);
+  return customer;
+}
+
+export interface ProjectCredentials {
+  appKey: string;
+  appSecret: string;
+}
+
+export async function provisionProject(db: Db, customerId: string, projectId: string): Promise<ProjectCredentials> {
+  return db.transaction().execute(async (trx) => {
+    const customer = await activeCustomer(trx, customerId);
+    if (customer.deactivated_at) {
+      throw new AppError('customer_deactivated', `Customer ${customerId} is deactivated; activate the extension again first`);
+    }
+    // 24 and 36 random bytes: 32 and 48 characters, inside Agora's 32–255 bytes.
+    await repo.insertProjectIfAbsent(trx, { projectId, customerId, appKey: randomToken(24), appSecret: randomToken(36) });
+    const project = (await repo.findProject(trx, projectId))!;
+    if (project.customer_id !== customerId) {
+      throw new AppError('project_of_another_customer', `Project ${projectId} belongs to another customer`);
+    }
+    if (project.deactivated_at) await repo.reactivateProject(trx, projectId);
+    return { appKey: project.app_key, appSecret: project.app_secret };
+  });
+}
+
+export async function deactivateCustomer(db: Db, customerId: string): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await activeCustomer(trx, customerId);
+    await repo.deactivateCustomer(trx, customerId, new Date());
+  });
+}
+
+export async function deactivateProject(db: Db, customerId: string, projectId: string): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await activeCustomer(trx, customerId);
+    const project = await repo.findProject(trx, projectId);
+    if (!project || project.customer_id !== customerId) {
+      throw new AppError('unknown_project', `Project ${projectId} is not provisioned for customer ${customerId}`);
+    }
+    await repo.deactivateProject(trx, projectId, new Date());
+  });
+}

@@ -1,0 +1,167 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { Decimal } from '../decimal.ts';
+import type { Statement } from '../db/schema.ts';
+import { AppError } from '../errors.ts';
+import type { AppDeps } from '../http/context.ts';
+import { useEnvelope } from '../http/envelope.ts';
+import { adminAuth } from '../http/middleware.ts';
+import { newRouter } from '../http/router.ts';
+import { exactJsonResponse } from '../json.ts';
+import * as repo from './statements.repository.ts';
+
+const isoTime = z
+  .string()
+  .refine((v) => !Number.isNaN(Date.parse(v)) && /^\d{4}-\d{2}-\d{2}/.test(v), 'must be an ISO-8601 date or time')
+  .transform((v) => new Date(v));
+const count = (max: number, dflt: number) =>
+  z
+    .string()
+    .regex(/^[1-9]\d{0,6}$/, `must be a whole number from 1 to ${max}`)
+    .transform(Number)
+    .refine((n) => n <= max, `must be at most ${max}`)
+    .optional()
+    .transform((n) => n ?? dflt);
+
+const statementView = z
+  .object({
+    id: z.string(),
+    kind: z.enum(['usage', 'bill']),
+    fromTs: z.number().int(),
+    toTs: z.number().int(),
+    windowStart: z.string(),
+    windowEnd: z.string().openapi({ description: 'exclusive' }),
+    fixedAt: z.string(),
+    lineCount: z.number().int(),
+    totalAmount: z.number().openapi({ description: 'exact decimal' }),
+    correctionAmount: z.number(),
+  })
+  .openapi('Statement');
+
+function view(s: Statement) {
+  return {
+    id: s.id,
+    kind: s.kind,
+    fromTs: s.window_start.getTime() / 1000,
+    toTs: s.window_end.getTime() / 1000 - 1,
+    windowStart: s.window_start.toISOString(),
+    windowEnd: s.window_end.toISOString(),
+    fixedAt: s.fixed_at.toISOString(),
+    lineCount: s.line_count,
+    totalAmount: new Decimal(s.total_amount),
+    correctionAmount: new Decimal(s.correction_amount),
+  };
+}
+
+const idParam = z.object({ id: z.string().regex(/^[1-9]\d{0,17}$/, 'must be a statement id') });
+const security = [{ adminToken: [] }];
+
+/** Mounted at /v1/statements: what Agora was told, for the vendor. */
+export function statementsRoutes(deps: AppDeps) {
+  const router = newRouter();
+  router.use('*', useEnvelope('vendor'), adminAuth({ token: deps.adminToken }));
+
+  router.openapi(
+    createRoute({
+      method: 'get',
+      path: '/',
+      tags: ['Vendor'],
+      summary: 'List statements, newest first',
+      security,
+      request: {
+        query: z.object({
+          kind: z.enum(['usage', 'bill']).optional(),
+          from: isoTime.optional().openapi({ description: 'windows ending after this time' }),
+          to: isoTime.optional().openapi({ description: 'windows starting before this time' }),
+          limit: count(500, 50),
+          before: z.string().regex(/^[1-9]\d{0,17}$/).optional().openapi({ description: 'cursor: ids below this one' }),
+        }),
+      },
+      responses: {
+        200: {
+          description: 'statements',
+          content: { 'application/json': { schema: z.object({ data: z.array(statementView), nextBefore: z.string().nullable() }) } },
+        },
+      },
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      const rows = await repo.listStatements(deps.db, { kind: q.kind, from: q.from, to: q.to, beforeId: q.before, limit: q.limit });
+      return exactJsonResponse({ data: rows.map(view), nextBefore: rows.length === q.limit ? rows[rows.length - 1]!.id : null }) as never;
+    },
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'get',
+      path: '/{id}',
+      tags: ['Vendor'],
+      summary: 'One statement',
+      security,
+      request: { params: idParam },
+      responses: { 200: { description: 'the statement', content: { 'application/json': { schema: statementView } } } },
+    }),
+    async (c) => {
+      const s = await repo.findStatementById(deps.db, c.req.valid('param').id);
+      if (!s) throw new AppError('not_found', 'No statement with that id');
+      return exactJsonResponse(view(s)) as never;
+    },
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'get',
+      path: '/{id}/lines',
+      tags: ['Vendor'],
+      summary: 'The lines of one statement, in projectId order',
+      security,
+      request: { params: idParam, query: z.object({ pageNum: count(10_000_000, 1), limit: count(1000, 100) }) },
+      responses: {
+        200: {
+          description: 'a page of lines',
+          content: {
+            'application/json': {
+              schema: z.object({
+                totalSize: z.number().int(),
+                pageNum: z.number().int(),
+                hasNext: z.boolean(),
+                data: z.array(
+                  z.object({
+                    lineNo: z.number().int(),
+                    projectId: z.string(),
+                    customerId: z.string(),
+                    planId: z.string(),
+                    amount: z.number(),
+                    correctionAmount: z.number(),
+                    description: z.string(),
+                  }),
+                ),
+              }),
+            },
+          },
+        },
+      },
+    }),
+    async (c) => {
+      const s = await repo.findStatementById(deps.db, c.req.valid('param').id);
+      if (!s) throw new AppError('not_found', 'No statement with that id');
+      const { pageNum, limit } = c.req.valid('query');
+      const offset = (pageNum - 1) * limit;
+      const lines = offset < s.line_count ? await repo.linesPage(deps.db, s.id, offset, limit) : [];
+      return exactJsonResponse({
+        totalSize: s.line_count,
+        pageNum,
+        hasNext: pageNum * limit < s.line_count,
+        data: lines.map((l) => ({
+          lineNo: l.line_no,
+          projectId: l.project_id,
+          customerId: l.customer_id,
+          planId: l.plan_id,
+          amount: new Decimal(l.amount),
+          correctionAmount: new Decimal(l.correction_amount),
+          description: l.description,
+        })),
+      }) as never;
+    },
+  );
+  return router;
+}

@@ -1,0 +1,83 @@
+import { z } from '@hono/zod-openapi';
+import { parseDecimalInput } from '../decimal.ts';
+import { projectIdSchema } from '../ids.ts';
+
+const ISO = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
+const EARLIEST_MS = Date.UTC(2000, 0, 1);
+/** How far ahead of this server's clock an event may be dated (the sender's clock may be ahead). */
+export const FUTURE_TOLERANCE_MS = 5 * 60_000;
+
+function daysInMonth(y: number, m: number): number {
+  return new Date(Date.UTC(y, m, 0)).getUTCDate();
+}
+
+/** ISO-8601 with a zone, or Unix seconds (number or digits). Milliseconds are refused, not guessed. */
+export function parseOccurredAt(value: unknown, nowMs: number): { at: Date } | { error: string } {
+  let ms: number;
+  if (typeof value === 'number' || (typeof value === 'string' && /^\d+$/.test(value))) {
+    const n = typeof value === 'number' ? value : Number(value);
+    if (!Number.isSafeInteger(n) || n < 0) return { error: 'occurredAt must be whole Unix seconds or an ISO-8601 time' };
+    if (n >= 1e11) return { error: `occurredAt ${n} looks like milliseconds; send Unix seconds` };
+    ms = n * 1000;
+  } else if (typeof value === 'string') {
+    const m = ISO.exec(value);
+    if (!m) return { error: 'occurredAt must be ISO-8601 with a time zone (e.g. 2026-11-23T10:15:00Z) or Unix seconds' };
+    const [y, mo, d, h, mi, s] = [m[1], m[2], m[3], m[4], m[5], m[6] ?? '0'].map(Number) as number[];
+    if (mo! < 1 || mo! > 12 || d! < 1 || d! > daysInMonth(y!, mo!) || h! > 23 || mi! > 59 || s! > 59) {
+      return { error: `occurredAt ${value} is not a valid date and time` };
+    }
+    ms = Date.parse(value);
+    if (Number.isNaN(ms)) return { error: `occurredAt ${value} is not a valid date and time` };
+  } else {
+    return { error: 'occurredAt is required' };
+  }
+  if (ms < EARLIEST_MS) return { error: 'occurredAt is before 2000-01-01' };
+  if (ms > nowMs + FUTURE_TOLERANCE_MS) return { error: 'occurredAt is in the future' };
+  return { at: new Date(ms) };
+}
+
+export interface UsageEventInput {
+  id: string;
+  projectId: string;
+  /** Canonical decimal text. */
+  quantity: string;
+  occurredAt: Date;
+  description: string | null;
+}
+
+export type ParsedEvent = { ok: true; event: UsageEventInput } | { ok: false; id: string | null; message: string };
+
+export function parseUsageEvent(raw: unknown, nowMs: number): ParsedEvent {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return { ok: false, id: null, message: 'an event must be a JSON object' };
+  const o = raw as Record<string, unknown>;
+  const id = typeof o.id === 'string' ? o.id : null;
+  const fail = (message: string): ParsedEvent => ({ ok: false, id, message });
+  if (id === null || id.length === 0) return fail('id is required: a string of 1 to 128 characters');
+  if (id.length > 128) return { ok: false, id: null, message: 'id is longer than 128 characters' };
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(id)) return fail('id must not contain control characters');
+  const project = projectIdSchema.safeParse(o.projectId);
+  if (!project.success) return fail(o.projectId === undefined ? 'projectId is required' : project.error.issues[0]!.message);
+  const quantity = parseDecimalInput(o.quantity);
+  if (!quantity) return fail('quantity must be a decimal number (string or number) with at most 20 integer and 18 fraction digits');
+  if (!quantity.gt(0)) return fail('quantity must be greater than 0');
+  const at = parseOccurredAt(o.occurredAt, nowMs);
+  if ('error' in at) return fail(at.error);
+  let description: string | null = null;
+  if (o.description !== undefined && o.description !== null) {
+    if (typeof o.description !== 'string') return fail('description must be a string');
+    if (o.description.length > 256) return fail('description is longer than 256 characters');
+    description = o.description;
+  }
+  return { ok: true, event: { id, projectId: project.data, quantity: quantity.toFixed(), occurredAt: at.at, description } };
+}
+
+export const usageEventDoc = z
+  .object({
+    id: z.string().max(128).openapi({ description: "the caller's idempotency key", example: 'evt-2026-11-23-0001' }),
+    projectId: z.union([z.string(), z.number()]).openapi({ example: '430892' }),
+    quantity: z.union([z.string(), z.number()]).openapi({ description: 'decimal > 0 in the usage unit', example: '12.5' }),
+    occurredAt: z.union([z.string(), z.number()]).openapi({ description: 'ISO-8601 with zone, or Unix seconds', example: '2026-11-23T10:15:00Z' }),
+    description: z.string().max(256).optional(),
+  })
+  .openapi('UsageEventInput');

@@ -1,0 +1,57 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import type { AppDeps } from '../http/context.ts';
+import { useEnvelope } from '../http/envelope.ts';
+import { adminAuth, limitBody } from '../http/middleware.ts';
+import { newRouter } from '../http/router.ts';
+import { ingestUsageEvents } from './usage.service.ts';
+import { usageEventDoc } from './usage-event.ts';
+
+export const MAX_EVENTS_PER_REQUEST = 1000;
+
+const requestBody = z.object({
+  events: z
+    .array(z.unknown().openapi({ $ref: '#/components/schemas/UsageEventInput' } as never))
+    .min(1, 'events must hold at least one event')
+    .max(MAX_EVENTS_PER_REQUEST, `at most ${MAX_EVENTS_PER_REQUEST} events per request`),
+});
+
+const result = z.object({
+  index: z.number().int(),
+  id: z.string().nullable(),
+  status: z.enum(['accepted', 'duplicate', 'rejected']),
+  code: z.string().optional(),
+  message: z.string().optional(),
+});
+
+const route = createRoute({
+  method: 'post',
+  path: '/',
+  tags: ['Vendor'],
+  summary: 'Send usage events',
+  description:
+    'Up to 1,000 events a request. Each is accepted, a duplicate (same id, same content) or rejected with a code; valid events are stored whatever happens to the others, so re-sending a batch is always safe.',
+  security: [{ adminToken: [] }],
+  request: { body: { content: { 'application/json': { schema: requestBody } }, required: true } },
+  responses: {
+    200: {
+      description: 'per-event results, in request order',
+      content: {
+        'application/json': {
+          schema: z.object({ accepted: z.number().int(), duplicates: z.number().int(), rejected: z.number().int(), results: z.array(result) }),
+        },
+      },
+    },
+  },
+});
+
+/** Mounted at /v1/usage-events. */
+export function usageEventsRoutes(deps: AppDeps) {
+  const router = newRouter();
+  router.openAPIRegistry.register('UsageEventInput', usageEventDoc);
+  router.use('*', useEnvelope('vendor'), adminAuth({ token: deps.adminToken }), limitBody(4 * 1024 * 1024));
+  router.openapi(route, async (c) => {
+    const { events } = c.req.valid('json');
+    return c.json(await ingestUsageEvents(deps.db, events), 200);
+  });
+  return router;
+}

@@ -1,0 +1,158 @@
+import type { Db } from '../db/database.ts';
+import { Decimal } from '../decimal.ts';
+import type { ErrorCode } from '../errors.ts';
+import type { Statement } from '../db/schema.ts';
+import { dayString, type DayWindow } from '../agora/window.ts';
+import * as statements from '../statements/statements.repository.ts';
+import * as repo from './usage.repository.ts';
+import { parseUsageEvent, type UsageEventInput } from './usage-event.ts';
+
+const DAY_MS = 86_400_000;
+
+export type EventResult =
+  | { index: number; id: string | null; status: 'accepted' | 'duplicate' }
+  | { index: number; id: string | null; status: 'rejected'; code: ErrorCode; message: string };
+
+export interface IngestSummary {
+  accepted: number;
+  duplicates: number;
+  rejected: number;
+  results: EventResult[];
+}
+
+function sameContent(a: UsageEventInput, b: { project_id: string; quantity: string; occurred_at: Date; description: string | null }): boolean {
+  return (
+    a.projectId === b.project_id &&
+    new Decimal(a.quantity).eq(b.quantity) &&
+    a.occurredAt.getTime() === b.occurred_at.getTime() &&
+    a.description === b.description
+  );
+}
+
+/**
+ * Stores a batch of usage events. Each event is accepted, a duplicate (same id, same content:
+ * nothing changes) or rejected with a code; valid events are kept whatever happens to the others,
+ * so re-sending a whole batch is always safe. The duplicate check, the insert and the rollup are
+ * one transaction, taken under the shared lock of each day the events fall in so that no window
+ * of those days is being reported meanwhile (see `fixUsageStatement`).
+ */
+export async function ingestUsageEvents(db: Db, rawEvents: unknown[], nowMs = Date.now()): Promise<IngestSummary> {
+  const results: EventResult[] = new Array(rawEvents.length);
+  const reject = (index: number, id: string | null, code: ErrorCode, message: string) => {
+    results[index] = { index, id, status: 'rejected', code, message };
+  };
+
+  // 1. Each event on its own; a repeated id inside the batch is compared with its first use.
+  const firstById = new Map<string, { index: number; event: UsageEventInput }>();
+  const candidates: { index: number; event: UsageEventInput }[] = [];
+  rawEvents.forEach((raw, index) => {
+    const parsed = parseUsageEvent(raw, nowMs);
+    if (!parsed.ok) return reject(index, parsed.id, 'invalid_parameter', parsed.message);
+    const first = firstById.get(parsed.event.id);
+    if (first) {
+      if (sameContent(parsed.event, { project_id: first.event.projectId, quantity: first.event.quantity, occurred_at: first.event.occurredAt, description: first.event.description })) {
+        results[index] = { index, id: parsed.event.id, status: 'duplicate' };
+      } else {
+        reject(index, parsed.event.id, 'conflict', `id ${parsed.event.id} is used twice in this batch with different content`);
+      }
+      return;
+    }
+    firstById.set(parsed.event.id, { index, event: parsed.event });
+    candidates.push({ index, event: parsed.event });
+  });
+
+  if (candidates.length > 0) {
+    await db.transaction().execute(async (trx) => {
+      // 2. Known projects only; a deactivated project keeps the usage from before it stopped.
+      const projectIds = [...new Set(candidates.map((c) => c.event.projectId))];
+      const projects = new Map((await repo.projectsByIds(trx, projectIds)).map((p) => [p.project_id, p.deactivated_at]));
+      const valid = candidates.filter(({ index, event }) => {
+        if (!projects.has(event.projectId)) {
+          reject(index, event.id, 'unknown_project', `project ${event.projectId} is not provisioned`);
+          return false;
+        }
+        const stoppedAt = projects.get(event.projectId);
+        if (stoppedAt && event.occurredAt >= stoppedAt) {
+          reject(index, event.id, 'project_deactivated', `project ${event.projectId} was deactivated at ${stoppedAt.toISOString()}`);
+          return false;
+        }
+        return true;
+      });
+      if (valid.length === 0) return;
+
+      // 3. Hold the days steady, then classify: an event whose moment lies in a window already
+      // reported is late and waits to be carried into the next statement as a correction.
+      const dayNumbers = valid.map((c) => Math.floor(c.event.occurredAt.getTime() / DAY_MS));
+      await statements.lockDaysShared(trx, dayNumbers);
+      const minDay = Math.min(...dayNumbers);
+      const maxDay = Math.max(...dayNumbers);
+      const reported = await repo.reportedUsageWindows(trx, new Date(minDay * DAY_MS), new Date((maxDay + 1) * DAY_MS));
+      const isLate = (at: Date) => reported.some((w) => w.window_start <= at && at < w.window_end);
+      const rows = valid.map(({ event }) => ({ ...event, late: isLate(event.occurredAt) }));
+
+      // 4. Insert the new ids; an existing id is a duplicate when its content is the same.
+      const inserted = await repo.insertNewEvents(trx, rows);
+      const existingIds = rows.filter((r) => !inserted.has(r.id)).map((r) => r.id);
+      const existing = new Map(existingIds.length ? (await repo.eventsByIds(trx, existingIds)).map((e) => [e.id, e]) : []);
+      for (const { index, event } of valid) {
+        if (inserted.has(event.id)) {
+          results[index] = { index, id: event.id, status: 'accepted' };
+          continue;
+        }
+        const prior = existing.get(event.id);
+        if (prior && sameContent(event, prior)) results[index] = { index, id: event.id, status: 'duplicate' };
+        else reject(index, event.id, 'conflict', `id ${event.id} was already used for a different event`);
+      }
+
+      // 5. The rollup gains exactly the events inserted now that are not late.
+      const sums = new Map<string, { day: string; projectId: string; quantity: Decimal }>();
+      rows.forEach((r, i) => {
+        if (!inserted.has(r.id) || r.late) return;
+        const day = dayString(dayNumbers[i]!);
+        const key = `${day}|${r.projectId}`;
+        const s = sums.get(key);
+        if (s) s.quantity = s.quantity.plus(r.quantity);
+        else sums.set(key, { day, projectId: r.projectId, quantity: new Decimal(r.quantity) });
+      });
+      await repo.addToDayRollup(trx, [...sums.values()].map((s) => ({ ...s, quantity: s.quantity.toFixed() })));
+    });
+  }
+
+  const summary: IngestSummary = { accepted: 0, duplicates: 0, rejected: 0, results };
+  for (const r of results) {
+    if (r.status === 'accepted') summary.accepted++;
+    else if (r.status === 'duplicate') summary.duplicates++;
+    else summary.rejected++;
+  }
+  return summary;
+}
+
+/**
+ * The usage statement of a window, fixed the first time the window is asked for and never changed
+ * after. Fixing takes the day's exclusive lock, so it waits for ingestions of that day in flight
+ * and holds new ones back until the statement is written: an event is either in this statement
+ * or, arriving later, late (a correction in the next one). A second instance asking for the same
+ * window waits for the lock and then finds the statement.
+ */
+export async function usageStatement(db: Db, w: DayWindow, unit: string): Promise<Statement> {
+  const found = await statements.findStatement(db, 'usage', w.start, w.end);
+  if (found) return found;
+  return db.transaction().execute(async (trx) => {
+    await statements.lockDayExclusive(trx, w.dayNumber);
+    const again = await statements.findStatement(trx, 'usage', w.start, w.end);
+    if (again) return again;
+    const dayStart = new Date(w.dayNumber * DAY_MS);
+    const dayClosed = !w.wholeDay && (await statements.findStatement(trx, 'usage', dayStart, new Date(dayStart.getTime() + DAY_MS))) !== undefined;
+    const id = await statements.insertStatement(trx, 'usage', w.start, w.end);
+    const totals = await repo.writeUsageLines(trx, {
+      statementId: id,
+      day: w.day,
+      start: w.start,
+      end: w.end,
+      wholeDay: w.wholeDay,
+      dayClosed,
+      unit,
+    });
+    return statements.setStatementTotals(trx, id, totals);
+  });
+}

@@ -1,0 +1,56 @@
+import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
+import { openDatabase, type Database, type Db } from '../../src/db/database.ts';
+import { migrateToLatestOrThrow } from '../../src/db/migrate.ts';
+
+/** Real Postgres when TEST_DATABASE_URL (or DATABASE_URL) is set, else the embedded PGlite. */
+export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL || process.env.DATABASE_URL || undefined;
+export const onPostgres = TEST_DATABASE_URL !== undefined;
+
+export interface TestDatabase extends Database {
+  schema: string | undefined;
+  /** Another handle on the same database: a second server instance. */
+  openAnother(): Promise<Database>;
+}
+
+/**
+ * A database for one test file, migrated through the real migrations. On Postgres each file gets
+ * its own schema, so files run in parallel; on PGlite each gets its own in-memory instance.
+ */
+export async function openTestDatabase(): Promise<TestDatabase> {
+  if (!TEST_DATABASE_URL) {
+    const d = await openDatabase({});
+    await migrateToLatestOrThrow(d.db);
+    return {
+      ...d,
+      schema: undefined,
+      openAnother: () => {
+        throw new Error('the embedded database is one process; a second instance needs Postgres');
+      },
+    };
+  }
+  const schema = `t_${randomBytes(6).toString('hex')}`;
+  const admin = await openDatabase({ databaseUrl: TEST_DATABASE_URL, poolSize: 1 });
+  await sql`create schema ${sql.id(schema)}`.execute(admin.db);
+  await admin.close();
+  const d = await openDatabase({ databaseUrl: TEST_DATABASE_URL, schema, poolSize: 10 });
+  await migrateToLatestOrThrow(d.db);
+  return {
+    ...d,
+    schema,
+    openAnother: () => openDatabase({ databaseUrl: TEST_DATABASE_URL, schema, poolSize: 10 }),
+    close: async () => {
+      await d.close();
+      const cleanup = await openDatabase({ databaseUrl: TEST_DATABASE_URL, poolSize: 1 });
+      await sql`drop schema ${sql.id(schema)} cascade`.execute(cleanup.db);
+      await cleanup.close();
+    },
+  };
+}
+
+const TABLES = ['statement_lines', 'usage_day_rollup', 'usage_events', 'statements', 'projects', 'customers'];
+
+/** Empties every table the app writes, between tests. */
+export async function clearTables(db: Db): Promise<void> {
+  await sql.raw(`truncate ${TABLES.join(', ')} restart identity cascade`).execute(db);
+}
