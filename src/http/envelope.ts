@@ -1,4 +1,5 @@
 import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
 import { AppError, toAppError } from '../errors.ts';
 import type { AppEnv, Envelope } from './context.ts';
 
@@ -18,8 +19,16 @@ export function errorBody(envelope: Envelope, err: AppError): Record<string, unk
   }
 }
 
+/** Hono's own exceptions (a body that is not JSON, say) get a stable code like ours. */
+function fromHono(e: HTTPException): AppError {
+  if (e.status === 400) return new AppError('invalid_json', 'The request body is not valid JSON');
+  if (e.status === 413) return new AppError('payload_too_large', 'The request body is too large');
+  if (e.status === 401) return new AppError('unauthorized', 'Not authorized');
+  return new AppError('invalid_request', e.message || 'The request is not valid');
+}
+
 export function renderError(c: Context<AppEnv>, thrown: unknown): Response {
-  const err = toAppError(thrown);
+  const err = thrown instanceof HTTPException ? fromHono(thrown) : toAppError(thrown);
   const envelope = c.get('envelope') ?? 'vendor';
   const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' };
   if (err.code === 'database_unavailable') headers['retry-after'] = '1';
