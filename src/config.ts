@@ -29,6 +29,8 @@ export class ConfigError extends Error {
   }
 }
 
+const PAIRING = 'AGORA_API_KEY and AGORA_API_SECRET must be set together';
+
 const keyPairText = z
   .string()
   .transform((text, ctx) => {
@@ -72,7 +74,7 @@ const envSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['AGORA_API_KEY'],
-        message: 'AGORA_API_KEY and AGORA_API_SECRET must be set together',
+        message: PAIRING,
       });
     }
   });
@@ -90,11 +92,16 @@ function withoutEmpty(env: Record<string, string | undefined>): Record<string, s
  * for the embedded database, refuse in production).
  */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const parsed = envSchema.safeParse(withoutEmpty(env));
+  const raw = withoutEmpty(env);
+  const parsed = envSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((i) => `${i.path.join('.') || 'environment'}: ${i.message}`),
-    );
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || 'environment'}: ${i.message}`);
+    // zod skips the object-level check once a field has failed; report the pairing anyway.
+    const pairing = `AGORA_API_KEY: ${PAIRING}`;
+    if ((raw.AGORA_API_KEY === undefined) !== (raw.AGORA_API_SECRET === undefined) && !problems.includes(pairing)) {
+      problems.push(pairing);
+    }
+    throw new ConfigError(problems);
   }
   const e = parsed.data;
   const apiKeys: ApiKeyPair[] = [];

@@ -9,7 +9,7 @@ const BIGINT_MAX = 9223372036854775807n;
  * decimal string so it round-trips exactly.
  */
 export const projectIdSchema = z
-  .union([z.number(), z.string()])
+  .union([z.number(), z.string()], { error: 'projectId must be a positive integer (a number or a string of digits)' })
   .transform((v, ctx) => {
     if (typeof v === 'number') {
       if (!Number.isSafeInteger(v) || v < 1) {

@@ -66,6 +66,10 @@ async function main(): Promise<void> {
       log({ at: new Date().toISOString(), event: 'stopped' });
       process.exit(0);
     });
+    // Keep-alive connections left idle by the requests that just finished would hold the close
+    // open until their timeout; let them go as soon as they are idle.
+    const idle = server as unknown as { closeIdleConnections?: () => void };
+    setInterval(() => idle.closeIdleConnections?.(), 50).unref();
     setTimeout(() => process.exit(1), 10_000).unref();
   };
   process.on('SIGTERM', () => stop('SIGTERM'));

@@ -74,15 +74,24 @@ export function sign(
  * (`…=`), still URL-encoded (`…%3D`), or with `+` turned into a space by form decoding.
  */
 export function normalizeSignature(received: string): Buffer | null {
-  let s = received.trim();
+  // Form decoding turns a '+' into a space, so a space is read as '+' first; failing that, as
+  // whitespace around the value.
+  for (const candidate of [received.replace(/ /g, '+').trim(), received.trim().replace(/ /g, '+')]) {
+    const bytes = base64Bytes(candidate);
+    if (bytes) return bytes;
+  }
+  return null;
+}
+
+function base64Bytes(text: string): Buffer | null {
+  let s = text;
   if (s.includes('%')) {
     try {
-      s = decodeURIComponent(s);
+      s = decodeURIComponent(s).replace(/ /g, '+');
     } catch {
       return null; // a malformed %-sequence is not a signature
     }
   }
-  s = s.replace(/ /g, '+');
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(s)) return null;
   const bytes = Buffer.from(s, 'base64');
   return bytes.length === 20 ? bytes : null; // HMAC-SHA1 is 20 bytes

@@ -50,6 +50,9 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
     });
     // An idle client whose server went away emits here; without a listener the process would die.
     pool.on('error', (err) => opts.onPoolError?.(err));
+    // A client checked out when its server goes away emits 'error' too, outside any query; with no
+    // listener that would end the process. Its queries still fail through their own callbacks.
+    pool.on('connect', (client) => client.on('error', (err) => opts.onPoolError?.(err)));
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
     return { db, kind: 'postgres', close: () => db.destroy() };
   }

@@ -27,14 +27,14 @@ export function buildApp(db: Db, env: Record<string, string> = {}): TestApp {
     app,
     config,
     logs,
-    agoraGet: (path, params, key = KEY) => app.request(signedGetUrl(path, { ...params, apiKey: key.apiKey }, key.apiSecret)),
-    agoraSend: (method, path, body, key = KEY) =>
+    agoraGet: async (path, params, key = KEY) => app.request(signedGetUrl(path, { ...params, apiKey: key.apiKey }, key.apiSecret)),
+    agoraSend: async (method, path, body, key = KEY) =>
       app.request(path, {
         method,
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(signedBody(method, path, { ...body, apiKey: key.apiKey }, key.apiSecret)),
       }),
-    admin: (method, path, body) =>
+    admin: async (method, path, body) =>
       app.request(path, {
         method,
         headers: { authorization: `Bearer ${ADMIN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
