@@ -56,7 +56,7 @@ async function pollAll(app: TestApp, window: { fromTs: number; toTs: number }, l
 
 /** Exact total over all statement lines vs all events stored. */
 async function totals() {
-  const reported = await tdb.db.selectFrom('statement_lines').select((eb) => eb.fn.sum<string>('amount').as('s')).executeTakeFirst();
+  const reported = await tdb.db.selectFrom('statements').select((eb) => eb.fn.sum<string>('total_amount').as('s')).executeTakeFirst();
   const ingested = await tdb.db.selectFrom('usage_events').select((eb) => eb.fn.sum<string>('quantity').as('s')).executeTakeFirst();
   return { reported: new Decimal(reported?.s ?? 0), ingested: new Decimal(ingested?.s ?? 0) };
 }

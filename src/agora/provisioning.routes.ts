@@ -4,7 +4,7 @@ import { AppError } from '../errors.ts';
 import type { AppDeps, AppEnv } from '../http/context.ts';
 import { useEnvelope } from '../http/envelope.ts';
 import { deadline, limitBody } from '../http/middleware.ts';
-import { newRouter } from '../http/router.ts';
+import { newRouter, validationError } from '../http/router.ts';
 import { customerIdSchema, projectIdSchema } from '../ids.ts';
 import * as provisioning from '../provisioning/provisioning.service.ts';
 import { agoraSignature } from './auth.ts';
@@ -33,17 +33,9 @@ const deactivateBody = z.object(signed);
 
 /** The body was parsed and its signature checked by `agoraSignature`; here it is validated. */
 function body<T extends z.ZodType>(c: Context<AppEnv>, schema: T): z.infer<T> {
-  const parsed = schema.safeParse(c.get('agoraBody'));
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
-    const first = parsed.error.issues[0]!;
-    const absent = first.code === 'invalid_type' && (c.get('agoraBody') as Record<string, unknown>)[String(first.path[0])] === undefined;
-    throw new AppError(
-      absent ? 'missing_parameter' : 'invalid_parameter',
-      absent ? `${first.path.join('.')} is required` : `${first.path.join('.')}: ${first.message}`,
-      issues,
-    );
-  }
+  const input = c.get('agoraBody');
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) throw validationError(parsed.error, input);
   return parsed.data;
 }
 

@@ -6,7 +6,7 @@ import { deadline } from '../http/middleware.ts';
 import { newRouter } from '../http/router.ts';
 import { Decimal } from '../decimal.ts';
 import * as statements from '../statements/statements.repository.ts';
-import { usageStatement } from '../usage/usage.service.ts';
+import { usageDescription, usageStatement } from '../usage/usage.service.ts';
 import { agoraSignature } from './auth.ts';
 import { DEFAULT_LIMIT, numericErrorResponse, pagedAmountsResponse, pagedWindowQuery } from './query.ts';
 import { usageWindow } from './window.ts';
@@ -45,7 +45,7 @@ export function usageRoutes(deps: AppDeps) {
         totalSize: statement.line_count,
         pageNum: q.pageNum,
         hasNext: q.pageNum * limit < statement.line_count,
-        data: lines.map((l) => ({ projectId: l.project_id, amount: new Decimal(l.amount), description: l.description })),
+        data: lines.map((l) => ({ projectId: l.projectId, amount: new Decimal(l.amount), description: usageDescription(l, statement.unit) })),
       },
     }) as never;
   });

@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Migrator, type Migration, type MigrationProvider, type MigrationResult } from 'kysely';
+import { Migrator, sql, type Migration, type MigrationProvider, type MigrationResult } from 'kysely';
 import type { Db } from './database.ts';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
@@ -21,13 +21,18 @@ class MigrationFolder implements MigrationProvider {
   }
 }
 
-export function migrator(db: Db): Migrator {
-  return new Migrator({ db, provider: new MigrationFolder() });
+/**
+ * Kysely's own bookkeeping tables live in the schema we work in: left unset, the Migrator looks
+ * for them by name in any schema and is fooled by another schema's copy.
+ */
+export async function migrator(db: Db): Promise<Migrator> {
+  const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
+  return new Migrator({ db, provider: new MigrationFolder(), migrationTableSchema: rows[0]!.schema });
 }
 
 /** Brings the schema up to date or throws with the name of the migration that failed. */
 export async function migrateToLatestOrThrow(db: Db): Promise<MigrationResult[]> {
-  const { error, results } = await migrator(db).migrateToLatest();
+  const { error, results } = await (await migrator(db)).migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
   if (error || failed) {
     const cause = error instanceof Error ? error.message : String(error);

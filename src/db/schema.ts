@@ -35,17 +35,16 @@ export interface StatementsTable {
   line_count: ColumnType<number, number | undefined, number>;
   total_amount: ColumnType<string, string | undefined, string>;
   correction_amount: ColumnType<string, string | undefined, string>;
+  unit: string;
 }
 
-export interface StatementLinesTable {
+export interface StatementBlocksTable {
   statement_id: BigId;
-  line_no: number;
-  project_id: BigId;
-  customer_id: string;
-  plan_id: string;
-  amount: Numeric;
-  correction_amount: Numeric;
-  description: string;
+  block_no: number;
+  project_ids: string[];
+  plan_ids: string[];
+  amounts: string[];
+  corrections: string[];
 }
 
 export interface UsageEventsTable {
@@ -70,7 +69,7 @@ export interface DB {
   customers: CustomersTable;
   projects: ProjectsTable;
   statements: StatementsTable;
-  statement_lines: StatementLinesTable;
+  statement_blocks: StatementBlocksTable;
   usage_events: UsageEventsTable;
   usage_day_rollup: UsageDayRollupTable;
 }
@@ -78,5 +77,4 @@ export interface DB {
 export type Customer = Selectable<CustomersTable>;
 export type Project = Selectable<ProjectsTable>;
 export type Statement = Selectable<StatementsTable>;
-export type StatementLine = Selectable<StatementLinesTable>;
 export type NewUsageEvent = Insertable<UsageEventsTable>;

@@ -18,10 +18,10 @@ export function findStatementById(db: Db, id: string): Promise<Statement | undef
   return db.selectFrom('statements').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-export async function insertStatement(db: Db, kind: StatementKind, start: Date, end: Date): Promise<string> {
+export async function insertStatement(db: Db, kind: StatementKind, start: Date, end: Date, unit: string): Promise<string> {
   const row = await db
     .insertInto('statements')
-    .values({ kind, window_start: start, window_end: end })
+    .values({ kind, window_start: start, window_end: end, unit })
     .returning('id')
     .executeTakeFirstOrThrow();
   return row.id;
@@ -40,16 +40,49 @@ export async function setStatementTotals(
     .executeTakeFirstOrThrow();
 }
 
-/** A page is a range of line numbers: one index range scan, whatever the page's depth. */
-export function linesPage(db: Db, statementId: string, offset: number, limit: number) {
-  return db
-    .selectFrom('statement_lines')
-    .select(['line_no', 'project_id', 'customer_id', 'plan_id', 'amount', 'correction_amount', 'description'])
+/** Lines per row of `statement_blocks`. */
+export const BLOCK_SIZE = 100;
+
+export interface StatementLine {
+  /** 1-based position in projectId order. */
+  lineNo: number;
+  projectId: string;
+  planId: string;
+  amount: string;
+  correction: string;
+}
+
+/**
+ * Lines `offset + 1` to `offset + limit`: the one or few blocks that hold them, read by key, so a
+ * page costs the same at any depth.
+ */
+export async function linesPage(db: Db, statementId: string, offset: number, limit: number): Promise<StatementLine[]> {
+  const firstBlock = Math.floor(offset / BLOCK_SIZE);
+  const lastBlock = Math.floor((offset + limit - 1) / BLOCK_SIZE);
+  const blocks = await db
+    .selectFrom('statement_blocks')
+    .select([
+      'block_no',
+      sql<string[]>`project_ids::text[]`.as('project_ids'),
+      'plan_ids',
+      sql<string[]>`amounts::text[]`.as('amounts'),
+      sql<string[]>`corrections::text[]`.as('corrections'),
+    ])
     .where('statement_id', '=', statementId)
-    .where('line_no', '>', offset)
-    .where('line_no', '<=', offset + limit)
-    .orderBy('line_no')
+    .where('block_no', '>=', firstBlock)
+    .where('block_no', '<=', lastBlock)
+    .orderBy('block_no')
     .execute();
+  const lines: StatementLine[] = [];
+  for (const b of blocks) {
+    b.project_ids.forEach((projectId, i) => {
+      const lineNo = b.block_no * BLOCK_SIZE + i + 1;
+      if (lineNo > offset && lineNo <= offset + limit) {
+        lines.push({ lineNo, projectId, planId: b.plan_ids[i]!, amount: b.amounts[i]!, correction: b.corrections[i]! });
+      }
+    });
+  }
+  return lines;
 }
 
 export function listStatements(
@@ -77,4 +110,10 @@ export async function lockDaysShared(db: Db, dayNumbers: number[]): Promise<void
   for (const d of sorted) {
     await sql`select pg_advisory_xact_lock_shared(${DAY_LOCK_CLASS}::int, ${d}::int)`.execute(db);
   }
+}
+
+export async function customersOfProjects(db: Db, projectIds: string[]): Promise<Map<string, string>> {
+  if (projectIds.length === 0) return new Map();
+  const rows = await db.selectFrom('projects').select(['project_id', 'customer_id']).where('project_id', 'in', projectIds).execute();
+  return new Map(rows.map((r) => [r.project_id, r.customer_id]));
 }

@@ -8,6 +8,7 @@ import { adminAuth } from '../http/middleware.ts';
 import { newRouter } from '../http/router.ts';
 import { exactJsonResponse } from '../json.ts';
 import * as repo from './statements.repository.ts';
+import { usageDescription } from '../usage/usage.service.ts';
 
 const isoTime = z
   .string()
@@ -34,6 +35,7 @@ const statementView = z
     lineCount: z.number().int(),
     totalAmount: z.number().openapi({ description: 'exact decimal' }),
     correctionAmount: z.number(),
+    unit: z.string(),
   })
   .openapi('Statement');
 
@@ -49,6 +51,7 @@ function view(s: Statement) {
     lineCount: s.line_count,
     totalAmount: new Decimal(s.total_amount),
     correctionAmount: new Decimal(s.correction_amount),
+    unit: s.unit,
   };
 }
 
@@ -128,7 +131,7 @@ export function statementsRoutes(deps: AppDeps) {
                   z.object({
                     lineNo: z.number().int(),
                     projectId: z.string(),
-                    customerId: z.string(),
+                    customerId: z.string().nullable(),
                     planId: z.string(),
                     amount: z.number(),
                     correctionAmount: z.number(),
@@ -147,18 +150,19 @@ export function statementsRoutes(deps: AppDeps) {
       const { pageNum, limit } = c.req.valid('query');
       const offset = (pageNum - 1) * limit;
       const lines = offset < s.line_count ? await repo.linesPage(deps.db, s.id, offset, limit) : [];
+      const owners = await repo.customersOfProjects(deps.db, lines.map((l) => l.projectId));
       return exactJsonResponse({
         totalSize: s.line_count,
         pageNum,
         hasNext: pageNum * limit < s.line_count,
         data: lines.map((l) => ({
-          lineNo: l.line_no,
-          projectId: l.project_id,
-          customerId: l.customer_id,
-          planId: l.plan_id,
+          lineNo: l.lineNo,
+          projectId: l.projectId,
+          customerId: owners.get(l.projectId) ?? null,
+          planId: l.planId,
           amount: new Decimal(l.amount),
-          correctionAmount: new Decimal(l.correction_amount),
-          description: l.description,
+          correctionAmount: new Decimal(l.correction),
+          description: s.kind === 'usage' ? usageDescription(l, s.unit) : '',
         })),
       }) as never;
     },

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
+import { BLOCK_SIZE } from '../statements/statements.repository.ts';
 
 export interface EventRow {
   id: string;
@@ -85,69 +86,94 @@ export interface FixTotals {
 }
 
 /**
- * Writes the lines of usage statement `statementId` in one statement:
- * - natural usage: for a whole day, the day's rollup (one row per project); for part of a day,
- *   the unreported events in the window, which are then marked as reported and taken off the
- *   rollup so a later whole-day window does not count them again;
- * - corrections: every late event not yet carried, whatever its day, marked as carried here;
- * - one line per project, numbered in projectId order, only where the amount is not zero.
+ * Writes the lines of usage statement `statementId` in one SQL statement. Usage on time is
+ * reported by the first statement whose window holds its moment, so:
+ * - a whole day reports the day's rollup less what shorter windows of the day already reported;
+ * - a shorter window reports the day's events in it that no earlier window of the day held
+ *   (nothing once the whole day was reported);
+ * - every late event not yet carried, whatever its day, is carried here as a correction and
+ *   marked so;
+ * - one line per project with a non-zero amount, numbered in projectId order, in blocks.
  * The caller holds the day's exclusive lock, so no event of the day is being ingested meanwhile.
  */
 export async function writeUsageLines(
   db: Db,
-  args: { statementId: string; day: string; start: Date; end: Date; wholeDay: boolean; dayClosed: boolean; unit: string },
+  args: {
+    statementId: string;
+    day: string;
+    start: Date;
+    end: Date;
+    wholeDay: boolean;
+    /** Windows of the day fixed before this one. */
+    earlier: { start: Date; end: Date; wholeDay: boolean }[];
+  },
 ): Promise<FixTotals> {
-  const { statementId: s, day, unit } = args;
-  const natural = args.wholeDay
-    ? sql`select project_id, quantity from usage_day_rollup where day = ${day}::date and quantity <> 0`
-    : args.dayClosed
-      ? sql`select null::bigint as project_id, null::numeric as quantity where false`
-      : sql`select project_id, sum(quantity) as quantity from natural_events group by project_id`;
-  const result = await sql<{ line_count: number; total: string; correction: string }>`
-    with natural_events as (
-      update usage_events set statement_id = ${s}::bigint
-      where ${!args.wholeDay && !args.dayClosed}::boolean
+  const { statementId: s, day } = args;
+  const dayStart = `${day}T00:00:00Z`;
+  let natural;
+  if (args.wholeDay) {
+    natural = sql`
+      select r.project_id, r.quantity - coalesce(e.quantity, 0) as quantity
+      from usage_day_rollup r
+      left join (
+        select u.project_id, sum(u.amount - u.correction) as quantity
+        from statements st
+        join statement_blocks b on b.statement_id = st.id
+        cross join lateral unnest(b.project_ids, b.amounts, b.corrections) as u(project_id, amount, correction)
+        where st.kind = 'usage' and st.window_start >= ${dayStart}::timestamptz
+          and st.window_end <= ${dayStart}::timestamptz + interval '1 day' and st.id <> ${s}::bigint
+        group by u.project_id
+      ) e on e.project_id = r.project_id
+      where r.day = ${day}::date`;
+  } else if (args.earlier.some((w) => w.wholeDay)) {
+    natural = sql`select null::bigint as project_id, null::numeric as quantity where false`;
+  } else {
+    natural = sql`
+      select project_id, sum(quantity) as quantity
+      from usage_events ev
+      where not late
         and occurred_at >= ${args.start.toISOString()}::timestamptz
         and occurred_at < ${args.end.toISOString()}::timestamptz
-        and statement_id is null and not late
-      returning project_id, quantity
-    ), nat as (${natural}),
-    taken_off as (
-      update usage_day_rollup r set quantity = r.quantity - n.quantity
-      from nat n
-      where ${!args.wholeDay}::boolean and r.day = ${day}::date and r.project_id = n.project_id
-      returning 1
-    ), corr_events as (
+        and not exists (
+          select 1 from unnest(${args.earlier.map((w) => w.start.toISOString())}::timestamptz[],
+                               ${args.earlier.map((w) => w.end.toISOString())}::timestamptz[]) as w(s, e)
+          where ev.occurred_at >= w.s and ev.occurred_at < w.e)
+      group by project_id`;
+  }
+  // Sorting and hashing 100,000 lines fits in memory rather than spilling to disk.
+  await sql`set local work_mem = '64MB'`.execute(db);
+  const result = await sql<{ line_count: number; total: string; correction: string }>`
+    with nat as (${natural}),
+    corr_events as (
       update usage_events set statement_id = ${s}::bigint
       where late and statement_id is null
       returning project_id, quantity
     ), corr as (
       select project_id, sum(quantity) as quantity from corr_events group by project_id
-    ), merged as (
-      select coalesce(n.project_id, c.project_id) as project_id,
-             coalesce(n.quantity, 0) + coalesce(c.quantity, 0) as amount,
-             coalesce(c.quantity, 0) as correction
-      from nat n full join corr c on c.project_id = n.project_id
-    ), ins as (
-      insert into statement_lines
-        (statement_id, line_no, project_id, customer_id, plan_id, amount, correction_amount, description)
-      select ${s}::bigint, row_number() over (order by m.project_id), m.project_id, p.customer_id, cu.plan_id,
-             m.amount, m.correction,
-             trim_scale(m.amount)::text || ' ' || ${unit}::text || ' × ' || cu.plan_id ||
-             case when m.correction <> 0
-                  then ' (includes a correction of ' || trim_scale(m.correction)::text || ' ' || ${unit}::text ||
-                       ' that arrived after its window was reported)'
-                  else '' end
-      from merged m
+    ), numbered as (
+      select row_number() over (order by m.project_id) - 1 as n, m.project_id, cu.plan_id, m.amount, m.correction
+      from (
+        select coalesce(n.project_id, c.project_id) as project_id,
+               coalesce(n.quantity, 0) + coalesce(c.quantity, 0) as amount,
+               coalesce(c.quantity, 0) as correction
+        from nat n full join corr c on c.project_id = n.project_id
+      ) m
       join projects p on p.project_id = m.project_id
       join customers cu on cu.customer_id = p.customer_id
       where m.amount <> 0
-      returning amount, correction_amount
+    ), blocks as (
+      insert into statement_blocks (statement_id, block_no, project_ids, plan_ids, amounts, corrections)
+      select ${s}::bigint, n / ${sql.lit(BLOCK_SIZE)}, array_agg(project_id order by n), array_agg(plan_id order by n),
+             array_agg(amount order by n), array_agg(correction order by n)
+      from numbered
+      group by n / ${sql.lit(BLOCK_SIZE)}
+      returning 1
     )
     select count(*)::int as line_count,
            coalesce(sum(amount), 0)::text as total,
-           coalesce(sum(correction_amount), 0)::text as correction
-    from ins`.execute(db);
+           coalesce(sum(correction), 0)::text as correction,
+           (select count(*) from blocks) as block_count
+    from numbered`.execute(db);
   const row = result.rows[0]!;
   return { lineCount: Number(row.line_count), total: row.total, correction: row.correction };
 }

@@ -142,17 +142,34 @@ export async function usageStatement(db: Db, w: DayWindow, unit: string): Promis
     const again = await statements.findStatement(trx, 'usage', w.start, w.end);
     if (again) return again;
     const dayStart = new Date(w.dayNumber * DAY_MS);
-    const dayClosed = !w.wholeDay && (await statements.findStatement(trx, 'usage', dayStart, new Date(dayStart.getTime() + DAY_MS))) !== undefined;
-    const id = await statements.insertStatement(trx, 'usage', w.start, w.end);
+    const dayEnd = new Date(dayStart.getTime() + DAY_MS);
+    const earlier = (await repo.reportedUsageWindows(trx, dayStart, dayEnd))
+      .filter((e) => e.window_start >= dayStart && e.window_end <= dayEnd)
+      .map((e) => ({
+        start: e.window_start,
+        end: e.window_end,
+        wholeDay: e.window_start.getTime() === dayStart.getTime() && e.window_end.getTime() === dayEnd.getTime(),
+      }));
+    const id = await statements.insertStatement(trx, 'usage', w.start, w.end, unit);
     const totals = await repo.writeUsageLines(trx, {
       statementId: id,
       day: w.day,
       start: w.start,
       end: w.end,
       wholeDay: w.wholeDay,
-      dayClosed,
-      unit,
+      earlier,
     });
     return statements.setStatementTotals(trx, id, totals);
   });
+}
+
+/**
+ * What a usage line says, e.g. `12.5 Minute × gold`; a line that carries late usage names the
+ * correction. Made from the fixed line and the statement's unit, so it never changes either.
+ */
+export function usageDescription(line: { amount: string; correction: string; planId: string }, unit: string): string {
+  const amount = new Decimal(line.amount).toFixed();
+  const base = `${amount} ${unit} × ${line.planId}`;
+  const correction = new Decimal(line.correction);
+  return correction.isZero() ? base : `${base} (includes a correction of ${correction.toFixed()} ${unit} that arrived after its window was reported)`;
 }

@@ -34,21 +34,31 @@ export async function openTestDatabase(): Promise<TestDatabase> {
   await sql`create schema ${sql.id(schema)}`.execute(admin.db);
   await admin.close();
   const d = await openDatabase({ databaseUrl: TEST_DATABASE_URL, schema, poolSize: 10 });
-  await migrateToLatestOrThrow(d.db);
+  try {
+    await migrateToLatestOrThrow(d.db);
+  } catch (err) {
+    await d.close();
+    await dropSchema(schema);
+    throw err;
+  }
   return {
     ...d,
     schema,
     openAnother: () => openDatabase({ databaseUrl: TEST_DATABASE_URL, schema, poolSize: 10 }),
     close: async () => {
       await d.close();
-      const cleanup = await openDatabase({ databaseUrl: TEST_DATABASE_URL, poolSize: 1 });
-      await sql`drop schema ${sql.id(schema)} cascade`.execute(cleanup.db);
-      await cleanup.close();
+      await dropSchema(schema);
     },
   };
 }
 
-const TABLES = ['statement_lines', 'usage_day_rollup', 'usage_events', 'statements', 'projects', 'customers'];
+async function dropSchema(schema: string): Promise<void> {
+  const cleanup = await openDatabase({ databaseUrl: TEST_DATABASE_URL, poolSize: 1 });
+  await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(cleanup.db);
+  await cleanup.close();
+}
+
+const TABLES = ['statement_blocks', 'usage_day_rollup', 'usage_events', 'statements', 'projects', 'customers'];
 
 /** Empties every table the app writes, between tests. */
 export async function clearTables(db: Db): Promise<void> {
