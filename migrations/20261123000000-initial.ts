@@ -30,6 +30,20 @@ export async function up(db: Kysely<any>): Promise<void> {
     )`.execute(db);
   await sql`create index projects_customer_idx on projects (customer_id)`.execute(db);
 
+  // Every time a customer or a project stopped and (maybe) came back. Kept for good: usage dated
+  // inside a period is refused, usage outside it is reported and billed.
+  await sql`
+    create table deactivations (
+      id             bigserial primary key,
+      customer_id    text not null,
+      -- null: the customer as a whole
+      project_id     bigint,
+      deactivated_at timestamptz not null,
+      reactivated_at timestamptz
+    )`.execute(db);
+  await sql`create index deactivations_project_idx on deactivations (project_id) where project_id is not null`.execute(db);
+  await sql`create index deactivations_customer_idx on deactivations (customer_id)`.execute(db);
+
   await sql`
     create table statements (
       id                bigserial primary key,
@@ -95,7 +109,7 @@ export async function up(db: Kysely<any>): Promise<void> {
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  for (const t of ['usage_day_rollup', 'usage_events', 'statement_blocks', 'statements', 'projects', 'customers']) {
+  for (const t of ['usage_day_rollup', 'usage_events', 'statement_blocks', 'statements', 'deactivations', 'projects', 'customers']) {
     await sql`drop table if exists ${sql.table(t)}`.execute(db);
   }
 }

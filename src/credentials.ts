@@ -32,6 +32,8 @@ export interface ResolvedCredentials extends Credentials {
   /** Set when credentials were generated or loaded from DATA_DIR, so main can print where. */
   generatedFile?: string;
   createdNow?: boolean;
+  /** Which values came from that file (the others came from the environment). */
+  fromFile?: { apiKey: boolean; adminToken: boolean };
 }
 
 /**
@@ -68,5 +70,6 @@ export function resolveCredentials(config: Config): ResolvedCredentials {
     adminToken: config.adminToken ?? stored.adminToken,
     generatedFile: file,
     createdNow,
+    fromFile: { apiKey: config.apiKeys.length === 0, adminToken: !config.adminToken },
   };
 }

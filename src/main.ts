@@ -39,20 +39,15 @@ async function main(): Promise<void> {
     });
   });
 
-  if (creds.generatedFile) {
-    // Printed on purpose: with zero set-up these are the only way to reach the server.
+  if (creds.generatedFile && creds.fromFile) {
+    // Printed on purpose: with zero set-up these are the only way to reach the server. Only the
+    // values from the file: a secret given in the environment is never echoed.
     const k = creds.apiKeys[0]!;
-    process.stdout.write(
-      [
-        '',
-        `Credentials ${creds.createdNow ? 'created' : 'loaded'} for the embedded database (${creds.generatedFile}):`,
-        `  AGORA_API_KEY=${k.apiKey}`,
-        `  AGORA_API_SECRET=${k.apiSecret}`,
-        `  ADMIN_TOKEN=${creds.adminToken}`,
-        'Set them in the environment to choose your own. In production they are required.',
-        '',
-      ].join('\n') + '\n',
-    );
+    const lines = [`Credentials ${creds.createdNow ? 'created' : 'loaded'} for the embedded database (${creds.generatedFile}):`];
+    if (creds.fromFile.apiKey) lines.push(`  AGORA_API_KEY=${k.apiKey}`, `  AGORA_API_SECRET=${k.apiSecret}`);
+    if (creds.fromFile.adminToken) lines.push(`  ADMIN_TOKEN=${creds.adminToken}`);
+    lines.push('Set them in the environment to choose your own. In production they are required.');
+    process.stdout.write(['', ...lines, ''].join('\n') + '\n');
   }
 
   let stopping = false;

@@ -107,6 +107,38 @@ describe('POST /v1/usage-events', () => {
     expect(r.body.results.map((x: any) => x.code ?? x.status)).toEqual(['accepted', 'project_deactivated']);
   });
 
+  it('refuses usage dated while a project was off, and keeps every deactivation on record', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    expect((await t.agoraSend('PUT', '/customers/c1/projects/2/deactivate', {})).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const offAt = now + 1;
+    expect((await t.agoraSend('POST', '/customers/c1/projects/new', { projectId: 2 })).status).toBe(200);
+    const back = Math.floor(Date.now() / 1000) + 1;
+    const r = await post({
+      events: [
+        { id: 'before', projectId: 2, quantity: 1, occurredAt: now - 30 },
+        { id: 'gap', projectId: 2, quantity: 1, occurredAt: offAt },
+        { id: 'after', projectId: 2, quantity: 1, occurredAt: back },
+      ],
+    });
+    expect(r.body.results.map((x: any) => x.code ?? x.status)).toEqual(['accepted', 'project_deactivated', 'accepted']);
+    expect(r.body.results[1].message).toMatch(/until/);
+    const history = await tdb.db.selectFrom('deactivations').selectAll().execute();
+    expect(history).toHaveLength(1);
+    expect(history[0]).toMatchObject({ customer_id: 'c1', project_id: '2' });
+    expect(history[0]!.reactivated_at).toBeInstanceOf(Date);
+  });
+
+  it('records a customer deactivation for the customer and each project, and ends it on return', async () => {
+    expect((await t.agoraSend('PUT', '/customers/c1/deactivate', {})).status).toBe(200);
+    expect((await t.agoraSend('PUT', '/customers/c1/deactivate', {})).status).toBe(200);
+    let history = await tdb.db.selectFrom('deactivations').selectAll().orderBy('id').execute();
+    expect(history.map((h) => [h.project_id, h.reactivated_at])).toEqual([[null, null], ['1', null], ['2', null]]);
+    expect((await t.agoraSend('POST', '/customers/new', { customerId: 'c1', planId: 'basic' })).status).toBe(200);
+    history = await tdb.db.selectFrom('deactivations').selectAll().orderBy('id').execute();
+    expect(history.map((h) => [h.project_id, h.reactivated_at !== null])).toEqual([[null, true], ['1', false], ['2', false]]);
+  });
+
   it.each([
     ['no events field', {}, 'missing_parameter'],
     ['events not an array', { events: 'x' }, 'invalid_parameter'],
@@ -134,6 +166,12 @@ describe('POST /v1/usage-events', () => {
     });
     expect(huge.status).toBe(413);
     expect(((await huge.json()) as any).error.code).toBe('payload_too_large');
+  });
+
+  it('asks for JSON when the body comes without a content type', async () => {
+    const r = await t.app.request('/v1/usage-events', { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` }, body: '{"events":[]}' });
+    expect([400, 415]).toContain(r.status);
+    expect(((await r.json()) as any).error.code).toMatch(/unsupported_media_type|invalid_parameter|missing_parameter/);
   });
 
   it('stores 1,000 events in one request', async () => {

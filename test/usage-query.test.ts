@@ -114,6 +114,18 @@ describe('GET /usage', () => {
     expect(r.body.statusReason.length).toBeGreaterThan(5);
   });
 
+  it('refuses a window that has not ended yet, allowing a few minutes of clock skew', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const dayOfNow = now - (now % DAY);
+    // Tomorrow's first hour ends at least an hour from now.
+    const open = await usage({ fromTs: dayOfNow + DAY, toTs: dayOfNow + DAY + 3599, pageNum: 1 });
+    expect(open.status).toBe(400);
+    expect(open.body.code).toBe('invalid_window');
+    expect(open.body.statusReason).toMatch(/not ended/);
+    const skewed = await usage({ fromTs: Math.max(dayOfNow, now - 60), toTs: Math.min(now + 60, dayOfNow + DAY - 1), pageNum: 1 });
+    expect(skewed.status).toBe(200);
+  });
+
   it('answers a window with no usage with an empty list', async () => {
     const r = await usage({ fromTs: from, toTs: from + DAY - 1, pageNum: 1 });
     expect(r.body).toEqual({ status: 0, statusReason: 'Success getting usage data', data: { totalSize: 0, pageNum: 1, hasNext: false, data: [] } });

@@ -6,7 +6,8 @@ import { verifySignature } from './signature.ts';
 
 /** Query parameters of a GET, each at most once: a repeated one makes the signature ambiguous. */
 export function singleQueryParams(url: string): Record<string, string> {
-  const params: Record<string, string> = {};
+  // No prototype: a parameter named __proto__ is a parameter like any other (and is signed).
+  const params: Record<string, string> = Object.create(null);
   for (const [key, value] of new URL(url).searchParams) {
     if (Object.hasOwn(params, key)) throw new AppError('repeated_parameter', `Parameter ${key} is given more than once`);
     params[key] = value;

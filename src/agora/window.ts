@@ -17,14 +17,23 @@ export interface DayWindow {
 
 export const dayString = (dayNumber: number) => new Date(dayNumber * DAY_S * 1000).toISOString().slice(0, 10);
 
-/** A usage window: inside one UTC day, start not after end, not starting in the future. */
+/**
+ * How far past this server's clock a window may end. Agora polls a day after it ends; a small
+ * allowance keeps a poller whose clock runs ahead from being refused, and what happens in those
+ * last seconds is carried into the next statement as a correction.
+ */
+export const CLOCK_SKEW_S = 300;
+
+/** A usage window: inside one UTC day, start not after end, ended (give or take clock skew). */
 export function usageWindow(fromTs: number, toTs: number, nowMs = Date.now()): DayWindow {
   if (fromTs > toTs) throw new AppError('invalid_window', `fromTs (${fromTs}) is after toTs (${toTs})`);
   const dayNumber = Math.floor(fromTs / DAY_S);
   if (Math.floor(toTs / DAY_S) !== dayNumber) {
     throw new AppError('invalid_window', 'A usage window must lie inside one UTC day (00:00:00 to 23:59:59)');
   }
-  if (fromTs * 1000 > nowMs) throw new AppError('invalid_window', 'The window starts in the future');
+  if (toTs * 1000 > nowMs + CLOCK_SKEW_S * 1000) {
+    throw new AppError('invalid_window', 'The window has not ended yet; a window is reported once it is over');
+  }
   return {
     start: new Date(fromTs * 1000),
     end: new Date((toTs + 1) * 1000),

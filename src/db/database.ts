@@ -15,6 +15,7 @@ export interface DatabaseOptions {
   /** Postgres schema to work in (tests give each worker its own). */
   schema?: string;
   poolSize?: number;
+  statementTimeoutMs?: number;
   onPoolError?: (err: Error) => void;
 }
 
@@ -40,6 +41,8 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
       // Fail fast when the database is down, so Agora gets a 503 well inside its 500 ms.
       connectionTimeoutMillis: 1000,
       idleTimeoutMillis: 30_000,
+      // No query may hang a request for ever on a database that is slow rather than down.
+      statement_timeout: opts.statementTimeoutMs ?? 30_000,
       ...(opts.schema ? { options: `-c search_path=${opts.schema}` } : {}),
       types: {
         getTypeParser: ((oid: number, format?: 'text' | 'binary') => {

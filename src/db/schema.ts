@@ -26,6 +26,14 @@ export interface ProjectsTable {
   deactivated_at: Date | null;
 }
 
+export interface DeactivationsTable {
+  id: Generated<string>;
+  customer_id: string;
+  project_id: BigId | null;
+  deactivated_at: Date;
+  reactivated_at: Date | null;
+}
+
 export interface StatementsTable {
   id: Generated<string>;
   kind: 'usage' | 'bill';
@@ -68,6 +76,7 @@ export interface UsageDayRollupTable {
 export interface DB {
   customers: CustomersTable;
   projects: ProjectsTable;
+  deactivations: DeactivationsTable;
   statements: StatementsTable;
   statement_blocks: StatementBlocksTable;
   usage_events: UsageEventsTable;

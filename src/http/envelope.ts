@@ -24,6 +24,7 @@ function fromHono(e: HTTPException): AppError {
   if (e.status === 400) return new AppError('invalid_json', 'The request body is not valid JSON');
   if (e.status === 413) return new AppError('payload_too_large', 'The request body is too large');
   if (e.status === 401) return new AppError('unauthorized', 'Not authorized');
+  if (e.status === 415) return new AppError('unsupported_media_type', 'Send the body as application/json');
   return new AppError('invalid_request', e.message || 'The request is not valid');
 }
 

@@ -53,31 +53,59 @@ export async function insertProjectIfAbsent(
     .execute();
 }
 
-export async function reactivateProject(db: Db, projectId: string): Promise<void> {
-  await db.updateTable('projects').set({ deactivated_at: null }).where('project_id', '=', projectId).execute();
+/** Ends the open deactivation period of the customer (projectId null) or of one project. */
+export async function closeDeactivation(db: Db, customerId: string, projectId: string | null, at: Date): Promise<void> {
+  let q = db
+    .updateTable('deactivations')
+    .set({ reactivated_at: at })
+    .where('customer_id', '=', customerId)
+    .where('reactivated_at', 'is', null);
+  q = projectId === null ? q.where('project_id', 'is', null) : q.where('project_id', '=', projectId);
+  await q.execute();
 }
 
-/** Deactivation is recorded once; repeating it keeps the first moment. */
+export async function reactivateProject(db: Db, customerId: string, projectId: string, at: Date): Promise<void> {
+  await db.updateTable('projects').set({ deactivated_at: null }).where('project_id', '=', projectId).execute();
+  await closeDeactivation(db, customerId, projectId, at);
+}
+
+/**
+ * Deactivation is recorded once (a repeat keeps the first moment) and stays in `deactivations`
+ * after a reactivation. Deactivating a customer deactivates each of its active projects.
+ */
 export async function deactivateCustomer(db: Db, customerId: string, at: Date): Promise<void> {
-  await db
+  const changed = await db
     .updateTable('customers')
     .set({ deactivated_at: at })
     .where('customer_id', '=', customerId)
     .where('deactivated_at', 'is', null)
-    .execute();
-  await db
+    .executeTakeFirst();
+  if (changed.numUpdatedRows > 0n) {
+    await db.insertInto('deactivations').values({ customer_id: customerId, project_id: null, deactivated_at: at }).execute();
+  }
+  const projects = await db
     .updateTable('projects')
     .set({ deactivated_at: at })
     .where('customer_id', '=', customerId)
     .where('deactivated_at', 'is', null)
+    .returning('project_id')
     .execute();
+  if (projects.length > 0) {
+    await db
+      .insertInto('deactivations')
+      .values(projects.map((p) => ({ customer_id: customerId, project_id: p.project_id, deactivated_at: at })))
+      .execute();
+  }
 }
 
-export async function deactivateProject(db: Db, projectId: string, at: Date): Promise<void> {
-  await db
+export async function deactivateProject(db: Db, customerId: string, projectId: string, at: Date): Promise<void> {
+  const changed = await db
     .updateTable('projects')
     .set({ deactivated_at: at })
     .where('project_id', '=', projectId)
     .where('deactivated_at', 'is', null)
-    .execute();
+    .executeTakeFirst();
+  if (changed.numUpdatedRows > 0n) {
+    await db.insertInto('deactivations').values({ customer_id: customerId, project_id: projectId, deactivated_at: at }).execute();
+  }
 }

@@ -10,7 +10,10 @@ export type { CustomerInput } from './provisioning.repository.ts';
  * answers the same each time.
  */
 export async function provisionCustomer(db: Db, input: repo.CustomerInput): Promise<void> {
-  await repo.upsertCustomer(db, input);
+  await db.transaction().execute(async (trx) => {
+    await repo.closeDeactivation(trx, input.customerId, null, new Date());
+    await repo.upsertCustomer(trx, input);
+  });
 }
 
 async function activeCustomer(db: Db, customerId: string) {
@@ -36,7 +39,7 @@ export async function provisionProject(db: Db, customerId: string, projectId: st
     if (project.customer_id !== customerId) {
       throw new AppError('project_of_another_customer', `Project ${projectId} belongs to another customer`);
     }
-    if (project.deactivated_at) await repo.reactivateProject(trx, projectId);
+    if (project.deactivated_at) await repo.reactivateProject(trx, customerId, projectId, new Date());
     return { appKey: project.app_key, appSecret: project.app_secret };
   });
 }
@@ -55,6 +58,6 @@ export async function deactivateProject(db: Db, customerId: string, projectId: s
     if (!project || project.customer_id !== customerId) {
       throw new AppError('unknown_project', `Project ${projectId} is not provisioned for customer ${customerId}`);
     }
-    await repo.deactivateProject(trx, projectId, new Date());
+    await repo.deactivateProject(trx, customerId, projectId, new Date());
   });
 }

@@ -11,11 +11,17 @@ export interface EventRow {
   late: boolean;
 }
 
-/** Projects of a batch with the moment each stopped (if it did). */
-export function projectsByIds(db: Db, ids: string[]) {
+/** The projects of a batch that exist. */
+export async function existingProjects(db: Db, ids: string[]): Promise<Set<string>> {
+  const rows = await db.selectFrom('projects').select('project_id').where('project_id', 'in', ids).execute();
+  return new Set(rows.map((r) => r.project_id));
+}
+
+/** The periods in which the given projects were deactivated (open ones have no end). */
+export function inactivePeriods(db: Db, ids: string[]) {
   return db
-    .selectFrom('projects')
-    .select(['project_id', 'deactivated_at'])
+    .selectFrom('deactivations')
+    .select(['project_id', 'deactivated_at', 'reactivated_at'])
     .where('project_id', 'in', ids)
     .execute();
 }

@@ -63,17 +63,25 @@ export async function ingestUsageEvents(db: Db, rawEvents: unknown[], nowMs = Da
 
   if (candidates.length > 0) {
     await db.transaction().execute(async (trx) => {
-      // 2. Known projects only; a deactivated project keeps the usage from before it stopped.
+      // 2. Known projects only; usage dated while a project was deactivated is refused, usage
+      // from before (or after it came back) is kept.
       const projectIds = [...new Set(candidates.map((c) => c.event.projectId))];
-      const projects = new Map((await repo.projectsByIds(trx, projectIds)).map((p) => [p.project_id, p.deactivated_at]));
+      const known = await repo.existingProjects(trx, projectIds);
+      const periods = new Map<string, { deactivated_at: Date; reactivated_at: Date | null }[]>();
+      for (const p of await repo.inactivePeriods(trx, projectIds)) {
+        const projectId = p.project_id!; // selected by project id, so never null
+        periods.set(projectId, [...(periods.get(projectId) ?? []), p]);
+      }
       const valid = candidates.filter(({ index, event }) => {
-        if (!projects.has(event.projectId)) {
+        if (!known.has(event.projectId)) {
           reject(index, event.id, 'unknown_project', `project ${event.projectId} is not provisioned`);
           return false;
         }
-        const stoppedAt = projects.get(event.projectId);
-        if (stoppedAt && event.occurredAt >= stoppedAt) {
-          reject(index, event.id, 'project_deactivated', `project ${event.projectId} was deactivated at ${stoppedAt.toISOString()}`);
+        const off = periods.get(event.projectId)?.find(
+          (p) => event.occurredAt >= p.deactivated_at && (p.reactivated_at === null || event.occurredAt < p.reactivated_at),
+        );
+        if (off) {
+          reject(index, event.id, 'project_deactivated', `project ${event.projectId} was deactivated at ${off.deactivated_at.toISOString()}${off.reactivated_at ? ` until ${off.reactivated_at.toISOString()}` : ''}`);
           return false;
         }
         return true;
