@@ -205,7 +205,7 @@ describe('POST /customers/{customerId}/projects/new', () => {
     ['fractional', 1.5],
     ['"abc"', 'abc'],
     ['20 digits as a string', '12345678901234567890'],
-    ['20 digits as a number', 12345678901234567890],
+    ['20 digits as a number', Number('12345678901234567890')],
     ['beyond bigint as a string', '9223372036854775808'],
     ['"0"', '0'],
     ['"-5"', '-5'],

@@ -54,7 +54,6 @@ export function parseUsageEvent(raw: unknown, nowMs: number): ParsedEvent {
   const fail = (message: string): ParsedEvent => ({ ok: false, id, message });
   if (id === null || id.length === 0) return fail('id is required: a string of 1 to 128 characters');
   if (id.length > 128) return { ok: false, id: null, message: 'id is longer than 128 characters' };
-  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(id)) return fail('id must not contain control characters');
   const project = projectIdSchema.safeParse(o.projectId);
   if (!project.success) return fail(o.projectId === undefined ? 'projectId is required' : project.error.issues[0]!.message);
