@@ -28,7 +28,7 @@ describe.runIf(onPostgres)('with the database down', () => {
     await tdb?.close();
   });
 
-  const D = dayStart('2026-11-10');
+  const D = dayStart('2025-06-10');
 
   it('answers 503 in each envelope within 500 ms, stays up, and resumes when it returns', async () => {
     const before = await t.agoraGet('/usage', { fromTs: D, toTs: D + DAY - 1, pageNum: 1 });

@@ -30,7 +30,7 @@ describe.runIf(onPostgres)('the server process', () => {
     await tdb?.close();
   });
 
-  const D = dayStart('2026-11-01');
+  const D = dayStart('2025-06-01');
   const day = Math.floor(D / 86_400);
 
   function postEvents(server: ServerProcess, events: unknown[]) {
@@ -123,7 +123,7 @@ describe('the server process on the embedded database', () => {
     const { join } = await import('node:path');
     const dataDir = mkdtempSync(join(tmpdir(), 'kill-'));
     const env = { DATA_DIR: dataDir, AGORA_API_KEY: KEY.apiKey, AGORA_API_SECRET: KEY.apiSecret, ADMIN_TOKEN: ADMIN };
-    const D = dayStart('2026-11-01');
+    const D = dayStart('2025-06-01');
     const server = await startServer(env);
     const path = '/customers/new';
     const send = (p: string, body: Record<string, unknown>) =>

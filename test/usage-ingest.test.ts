@@ -17,7 +17,7 @@ beforeEach(async () => {
   await provision(t, 'c1', [1, 2]);
 });
 
-const from = dayStart('2026-11-20');
+const from = dayStart('2025-06-20');
 
 async function post(body: unknown) {
   const r = await t.admin('POST', '/v1/usage-events', body);
@@ -43,7 +43,7 @@ describe('POST /v1/usage-events', () => {
   it('accepts, then reports duplicates, and stores each event once', async () => {
     const events = [
       { id: 'e1', projectId: 1, quantity: '1.5', occurredAt: from + 1 },
-      { id: 'e2', projectId: '2', quantity: 2, occurredAt: '2026-11-20T10:00:00+02:00', description: 'call 42' },
+      { id: 'e2', projectId: '2', quantity: 2, occurredAt: '2025-06-20T10:00:00+02:00', description: 'call 42' },
     ];
     const first = await post({ events });
     expect(first.body).toMatchObject({ accepted: 2, duplicates: 0, rejected: 0 });
@@ -51,7 +51,7 @@ describe('POST /v1/usage-events', () => {
     const again = await post({
       events: [
         { ...events[0], quantity: '1.50' },
-        { ...events[1], occurredAt: '2026-11-20T08:00:00Z' },
+        { ...events[1], occurredAt: '2025-06-20T08:00:00Z' },
       ],
     });
     expect(again.body).toMatchObject({ accepted: 0, duplicates: 2, rejected: 0 });
@@ -188,6 +188,6 @@ describe('POST /v1/usage-events', () => {
     expect(results.map((r) => r.body.accepted).reduce((a, b) => a + b, 0)).toBe(50);
     expect(results.map((r) => r.body.duplicates).reduce((a, b) => a + b, 0)).toBe(100);
     const sums = await rollup();
-    expect(sums).toEqual([{ day: '2026-11-20', project_id: '1', quantity: '50' }]);
+    expect(sums).toEqual([{ day: '2025-06-20', project_id: '1', quantity: '50' }]);
   });
 });

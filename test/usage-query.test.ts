@@ -16,7 +16,7 @@ beforeEach(async () => {
   await clearTables(tdb.db);
 });
 
-const D = '2026-11-20';
+const D = '2025-06-20';
 const from = dayStart(D);
 
 async function send(events: unknown[]) {

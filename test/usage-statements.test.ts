@@ -18,9 +18,9 @@ beforeEach(async () => {
   await provision(t, 'c1', [1, 2, 3, 4, 5], 'gold');
 });
 
-const D1 = dayStart('2026-11-18');
-const D2 = dayStart('2026-11-19');
-const D3 = dayStart('2026-11-20');
+const D1 = dayStart('2025-06-18');
+const D2 = dayStart('2025-06-19');
+const D3 = dayStart('2025-06-20');
 const wholeDay = (d: number) => ({ fromTs: d, toTs: d + DAY - 1 });
 
 let seq = 0;
