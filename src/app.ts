@@ -1,6 +1,8 @@
 import { swaggerUI } from '@hono/swagger-ui';
 import { AppError } from './errors.ts';
 import { usageRoutes } from './agora/usage.routes.ts';
+import { billRoutes } from './agora/bill.routes.ts';
+import { plansRoutes } from './billing/plans.routes.ts';
 import { provisioningRoutes } from './agora/provisioning.routes.ts';
 import type { AppDeps } from './http/context.ts';
 import { renderError } from './http/envelope.ts';
@@ -19,9 +21,11 @@ export function createApp(deps: AppDeps) {
 
   app.route('/', healthRoutes(deps));
   app.route('/usage', usageRoutes(deps));
+  app.route('/bill', billRoutes(deps));
   app.route('/customers', provisioningRoutes(deps));
   app.route('/v1/usage-events', usageEventsRoutes(deps));
   app.route('/v1/statements', statementsRoutes(deps));
+  app.route('/v1/plans', plansRoutes(deps));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', { type: 'http', scheme: 'bearer' });
   app.doc31('/openapi.json', {

@@ -17,6 +17,10 @@ export interface Config {
   adminToken: string | undefined;
   /** The unit word written into usage descriptions ("12.5 Minute × plan"). */
   usageUnit: string;
+  /** Decimals a bill amount is written with (rounded half-up). */
+  billDecimals: number;
+  /** The plan that prices customers whose planId has no plan here. */
+  defaultPlanId: string;
   /** How long an Agora-facing request may take before it answers 503 so that Agora retries. */
   agoraDeadlineMs: number;
   logLevel: 'info' | 'silent';
@@ -66,6 +70,8 @@ const envSchema = z
     AGORA_API_KEYS: keyPairText.optional(),
     ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
     USAGE_UNIT: z.string().min(1).max(32).default('Minute'),
+    BILL_DECIMALS: z.coerce.number().int().min(0).max(12).default(6),
+    DEFAULT_PLAN_ID: z.string().min(1).max(16).default('default'),
     AGORA_DEADLINE_MS: z.coerce.number().int().min(50).max(10_000).default(450),
     LOG_LEVEL: z.enum(['info', 'silent']).default('info'),
   })
@@ -122,6 +128,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     apiKeys,
     adminToken: e.ADMIN_TOKEN,
     usageUnit: e.USAGE_UNIT,
+    billDecimals: e.BILL_DECIMALS,
+    defaultPlanId: e.DEFAULT_PLAN_ID,
     agoraDeadlineMs: e.AGORA_DEADLINE_MS,
     logLevel: e.LOG_LEVEL,
   };

@@ -27,6 +27,8 @@ describe('loadConfig', () => {
       apiKeys: [],
       adminToken: undefined,
       usageUnit: 'Minute',
+      billDecimals: 6,
+      defaultPlanId: 'default',
       agoraDeadlineMs: 450,
       logLevel: 'info',
     } satisfies Config);
@@ -52,6 +54,8 @@ describe('loadConfig', () => {
       AGORA_API_SECRET: 's1',
       ADMIN_TOKEN: 'a'.repeat(16),
       USAGE_UNIT: 'Times',
+      BILL_DECIMALS: '2',
+      DEFAULT_PLAN_ID: 'std',
       AGORA_DEADLINE_MS: '300',
       LOG_LEVEL: 'silent',
     });
@@ -64,6 +68,8 @@ describe('loadConfig', () => {
       apiKeys: [{ apiKey: 'k1', apiSecret: 's1' }],
       adminToken: 'a'.repeat(16),
       usageUnit: 'Times',
+      billDecimals: 2,
+      defaultPlanId: 'std',
       agoraDeadlineMs: 300,
       logLevel: 'silent',
     } satisfies Config);

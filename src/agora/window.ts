@@ -15,7 +15,8 @@ export interface DayWindow {
   wholeDay: boolean;
 }
 
-export const dayString = (dayNumber: number) => new Date(dayNumber * DAY_S * 1000).toISOString().slice(0, 10);
+export { dayText as dayString } from '../periods.ts';
+import { dayText } from '../periods.ts';
 
 /**
  * How far past this server's clock a window may end. Agora polls a day after it ends; a small
@@ -37,7 +38,7 @@ export function usageWindow(fromTs: number, toTs: number, nowMs = Date.now()): D
   return {
     start: new Date(fromTs * 1000),
     end: new Date((toTs + 1) * 1000),
-    day: dayString(dayNumber),
+    day: dayText(dayNumber),
     dayNumber,
     wholeDay: fromTs === dayNumber * DAY_S && toTs === (dayNumber + 1) * DAY_S - 1,
   };

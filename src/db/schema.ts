@@ -53,6 +53,50 @@ export interface StatementBlocksTable {
   plan_ids: string[];
   amounts: string[];
   corrections: string[];
+  /** Bill lines only: the quantity priced, the plan version, the monthly fee. */
+  quantities: string[] | null;
+  version_ids: string[] | null;
+  fees: string[] | null;
+}
+
+export interface PlansTable {
+  plan_id: string;
+  name: string | null;
+  created_at: CreatedAt;
+}
+
+export interface PlanVersionsTable {
+  id: Generated<string>;
+  plan_id: string;
+  /** `YYYY-MM-01`. */
+  effective_month: string;
+  currency: string;
+  usage_unit: string;
+  monthly_fee: Numeric;
+  created_at: CreatedAt;
+}
+
+export interface PlanTiersTable {
+  plan_version_id: BigId;
+  tier_no: number;
+  from_qty: Numeric;
+  up_to: string | null;
+  unit_price: Numeric;
+}
+
+export interface UsageMonthRollupTable {
+  month: string;
+  project_id: BigId;
+  quantity: Numeric;
+}
+
+export interface BillCorrectionsTable {
+  bill_statement_id: BigId;
+  project_id: BigId;
+  month: string;
+  plan_version_id: BigId | null;
+  quantity: Numeric;
+  amount: Numeric;
 }
 
 export interface UsageEventsTable {
@@ -64,6 +108,8 @@ export interface UsageEventsTable {
   received_at: ColumnType<Date, Date | undefined, never>;
   late: boolean;
   statement_id: BigId | null;
+  bill_late: ColumnType<boolean, boolean | undefined, boolean>;
+  bill_statement_id: BigId | null;
 }
 
 export interface UsageDayRollupTable {
@@ -81,6 +127,11 @@ export interface DB {
   statement_blocks: StatementBlocksTable;
   usage_events: UsageEventsTable;
   usage_day_rollup: UsageDayRollupTable;
+  usage_month_rollup: UsageMonthRollupTable;
+  plans: PlansTable;
+  plan_versions: PlanVersionsTable;
+  plan_tiers: PlanTiersTable;
+  bill_corrections: BillCorrectionsTable;
 }
 
 export type Customer = Selectable<CustomersTable>;

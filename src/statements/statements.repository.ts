@@ -50,6 +50,10 @@ export interface StatementLine {
   planId: string;
   amount: string;
   correction: string;
+  /** Bill lines only: the quantity priced, the plan version that priced it, the monthly fee. */
+  quantity: string;
+  versionId: string | null;
+  fee: string;
 }
 
 /**
@@ -67,6 +71,9 @@ export async function linesPage(db: Db, statementId: string, offset: number, lim
       'plan_ids',
       sql<string[]>`amounts::text[]`.as('amounts'),
       sql<string[]>`corrections::text[]`.as('corrections'),
+      sql<string[] | null>`quantities::text[]`.as('quantities'),
+      sql<string[] | null>`version_ids::text[]`.as('version_ids'),
+      sql<string[] | null>`fees::text[]`.as('fees'),
     ])
     .where('statement_id', '=', statementId)
     .where('block_no', '>=', firstBlock)
@@ -78,7 +85,16 @@ export async function linesPage(db: Db, statementId: string, offset: number, lim
     b.project_ids.forEach((projectId, i) => {
       const lineNo = b.block_no * BLOCK_SIZE + i + 1;
       if (lineNo > offset && lineNo <= offset + limit) {
-        lines.push({ lineNo, projectId, planId: b.plan_ids[i]!, amount: b.amounts[i]!, correction: b.corrections[i]! });
+        lines.push({
+          lineNo,
+          projectId,
+          planId: b.plan_ids[i]!,
+          amount: b.amounts[i]!,
+          correction: b.corrections[i]!,
+          quantity: b.quantities?.[i] ?? b.amounts[i]!,
+          versionId: b.version_ids?.[i] ?? null,
+          fee: b.fees?.[i] ?? '0',
+        });
       }
     });
   }
@@ -97,18 +113,22 @@ export function listStatements(
   return q.orderBy('id', 'desc').limit(filter.limit).execute();
 }
 
-/** The day's lock: ingestion of events of that day takes it shared, fixing a window exclusive. */
+/**
+ * Window locks. Ingestion takes the lock of each UTC day and month its events fall in, shared;
+ * fixing a usage window takes its day's lock, a bill its month's, exclusive. So a statement waits
+ * for the ingestions of its period in flight and holds new ones back until it is committed.
+ */
 export const DAY_LOCK_CLASS = 7301;
+export const MONTH_LOCK_CLASS = 7302;
 
-export async function lockDayExclusive(db: Db, dayNumber: number): Promise<void> {
-  await sql`select pg_advisory_xact_lock(${DAY_LOCK_CLASS}::int, ${dayNumber}::int)`.execute(db);
+export async function lockExclusive(db: Db, lockClass: number, key: number): Promise<void> {
+  await sql`select pg_advisory_xact_lock(${lockClass}::int, ${key}::int)`.execute(db);
 }
 
-export async function lockDaysShared(db: Db, dayNumbers: number[]): Promise<void> {
+export async function lockShared(db: Db, lockClass: number, keys: number[]): Promise<void> {
   // Ascending order, always, so two ingestions never wait on each other in a cycle.
-  const sorted = [...new Set(dayNumbers)].sort((a, b) => a - b);
-  for (const d of sorted) {
-    await sql`select pg_advisory_xact_lock_shared(${DAY_LOCK_CLASS}::int, ${d}::int)`.execute(db);
+  for (const k of [...new Set(keys)].sort((a, b) => a - b)) {
+    await sql`select pg_advisory_xact_lock_shared(${lockClass}::int, ${k}::int)`.execute(db);
   }
 }
 

@@ -9,6 +9,7 @@ import { newRouter } from '../http/router.ts';
 import { exactJsonResponse } from '../json.ts';
 import * as repo from './statements.repository.ts';
 import { usageDescription } from '../usage/usage.service.ts';
+import { billDescriptions } from '../billing/bill.service.ts';
 
 const isoTime = z
   .string()
@@ -151,18 +152,19 @@ export function statementsRoutes(deps: AppDeps) {
       const offset = (pageNum - 1) * limit;
       const lines = offset < s.line_count ? await repo.linesPage(deps.db, s.id, offset, limit) : [];
       const owners = await repo.customersOfProjects(deps.db, lines.map((l) => l.projectId));
+      const descriptions = s.kind === 'usage' ? lines.map((l) => usageDescription(l, s.unit)) : await billDescriptions(deps.db, s.id, lines);
       return exactJsonResponse({
         totalSize: s.line_count,
         pageNum,
         hasNext: pageNum * limit < s.line_count,
-        data: lines.map((l) => ({
+        data: lines.map((l, i) => ({
           lineNo: l.lineNo,
           projectId: l.projectId,
           customerId: owners.get(l.projectId) ?? null,
           planId: l.planId,
           amount: new Decimal(l.amount),
           correctionAmount: new Decimal(l.correction),
-          description: s.kind === 'usage' ? usageDescription(l, s.unit) : '',
+          description: descriptions[i]!,
         })),
       }) as never;
     },

@@ -9,6 +9,7 @@ export interface EventRow {
   occurredAt: Date;
   description: string | null;
   late: boolean;
+  billLate: boolean;
 }
 
 /** The projects of a batch that exist. */
@@ -26,12 +27,11 @@ export function inactivePeriods(db: Db, ids: string[]) {
     .execute();
 }
 
-/** Windows already reported that touch the given range of days. */
-export function reportedUsageWindows(db: Db, from: Date, to: Date) {
+/** Windows already reported (usage and bill) that touch the given range of time. */
+export function reportedWindows(db: Db, from: Date, to: Date) {
   return db
     .selectFrom('statements')
-    .select(['window_start', 'window_end'])
-    .where('kind', '=', 'usage')
+    .select(['kind', 'window_start', 'window_end'])
     .where('window_start', '<', to)
     .where('window_end', '>', from)
     .execute();
@@ -45,14 +45,15 @@ export function reportedUsageWindows(db: Db, from: Date, to: Date) {
 export async function insertNewEvents(db: Db, rows: EventRow[]): Promise<Set<string>> {
   if (rows.length === 0) return new Set();
   const result = await sql<{ id: string }>`
-    insert into usage_events (id, project_id, quantity, occurred_at, description, late)
+    insert into usage_events (id, project_id, quantity, occurred_at, description, late, bill_late)
     select * from unnest(
       ${rows.map((r) => r.id)}::text[],
       ${rows.map((r) => r.projectId)}::bigint[],
       ${rows.map((r) => r.quantity)}::numeric[],
       ${rows.map((r) => r.occurredAt.toISOString())}::timestamptz[],
       ${rows.map((r) => r.description)}::text[],
-      ${rows.map((r) => r.late)}::boolean[])
+      ${rows.map((r) => r.late)}::boolean[],
+      ${rows.map((r) => r.billLate)}::boolean[])
     on conflict (id) do nothing
     returning id`.execute(db);
   return new Set(result.rows.map((r) => r.id));
@@ -66,19 +67,24 @@ export function eventsByIds(db: Db, ids: string[]) {
     .execute();
 }
 
-/** Adds to the not-yet-reported usage per (day, project). Rows go in key order to avoid deadlocks. */
-export async function addToDayRollup(db: Db, rows: { day: string; projectId: string; quantity: string }[]): Promise<void> {
+/** Adds to a rollup per (period, project). Rows go in key order so concurrent batches never deadlock. */
+export async function addToRollup(
+  db: Db,
+  table: 'usage_day_rollup' | 'usage_month_rollup',
+  column: 'day' | 'month',
+  rows: { period: string; projectId: string; quantity: string }[],
+): Promise<void> {
   if (rows.length === 0) return;
   const sorted = [...rows].sort((a, b) =>
-    a.day !== b.day ? (a.day < b.day ? -1 : 1) : compareBigIdText(a.projectId, b.projectId),
+    a.period !== b.period ? (a.period < b.period ? -1 : 1) : compareBigIdText(a.projectId, b.projectId),
   );
   await sql`
-    insert into usage_day_rollup (day, project_id, quantity)
+    insert into ${sql.table(table)} (${sql.ref(column)}, project_id, quantity)
     select * from unnest(
-      ${sorted.map((r) => r.day)}::date[],
+      ${sorted.map((r) => r.period)}::date[],
       ${sorted.map((r) => r.projectId)}::bigint[],
       ${sorted.map((r) => r.quantity)}::numeric[])
-    on conflict (day, project_id) do update set quantity = usage_day_rollup.quantity + excluded.quantity`.execute(db);
+    on conflict (${sql.ref(column)}, project_id) do update set quantity = ${sql.table(table)}.quantity + excluded.quantity`.execute(db);
 }
 
 function compareBigIdText(a: string, b: string): number {

@@ -2,12 +2,12 @@ import type { Db } from '../db/database.ts';
 import { Decimal } from '../decimal.ts';
 import type { ErrorCode } from '../errors.ts';
 import type { Statement } from '../db/schema.ts';
-import { dayString, type DayWindow } from '../agora/window.ts';
+import type { DayWindow } from '../agora/window.ts';
+import { DAY_MS, dayNumberOf, dayText, monthNumberOf, monthStart, monthText } from '../periods.ts';
 import * as statements from '../statements/statements.repository.ts';
 import * as repo from './usage.repository.ts';
 import { parseUsageEvent, type UsageEventInput } from './usage-event.ts';
 
-const DAY_MS = 86_400_000;
 
 export type EventResult =
   | { index: number; id: string | null; status: 'accepted' | 'duplicate' }
@@ -18,6 +18,20 @@ export interface IngestSummary {
   duplicates: number;
   rejected: number;
   results: EventResult[];
+}
+
+/** Exact sums of quantities per (period, project). */
+class RollupSums {
+  private readonly sums = new Map<string, { period: string; projectId: string; quantity: Decimal }>();
+  add(period: string, projectId: string, quantity: string): void {
+    const key = `${period}|${projectId}`;
+    const s = this.sums.get(key);
+    if (s) s.quantity = s.quantity.plus(quantity);
+    else this.sums.set(key, { period, projectId, quantity: new Decimal(quantity) });
+  }
+  rows() {
+    return [...this.sums.values()].map((s) => ({ period: s.period, projectId: s.projectId, quantity: s.quantity.toFixed() }));
+  }
 }
 
 function sameContent(a: UsageEventInput, b: { project_id: string; quantity: string; occurred_at: Date; description: string | null }): boolean {
@@ -88,15 +102,19 @@ export async function ingestUsageEvents(db: Db, rawEvents: unknown[], nowMs = Da
       });
       if (valid.length === 0) return;
 
-      // 3. Hold the days steady, then classify: an event whose moment lies in a window already
-      // reported is late and waits to be carried into the next statement as a correction.
-      const dayNumbers = valid.map((c) => Math.floor(c.event.occurredAt.getTime() / DAY_MS));
-      await statements.lockDaysShared(trx, dayNumbers);
-      const minDay = Math.min(...dayNumbers);
-      const maxDay = Math.max(...dayNumbers);
-      const reported = await repo.reportedUsageWindows(trx, new Date(minDay * DAY_MS), new Date((maxDay + 1) * DAY_MS));
-      const isLate = (at: Date) => reported.some((w) => w.window_start <= at && at < w.window_end);
-      const rows = valid.map(({ event }) => ({ ...event, late: isLate(event.occurredAt) }));
+      // 3. Hold the days and months steady, then classify: an event whose moment lies in a window
+      // already reported is late and waits to be carried into the next statement as a correction;
+      // one whose month was already billed is late for billing, and is carried into the next bill.
+      const dayNumbers = valid.map((c) => dayNumberOf(c.event.occurredAt));
+      const monthNumbers = valid.map((c) => monthNumberOf(c.event.occurredAt));
+      await statements.lockShared(trx, statements.MONTH_LOCK_CLASS, monthNumbers);
+      await statements.lockShared(trx, statements.DAY_LOCK_CLASS, dayNumbers);
+      const firstMonth = Math.min(...monthNumbers);
+      const lastMonth = Math.max(...monthNumbers);
+      const reported = await repo.reportedWindows(trx, monthStart(firstMonth), monthStart(lastMonth + 1));
+      const inside = (kind: 'usage' | 'bill', at: Date) =>
+        reported.some((w) => w.kind === kind && w.window_start <= at && at < w.window_end);
+      const rows = valid.map(({ event }) => ({ ...event, late: inside('usage', event.occurredAt), billLate: inside('bill', event.occurredAt) }));
 
       // 4. Insert the new ids; an existing id is a duplicate when its content is the same.
       const inserted = await repo.insertNewEvents(trx, rows);
@@ -112,17 +130,16 @@ export async function ingestUsageEvents(db: Db, rawEvents: unknown[], nowMs = Da
         else reject(index, event.id, 'conflict', `id ${event.id} was already used for a different event`);
       }
 
-      // 5. The rollup gains exactly the events inserted now that are not late.
-      const sums = new Map<string, { day: string; projectId: string; quantity: Decimal }>();
+      // 5. The rollups gain exactly the events inserted now that are on time for them.
+      const days = new RollupSums();
+      const months = new RollupSums();
       rows.forEach((r, i) => {
-        if (!inserted.has(r.id) || r.late) return;
-        const day = dayString(dayNumbers[i]!);
-        const key = `${day}|${r.projectId}`;
-        const s = sums.get(key);
-        if (s) s.quantity = s.quantity.plus(r.quantity);
-        else sums.set(key, { day, projectId: r.projectId, quantity: new Decimal(r.quantity) });
+        if (!inserted.has(r.id)) return;
+        if (!r.late) days.add(dayText(dayNumbers[i]!), r.projectId, r.quantity);
+        if (!r.billLate) months.add(monthText(monthNumbers[i]!), r.projectId, r.quantity);
       });
-      await repo.addToDayRollup(trx, [...sums.values()].map((s) => ({ ...s, quantity: s.quantity.toFixed() })));
+      await repo.addToRollup(trx, 'usage_day_rollup', 'day', days.rows());
+      await repo.addToRollup(trx, 'usage_month_rollup', 'month', months.rows());
     });
   }
 
@@ -146,13 +163,13 @@ export async function usageStatement(db: Db, w: DayWindow, unit: string): Promis
   const found = await statements.findStatement(db, 'usage', w.start, w.end);
   if (found) return found;
   return db.transaction().execute(async (trx) => {
-    await statements.lockDayExclusive(trx, w.dayNumber);
+    await statements.lockExclusive(trx, statements.DAY_LOCK_CLASS, w.dayNumber);
     const again = await statements.findStatement(trx, 'usage', w.start, w.end);
     if (again) return again;
     const dayStart = new Date(w.dayNumber * DAY_MS);
     const dayEnd = new Date(dayStart.getTime() + DAY_MS);
-    const earlier = (await repo.reportedUsageWindows(trx, dayStart, dayEnd))
-      .filter((e) => e.window_start >= dayStart && e.window_end <= dayEnd)
+    const earlier = (await repo.reportedWindows(trx, dayStart, dayEnd))
+      .filter((e) => e.kind === 'usage' && e.window_start >= dayStart && e.window_end <= dayEnd)
       .map((e) => ({
         start: e.window_start,
         end: e.window_end,

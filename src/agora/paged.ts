@@ -1,0 +1,65 @@
+import { createRoute, type z } from '@hono/zod-openapi';
+import type { Statement } from '../db/schema.ts';
+import { Decimal } from '../decimal.ts';
+import type { AppDeps } from '../http/context.ts';
+import { useEnvelope } from '../http/envelope.ts';
+import { deadline } from '../http/middleware.ts';
+import { newRouter } from '../http/router.ts';
+import { exactJsonResponse } from '../json.ts';
+import * as statements from '../statements/statements.repository.ts';
+import { agoraSignature } from './auth.ts';
+import { DEFAULT_LIMIT, numericErrorResponse, pagedAmountsResponse, pagedWindowQuery, type PagedWindowQuery } from './query.ts';
+
+/**
+ * Agora's paged polls (usage, bill): signed, validated, answered from a statement fixed on the
+ * first request. Each poll says how to find its statement and how to describe its lines.
+ */
+export function pagedPollRoutes(
+  deps: AppDeps,
+  poll: {
+    summary: string;
+    description: string;
+    statusReason: string;
+    statement: (q: PagedWindowQuery) => Promise<Statement>;
+    describe: (statement: Statement, lines: statements.StatementLine[]) => Promise<string[]> | string[];
+  },
+) {
+  const router = newRouter();
+  router.use('*', useEnvelope('agora-numeric'), deadline(deps.config.agoraDeadlineMs), agoraSignature({ keys: deps.apiKeys }));
+  const json = (schema: z.ZodType) => ({ 'application/json': { schema } });
+  router.openapi(
+    createRoute({
+      method: 'get',
+      path: '/',
+      tags: ['Agora'],
+      summary: poll.summary,
+      description: poll.description,
+      request: { query: pagedWindowQuery },
+      responses: {
+        200: { description: 'a page', content: json(pagedAmountsResponse) },
+        400: { description: 'bad parameters', content: json(numericErrorResponse) },
+        401: { description: 'unknown apiKey or wrong signature', content: json(numericErrorResponse) },
+        503: { description: 'the database did not answer in time; retry', content: json(numericErrorResponse) },
+      },
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      const limit = q.limit ?? DEFAULT_LIMIT;
+      const statement = await poll.statement(q);
+      const offset = (q.pageNum - 1) * limit;
+      const lines = offset < statement.line_count ? await statements.linesPage(deps.db, statement.id, offset, limit) : [];
+      const descriptions = await poll.describe(statement, lines);
+      return exactJsonResponse({
+        status: 0,
+        statusReason: poll.statusReason,
+        data: {
+          totalSize: statement.line_count,
+          pageNum: q.pageNum,
+          hasNext: q.pageNum * limit < statement.line_count,
+          data: lines.map((l, i) => ({ projectId: l.projectId, amount: new Decimal(l.amount), description: descriptions[i]! })),
+        },
+      }) as never;
+    },
+  );
+  return router;
+}

@@ -1,0 +1,151 @@
+import { sql } from 'kysely';
+import type { Db } from '../db/database.ts';
+import { BLOCK_SIZE } from '../statements/statements.repository.ts';
+import type { FixTotals } from '../usage/usage.repository.ts';
+
+/**
+ * Marks every event that arrived after its month was billed and is not carried yet as carried by
+ * bill `statementId`, and returns them grouped by project and month of the usage.
+ */
+export async function takePendingBillCorrections(db: Db, statementId: string) {
+  const r = await sql<{ project_id: string; month: string; quantity: string }>`
+    with taken as (
+      update usage_events set bill_statement_id = ${statementId}::bigint
+      where bill_late and bill_statement_id is null
+      returning project_id, occurred_at, quantity
+    )
+    select project_id, to_char(date_trunc('month', occurred_at at time zone 'UTC'), 'YYYY-MM-DD') as month,
+           sum(quantity)::text as quantity
+    from taken group by 1, 2 order by 1, 2`.execute(db);
+  return r.rows;
+}
+
+/** Who a project belongs to and the customer's planId, for a few projects. */
+export async function customerPlans(db: Db, projectIds: string[]): Promise<Map<string, string>> {
+  if (projectIds.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('projects')
+    .innerJoin('customers', 'customers.customer_id', 'projects.customer_id')
+    .select(['projects.project_id', 'customers.plan_id'])
+    .where('projects.project_id', 'in', projectIds)
+    .execute();
+  return new Map(rows.map((r) => [r.project_id, r.plan_id]));
+}
+
+/** A month's on-time quantity and the corrections already carried, for (project, month) pairs. */
+export async function billedSoFar(db: Db, pairs: { projectId: string; month: string }[]) {
+  if (pairs.length === 0) return new Map<string, string>();
+  const r = await sql<{ project_id: string; month: string; quantity: string }>`
+    with p as (select * from unnest(${pairs.map((x) => x.projectId)}::bigint[], ${pairs.map((x) => x.month)}::date[]) as p(project_id, month))
+    select p.project_id, to_char(p.month, 'YYYY-MM-DD') as month,
+           (coalesce((select r.quantity from usage_month_rollup r where r.month = p.month and r.project_id = p.project_id), 0)
+            + coalesce((select sum(c.quantity) from bill_corrections c where c.month = p.month and c.project_id = p.project_id), 0))::text as quantity
+    from p`.execute(db);
+  return new Map(r.rows.map((x) => [`${x.project_id}|${x.month}`, x.quantity]));
+}
+
+export async function insertBillCorrections(
+  db: Db,
+  rows: { statementId: string; projectId: string; month: string; versionId: string | null; quantity: string; amount: string }[],
+): Promise<void> {
+  if (rows.length === 0) return;
+  await db
+    .insertInto('bill_corrections')
+    .values(
+      rows.map((r) => ({
+        bill_statement_id: r.statementId,
+        project_id: r.projectId,
+        month: r.month,
+        plan_version_id: r.versionId,
+        quantity: r.quantity,
+        amount: r.amount,
+      })),
+    )
+    .execute();
+}
+
+/**
+ * Writes the lines of bill `statementId` for one month in one SQL statement. Per project: the
+ * month's on-time quantity priced with the graduated tiers of the version in force for the
+ * customer's plan (or the default plan's), the version's monthly fee when the project was enabled
+ * during the month, and the corrections this bill carries; the sum rounded half-up to `decimals`.
+ * Lines in projectId order, in blocks; only non-zero amounts.
+ */
+export async function writeBillLines(
+  db: Db,
+  a: {
+    statementId: string;
+    month: string;
+    monthStart: Date;
+    monthEnd: Date;
+    /** Version in force this month per planId. */
+    versions: { planId: string; versionId: string }[];
+    defaultVersionId: string | null;
+    /** Whether any version in force charges a monthly fee (otherwise projects without usage are skipped). */
+    anyFee: boolean;
+    decimals: number;
+  },
+): Promise<FixTotals> {
+  const s = a.statementId;
+  await sql`set local work_mem = '64MB'`.execute(db);
+  const result = await sql<{ line_count: number; total: string; correction: string }>`
+    with versions as (
+      select * from unnest(${a.versions.map((v) => v.planId)}::text[], ${a.versions.map((v) => v.versionId)}::bigint[]) as v(plan_id, version_id)
+    ), fee_projects as (
+      select p.project_id from projects p
+      where ${a.anyFee}::boolean and p.created_at < ${a.monthEnd.toISOString()}::timestamptz
+        and not exists (
+          select 1 from deactivations d
+          where d.project_id = p.project_id and d.deactivated_at <= ${a.monthStart.toISOString()}::timestamptz
+            and (d.reactivated_at is null or d.reactivated_at >= ${a.monthEnd.toISOString()}::timestamptz))
+    ), base as (
+      select project_id, sum(quantity) as quantity, bool_or(owes_fee) as owes_fee, sum(correction) as correction
+      from (
+        select project_id, quantity, false as owes_fee, 0::numeric as correction
+          from usage_month_rollup where month = ${a.month}::date and quantity <> 0
+        union all
+        select project_id, 0, true, 0 from fee_projects
+        union all
+        select project_id, 0, false, amount from bill_corrections where bill_statement_id = ${s}::bigint
+      ) x
+      group by project_id
+    ), priced as (
+      select b.project_id, cu.plan_id, coalesce(v.version_id, ${a.defaultVersionId}::bigint) as version_id,
+             b.quantity, b.owes_fee, b.correction
+      from base b
+      join projects p on p.project_id = b.project_id
+      join customers cu on cu.customer_id = p.customer_id
+      left join versions v on v.plan_id = cu.plan_id
+    ), tiered as (
+      select pr.project_id, sum((least(pr.quantity, coalesce(t.up_to, pr.quantity)) - t.from_qty) * t.unit_price) as amount
+      from priced pr
+      join plan_tiers t on t.plan_version_id = pr.version_id and t.from_qty < pr.quantity
+      group by pr.project_id
+    ), lines as (
+      select pr.project_id, pr.plan_id, pr.version_id, pr.quantity, pr.correction,
+             case when pr.owes_fee then coalesce(pv.monthly_fee, 0) else 0 end as fee,
+             round(coalesce(t.amount, 0) + case when pr.owes_fee then coalesce(pv.monthly_fee, 0) else 0 end + pr.correction,
+                   ${a.decimals}::int) as amount
+      from priced pr
+      left join tiered t on t.project_id = pr.project_id
+      left join plan_versions pv on pv.id = pr.version_id
+    ), numbered as (
+      select row_number() over (order by project_id) - 1 as n, * from lines where amount <> 0
+    ), blocks as (
+      insert into statement_blocks
+        (statement_id, block_no, project_ids, plan_ids, amounts, corrections, quantities, version_ids, fees)
+      select ${s}::bigint, n / ${sql.lit(BLOCK_SIZE)}, array_agg(project_id order by n), array_agg(plan_id order by n),
+             array_agg(amount order by n), array_agg(correction order by n), array_agg(quantity order by n),
+             array_agg(version_id order by n), array_agg(fee order by n)
+      from numbered
+      group by n / ${sql.lit(BLOCK_SIZE)}
+      returning 1
+    )
+    select count(*)::int as line_count,
+           coalesce(sum(amount), 0)::text as total,
+           coalesce(sum(correction), 0)::text as correction,
+           (select count(*) from blocks) as block_count
+    from numbered`.execute(db);
+  const row = result.rows[0]!;
+  return { lineCount: Number(row.line_count), total: row.total, correction: row.correction };
+}

@@ -1,0 +1,63 @@
+import type { Db } from '../db/database.ts';
+import { AppError } from '../errors.ts';
+import { lockExclusive } from '../statements/statements.repository.ts';
+import * as repo from './plans.repository.ts';
+
+/** Plan changes and bill fixing exclude each other, so a bill is priced with settled versions. */
+export const PLAN_LOCK_CLASS = 7303;
+
+export interface PlanInput extends repo.VersionInput {
+  planId: string;
+  name: string | null;
+}
+
+/** A month may be priced anew only while no bill of it or of a later month exists. */
+async function assertUnbilled(db: Db, effectiveMonth: string): Promise<void> {
+  const last = await repo.lastBilledMonth(db);
+  if (last !== null && effectiveMonth <= last) {
+    throw new AppError(
+      'month_already_billed',
+      `${effectiveMonth.slice(0, 7)} is already billed (bills exist up to ${last.slice(0, 7)}); a price change can take effect from ${nextMonth(last).slice(0, 7)}`,
+    );
+  }
+}
+
+function nextMonth(month: string): string {
+  const d = new Date(`${month}T00:00:00Z`);
+  return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1)).toISOString().slice(0, 10);
+}
+
+export async function createPlan(db: Db, input: PlanInput): Promise<repo.PlanVersion[]> {
+  return db.transaction().execute(async (trx) => {
+    await lockExclusive(trx, PLAN_LOCK_CLASS, 0);
+    await assertUnbilled(trx, input.effectiveMonth);
+    if (!(await repo.insertPlan(trx, input.planId, input.name))) {
+      throw new AppError('plan_exists', `Plan ${input.planId} exists; add a version to change its prices`);
+    }
+    await repo.upsertVersion(trx, input.planId, input);
+    return repo.loadVersions(trx, { planIds: [input.planId] });
+  });
+}
+
+/** A new price from a month on; the same month again replaces that (unbilled) version. */
+export async function addVersion(db: Db, planId: string, input: repo.VersionInput): Promise<repo.PlanVersion[]> {
+  return db.transaction().execute(async (trx) => {
+    await lockExclusive(trx, PLAN_LOCK_CLASS, 0);
+    if (!(await repo.findPlan(trx, planId))) throw new AppError('unknown_plan', `No plan ${planId}`);
+    await assertUnbilled(trx, input.effectiveMonth);
+    await repo.upsertVersion(trx, planId, input);
+    return repo.loadVersions(trx, { planIds: [planId] });
+  });
+}
+
+/** The version of each plan in force in `month` (`YYYY-MM-01`): the latest effective by then. */
+export function versionsInForce(versions: repo.PlanVersion[], month: string): Map<string, repo.PlanVersion> {
+  const out = new Map<string, repo.PlanVersion>();
+  for (const v of versions) {
+    if (v.effectiveMonth <= month) {
+      const current = out.get(v.planId);
+      if (!current || current.effectiveMonth < v.effectiveMonth) out.set(v.planId, v);
+    }
+  }
+  return out;
+}
