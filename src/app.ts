@@ -3,6 +3,7 @@ import { AppError } from './errors.ts';
 import { usageRoutes } from './agora/usage.routes.ts';
 import { billRoutes } from './agora/bill.routes.ts';
 import { plansRoutes } from './billing/plans.routes.ts';
+import { reconciliationRoutes } from './billing/reconciliation.routes.ts';
 import { provisioningRoutes } from './agora/provisioning.routes.ts';
 import type { AppDeps } from './http/context.ts';
 import { renderError } from './http/envelope.ts';
@@ -26,6 +27,7 @@ export function createApp(deps: AppDeps) {
   app.route('/v1/usage-events', usageEventsRoutes(deps));
   app.route('/v1/statements', statementsRoutes(deps));
   app.route('/v1/plans', plansRoutes(deps));
+  app.route('/v1/reconciliation', reconciliationRoutes(deps));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', { type: 'http', scheme: 'bearer' });
   app.doc31('/openapi.json', {

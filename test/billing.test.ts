@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Decimal } from '../src/decimal.ts';
 import { buildTiers, tieredPrice } from '../src/billing/tiers.ts';
@@ -109,10 +110,12 @@ describe('plans', () => {
     await createPlan(GOLD);
     await provision(t, 'c1', [1], 'gold');
     await send([{ projectId: 1, quantity: '10', at: '2025-02-10T00:00:00Z' }]);
-    await bill('2025-02');
-    const past = await t.admin('POST', '/v1/plans/gold/versions', { ...GOLD, effectiveFrom: '2025-02' });
+    const billed = await bill('2025-02');
+    const past = await t.admin('POST', '/v1/plans/gold/versions', { ...GOLD, effectiveFrom: '2025-02', tiers: [{ upTo: null, unitPrice: '5' }] });
     expect(past.status).toBe(409);
     expect(((await past.json()) as any).error.code).toBe('month_already_billed');
+    expect((await bill('2025-02')).text).toBe(billed.text);
+    expect((await createPlan({ ...GOLD, planId: 'silver', effectiveFrom: '2025-01' })).body.error.code).toBe('month_already_billed');
     const next = await t.admin('POST', '/v1/plans/gold/versions', { ...GOLD, effectiveFrom: '2025-03', tiers: [{ upTo: null, unitPrice: '1' }] });
     expect(next.status).toBe(201);
     // Again for the same unbilled month: the version is replaced, not added.
@@ -173,7 +176,7 @@ describe('GET /bill', () => {
     await createPlan({ ...GOLD, monthlyFee: '5' });
     await provision(t, 'c1', [1, 2, 3, 4], 'gold');
     // Projects 1-3 were enabled in February; 4 only now, after March.
-    await tdb.db.updateTable('projects').set({ created_at: new Date('2025-02-01T00:00:00Z') }).where('project_id', 'in', ['1', '2', '3']).execute();
+    await sql`update projects set created_at = '2025-02-01T00:00:00Z' where project_id in (1, 2, 3)`.execute(tdb.db);
     // Project 3 was off for all of March; project 2 for part of it.
     await tdb.db
       .insertInto('deactivations')

@@ -8,6 +8,7 @@ import { adminAuth } from '../http/middleware.ts';
 import { newRouter } from '../http/router.ts';
 import { exactJsonResponse } from '../json.ts';
 import * as repo from './statements.repository.ts';
+import { csvLine, csvResponse, wantsCsv } from '../csv.ts';
 import { usageDescription } from '../usage/usage.service.ts';
 import { billDescriptions } from '../billing/bill.service.ts';
 
@@ -117,6 +118,7 @@ export function statementsRoutes(deps: AppDeps) {
       path: '/{id}/lines',
       tags: ['Vendor'],
       summary: 'The lines of one statement, in projectId order',
+      description: 'JSON pages, or the whole statement as CSV with `Accept: text/csv`.',
       security,
       request: { params: idParam, query: z.object({ pageNum: count(10_000_000, 1), limit: count(1000, 100) }) },
       responses: {
@@ -148,11 +150,26 @@ export function statementsRoutes(deps: AppDeps) {
     async (c) => {
       const s = await repo.findStatementById(deps.db, c.req.valid('param').id);
       if (!s) throw new AppError('not_found', 'No statement with that id');
+      const describe = (lines: repo.StatementLine[]) =>
+        s.kind === 'usage' ? lines.map((l) => usageDescription(l, s.unit)) : billDescriptions(deps.db, s.id, lines);
+      if (wantsCsv(c.req.header('accept'))) {
+        // The whole statement, a thousand lines at a time.
+        let body = csvLine(['lineNo', 'projectId', 'customerId', 'planId', 'amount', 'correctionAmount', 'description']);
+        for (let offset = 0; offset < s.line_count; offset += 1000) {
+          const lines = await repo.linesPage(deps.db, s.id, offset, 1000);
+          const owners = await repo.customersOfProjects(deps.db, lines.map((l) => l.projectId));
+          const descriptions = await describe(lines);
+          lines.forEach((l, i) => {
+            body += csvLine([l.lineNo, l.projectId, owners.get(l.projectId) ?? '', l.planId, new Decimal(l.amount).toFixed(), new Decimal(l.correction).toFixed(), descriptions[i]]);
+          });
+        }
+        return csvResponse(body, `statement-${s.id}-${s.kind}.csv`) as never;
+      }
       const { pageNum, limit } = c.req.valid('query');
       const offset = (pageNum - 1) * limit;
       const lines = offset < s.line_count ? await repo.linesPage(deps.db, s.id, offset, limit) : [];
       const owners = await repo.customersOfProjects(deps.db, lines.map((l) => l.projectId));
-      const descriptions = s.kind === 'usage' ? lines.map((l) => usageDescription(l, s.unit)) : await billDescriptions(deps.db, s.id, lines);
+      const descriptions = await describe(lines);
       return exactJsonResponse({
         totalSize: s.line_count,
         pageNum,

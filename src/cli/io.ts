@@ -1,0 +1,91 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { Fetcher } from './poller/poller.ts';
+
+/** Where a command reads and writes; tests pass their own. */
+/** stdout or stderr: a terminal shows a progress bar, anything else gets plain lines. */
+export type OutStream = NodeJS.WritableStream & { isTTY?: boolean };
+
+export interface CliIo {
+  stdout: OutStream;
+  stderr: OutStream;
+  env: Record<string, string | undefined>;
+  /** The poller's HTTP client; unset: `fetch`. */
+  fetch?: Fetcher;
+  /** Relative output paths are relative to this. */
+  cwd: string;
+}
+
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+/** A mistake in how a command was called: printed with the command's usage, exit status 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** `util.parseArgs`, strict, with its errors turned into UsageErrors. */
+export function parseCommand<O extends Options>(args: string[], options: O, allowPositionals = false) {
+  try {
+    return parseArgs({ args, options, allowPositionals, strict: true });
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message.replace(/\. To specify a positional argument.*$/, '') : String(err));
+  }
+}
+
+export function positiveInt(name: string, text: string | undefined, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > max) throw new UsageError(`--${name} must be a whole number from 1 to ${max}`);
+  return Number(text);
+}
+
+export function nonNegativeInt(name: string, text: string | undefined, max: number): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text) || Number(text) > max) throw new UsageError(`--${name} must be a whole number from 0 to ${max}`);
+  return Number(text);
+}
+
+export interface KeyPair {
+  apiKey: string;
+  apiSecret: string;
+  /** Where it came from, said on stderr so nobody wonders which key signed. */
+  source: string;
+}
+
+/**
+ * The key pair to sign with: the flags, else AGORA_API_KEY/AGORA_API_SECRET, else the first pair of
+ * AGORA_API_KEYS, else the credentials `npm start` created in DATA_DIR for the embedded database.
+ */
+export function resolveKeyPair(io: CliIo, flags: { key?: string | undefined; secret?: string | undefined }): KeyPair {
+  if (flags.key !== undefined || flags.secret !== undefined) {
+    if (!flags.key || !flags.secret) throw new UsageError('--key and --secret go together');
+    return { apiKey: flags.key, apiSecret: flags.secret, source: 'the --key and --secret flags' };
+  }
+  const env = io.env;
+  if (env.AGORA_API_KEY && env.AGORA_API_SECRET) return { apiKey: env.AGORA_API_KEY, apiSecret: env.AGORA_API_SECRET, source: 'AGORA_API_KEY and AGORA_API_SECRET' };
+  const first = env.AGORA_API_KEYS?.split(',')[0]?.trim();
+  if (first && first.indexOf(':') > 0) {
+    const at = first.indexOf(':');
+    return { apiKey: first.slice(0, at), apiSecret: first.slice(at + 1), source: 'the first pair of AGORA_API_KEYS' };
+  }
+  const file = join(io.cwd, env.DATA_DIR || './.data', 'credentials.json');
+  if (existsSync(file)) {
+    try {
+      const stored = JSON.parse(readFileSync(file, 'utf8')) as { apiKey?: unknown; apiSecret?: unknown };
+      if (typeof stored.apiKey === 'string' && typeof stored.apiSecret === 'string') {
+        return { apiKey: stored.apiKey, apiSecret: stored.apiSecret, source: file };
+      }
+    } catch {
+      throw new UsageError(`${file} is not a credentials file; give --key and --secret`);
+    }
+  }
+  throw new UsageError('no key pair: give --key and --secret, or set AGORA_API_KEY and AGORA_API_SECRET');
+}
+
+/** Quotes a word for a POSIX shell. */
+export const shellQuote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);

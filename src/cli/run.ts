@@ -1,0 +1,59 @@
+import { MIGRATE_USAGE, migrateCommand } from './commands/migrate.ts';
+import { POLL_USAGE, pollCommand } from './commands/poll.ts';
+import { SERVE_USAGE, serveCommand } from './commands/serve.ts';
+import { SIGN_USAGE, signCommand } from './commands/sign.ts';
+import { EXIT, UsageError, type CliIo } from './io.ts';
+
+export const USAGE = `agora-vendor: the Agora extension vendor server and its tools
+
+Usage: agora-vendor <command> [options]      (help for a command: agora-vendor <command> --help)
+
+Commands
+  serve                              run the server (configuration from the environment)
+  migrate [up|status]                apply the migrations, or list them
+  sign --method M --path P [k=v ...] print a request signed as Agora signs it, for curl
+  poll usage --date YYYY-MM-DD       poll a day's usage as Agora does and check the contract
+  poll bill --month YYYY-MM          poll a month's bill as Agora does and check the contract
+  poll license --customer ID         ask for a customer's license and check the answer
+
+Exit status: 0 success, 1 a contract violation or a failed operation, 2 a usage mistake.`;
+
+const COMMANDS = {
+  serve: { usage: SERVE_USAGE, run: serveCommand },
+  migrate: { usage: MIGRATE_USAGE, run: migrateCommand },
+  sign: { usage: SIGN_USAGE, run: signCommand },
+  poll: { usage: POLL_USAGE, run: pollCommand },
+} as const;
+
+/**
+ * Runs one command line and returns its exit status; `serve` returns 'running' and the server
+ * keeps the process alive. Never calls process.exit, so tests run commands in-process.
+ */
+export async function runCli(argv: string[], io: CliIo): Promise<number | 'running'> {
+  const [name, ...args] = argv;
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    const topic = name === 'help' ? args[0] : undefined;
+    const command = topic !== undefined && Object.hasOwn(COMMANDS, topic) ? COMMANDS[topic as keyof typeof COMMANDS] : undefined;
+    (name === undefined ? io.stderr : io.stdout).write(`${command ? command.usage : USAGE}\n`);
+    return name === undefined ? EXIT.usage : EXIT.ok;
+  }
+  if (!Object.hasOwn(COMMANDS, name)) {
+    io.stderr.write(`unknown command ${JSON.stringify(name)}\n\n${USAGE}\n`);
+    return EXIT.usage;
+  }
+  const command = COMMANDS[name as keyof typeof COMMANDS];
+  if (args.includes('--help') || args.includes('-h')) {
+    io.stdout.write(`${command.usage}\n`);
+    return EXIT.ok;
+  }
+  try {
+    return await command.run(args, io);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`agora-vendor ${name}: ${err.message}\n\n${command.usage}\n`);
+      return EXIT.usage;
+    }
+    io.stderr.write(`agora-vendor ${name}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return EXIT.failed;
+  }
+}
