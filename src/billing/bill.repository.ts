@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import { BLOCK_SIZE } from '../statements/statements.repository.ts';
 import type { FixTotals } from '../usage/usage.repository.ts';
+import { Decimal } from '../decimal.ts';
 
 /**
  * Marks every event that arrived after its month was billed and is not carried yet as carried by
@@ -64,6 +65,38 @@ export async function insertBillCorrections(
     .execute();
 }
 
+/** A version's prices as SQL: its tiers and fee become one expression, evaluated per project. */
+export interface PricedVersion {
+  versionId: string;
+  planId: string;
+  monthlyFee: string;
+  tiers: { from: string; upTo: string | null; unitPrice: string }[];
+}
+
+/**
+ * `case version_id when … then <graduated price of quantity> … end`: each tier adds
+ * `greatest(0, least(q, upTo) - from) * unitPrice`. An expression rather than a join with the tiers
+ * table, so pricing 100,000 projects costs one pass.
+ */
+function priceExpression(versions: PricedVersion[], column: 'tiers' | 'fee') {
+  if (versions.length === 0) return sql`0::numeric`;
+  const arms = versions.map((v) => {
+    const value =
+      column === 'fee'
+        ? sql`${v.monthlyFee}::numeric`
+        : sql.join(
+            v.tiers.map((t) =>
+              t.upTo === null
+                ? sql`greatest(0, pr.quantity - ${t.from}::numeric) * ${t.unitPrice}::numeric`
+                : sql`greatest(0, least(pr.quantity, ${t.upTo}::numeric) - ${t.from}::numeric) * ${t.unitPrice}::numeric`,
+            ),
+            sql` + `,
+          );
+    return sql`when ${v.versionId}::bigint then ${value}`;
+  });
+  return sql`(case pr.version_id ${sql.join(arms, sql` `)} else 0 end)`;
+}
+
 /**
  * Writes the lines of bill `statementId` for one month in one SQL statement. Per project: the
  * month's on-time quantity priced with the graduated tiers of the version in force for the
@@ -78,59 +111,46 @@ export async function writeBillLines(
     month: string;
     monthStart: Date;
     monthEnd: Date;
-    /** Version in force this month per planId. */
-    versions: { planId: string; versionId: string }[];
+    /** Versions in force this month, one per plan. */
+    versions: PricedVersion[];
     defaultVersionId: string | null;
-    /** Whether any version in force charges a monthly fee (otherwise projects without usage are skipped). */
-    anyFee: boolean;
     decimals: number;
   },
 ): Promise<FixTotals> {
   const s = a.statementId;
+  const anyFee = a.versions.some((v) => !new Decimal(v.monthlyFee).isZero());
+  const start = a.monthStart.toISOString();
+  const end = a.monthEnd.toISOString();
   await sql`set local work_mem = '64MB'`.execute(db);
   const result = await sql<{ line_count: number; total: string; correction: string }>`
     with versions as (
       select * from unnest(${a.versions.map((v) => v.planId)}::text[], ${a.versions.map((v) => v.versionId)}::bigint[]) as v(plan_id, version_id)
-    ), fee_projects as (
-      select p.project_id from projects p
-      where ${a.anyFee}::boolean and p.created_at < ${a.monthEnd.toISOString()}::timestamptz
-        and not exists (
-          select 1 from deactivations d
-          where d.project_id = p.project_id and d.deactivated_at <= ${a.monthStart.toISOString()}::timestamptz
-            and (d.reactivated_at is null or d.reactivated_at >= ${a.monthEnd.toISOString()}::timestamptz))
-    ), base as (
-      select project_id, sum(quantity) as quantity, bool_or(owes_fee) as owes_fee, sum(correction) as correction
-      from (
-        select project_id, quantity, false as owes_fee, 0::numeric as correction
-          from usage_month_rollup where month = ${a.month}::date and quantity <> 0
-        union all
-        select project_id, 0, true, 0 from fee_projects
-        union all
-        select project_id, 0, false, amount from bill_corrections where bill_statement_id = ${s}::bigint
-      ) x
-      group by project_id
-    ), priced as (
-      select b.project_id, cu.plan_id, coalesce(v.version_id, ${a.defaultVersionId}::bigint) as version_id,
-             b.quantity, b.owes_fee, b.correction
-      from base b
-      join projects p on p.project_id = b.project_id
+    ), corr as (
+      select project_id, sum(amount) as amount from bill_corrections where bill_statement_id = ${s}::bigint group by project_id
+    ), off_all_month as (
+      select distinct project_id from deactivations
+      where ${anyFee}::boolean and project_id is not null and deactivated_at <= ${start}::timestamptz
+        and (reactivated_at is null or reactivated_at >= ${end}::timestamptz)
+    ), pr as (
+      select p.project_id, cu.plan_id, coalesce(v.version_id, ${a.defaultVersionId}::bigint) as version_id,
+             coalesce(r.quantity, 0) as quantity, coalesce(c.amount, 0) as correction,
+             (${anyFee}::boolean and p.created_at < ${end}::timestamptz and o.project_id is null) as owes_fee
+      from projects p
       join customers cu on cu.customer_id = p.customer_id
+      left join usage_month_rollup r on r.month = ${a.month}::date and r.project_id = p.project_id
+      left join corr c on c.project_id = p.project_id
       left join versions v on v.plan_id = cu.plan_id
-    ), tiered as (
-      select pr.project_id, sum((least(pr.quantity, coalesce(t.up_to, pr.quantity)) - t.from_qty) * t.unit_price) as amount
-      from priced pr
-      join plan_tiers t on t.plan_version_id = pr.version_id and t.from_qty < pr.quantity
-      group by pr.project_id
+      left join off_all_month o on o.project_id = p.project_id
     ), lines as (
       select pr.project_id, pr.plan_id, pr.version_id, pr.quantity, pr.correction,
-             case when pr.owes_fee then coalesce(pv.monthly_fee, 0) else 0 end as fee,
-             round(coalesce(t.amount, 0) + case when pr.owes_fee then coalesce(pv.monthly_fee, 0) else 0 end + pr.correction,
-                   ${a.decimals}::int) as amount
-      from priced pr
-      left join tiered t on t.project_id = pr.project_id
-      left join plan_versions pv on pv.id = pr.version_id
+             case when pr.owes_fee then ${priceExpression(a.versions, 'fee')} else 0 end as fee,
+             ${priceExpression(a.versions, 'tiers')} as usage_amount
+      from pr
     ), numbered as (
-      select row_number() over (order by project_id) - 1 as n, * from lines where amount <> 0
+      select row_number() over (order by project_id) - 1 as n, project_id, plan_id, version_id, quantity, correction, fee,
+             round(usage_amount + fee + correction, ${a.decimals}::int) as amount
+      from lines
+      where round(usage_amount + fee + correction, ${a.decimals}::int) <> 0
     ), blocks as (
       insert into statement_blocks
         (statement_id, block_no, project_ids, plan_ids, amounts, corrections, quantities, version_ids, fees)

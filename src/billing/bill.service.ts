@@ -73,9 +73,13 @@ export async function billStatement(db: Db, month: number, config: Pick<Config, 
       month: monthText(month),
       monthStart: start,
       monthEnd: end,
-      versions: [...inForce.values()].map((v) => ({ planId: v.planId, versionId: v.id })),
+      versions: [...inForce.values()].map((v) => ({
+        versionId: v.id,
+        planId: v.planId,
+        monthlyFee: v.monthlyFee.toFixed(),
+        tiers: v.tiers.map((t) => ({ from: t.from.toFixed(), upTo: t.upTo?.toFixed() ?? null, unitPrice: t.unitPrice.toFixed() })),
+      })),
       defaultVersionId: inForce.get(config.defaultPlanId)?.id ?? null,
-      anyFee: [...inForce.values()].some((v) => v.monthlyFee.gt(0)),
       decimals: config.billDecimals,
     });
     return statements.setStatementTotals(trx, id, totals);
