@@ -505,14 +505,16 @@ describe('properties', () => {
       fc.property(pathArb, paramsArb, secretArb, (path, params, secret) => {
         const url = signedGetUrl(path, params, secret);
         const parsed = new URL(`http://x${url}`);
-        const received: Record<string, string> = {};
+        // As the server reads a query: no prototype, so a parameter named __proto__ is kept.
+        const received: Record<string, string> = Object.create(null);
         for (const [k, v] of parsed.searchParams) {
           expect(Object.hasOwn(received, k)).toBe(false);
           received[k] = v;
         }
         expect(typeof received.signature).toBe('string');
-        const { signature, ...rest } = received;
-        expect(rest).toEqual(params);
+        const signature = received.signature;
+        const rest = Object.entries(received).filter(([k]) => k !== 'signature');
+        expect(rest.sort()).toEqual(Object.entries(params).sort());
         expect(verifySignature('GET', path, received, secret, signature!)).toBe(true);
         // Tampering with the parsed query must fail.
         expect(verifySignature('GET', path, { ...received, zz_added: '1' }, secret, signature!)).toBe(false);
