@@ -1,8 +1,8 @@
 import { createHmac } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { javaUrlEncode, signedGetUrl } from '../src/agora/signature.ts';
-import { clearTables, openTestDatabase, type TestDatabase } from './helpers/db.ts';
-import { buildApp, dayStart, KEY, KEY2, provision, sign, type TestApp } from './helpers/app.ts';
+import { dayStart, KEY, KEY2, provision, sign } from './helpers/app.ts';
+import { setupTestApp } from './helpers/setup.ts';
 
 /**
  * Agora's signature checked through the real app: GET /usage (numeric envelope), POST /customers/new
@@ -10,19 +10,7 @@ import { buildApp, dayStart, KEY, KEY2, provision, sign, type TestApp } from './
  * request that the server accepts, so a 401 here is the signature's doing and nothing else's.
  */
 
-let tdb: TestDatabase;
-let t: TestApp;
-
-beforeAll(async () => {
-  tdb = await openTestDatabase();
-  t = buildApp(tdb.db);
-});
-afterAll(async () => {
-  await tdb?.close();
-});
-beforeEach(async () => {
-  await clearTables(tdb.db);
-});
+const ctx = setupTestApp();
 
 type Key = typeof KEY;
 type Params = Record<string, string | number>;
@@ -48,7 +36,7 @@ interface Endpoint {
   untouched(): Promise<void>;
 }
 
-const customerRow = (id: string) => tdb.db.selectFrom('customers').selectAll().where('customer_id', '=', id).executeTakeFirst();
+const customerRow = (id: string) => ctx.tdb.db.selectFrom('customers').selectAll().where('customer_id', '=', id).executeTakeFirst();
 
 const endpoints: Endpoint[] = [
   {
@@ -68,7 +56,7 @@ const endpoints: Endpoint[] = [
     },
     // A rejected poll must not fix the window's statement.
     untouched: async () => {
-      expect(await tdb.db.selectFrom('statements').select('id').execute()).toEqual([]);
+      expect(await ctx.tdb.db.selectFrom('statements').select('id').execute()).toEqual([]);
     },
   },
   {
@@ -99,8 +87,8 @@ const endpoints: Endpoint[] = [
     changed: ['apiKey', KEY2.apiKey],
     added: ['reason', 'user left'],
     setup: async () => {
-      await provision(t, 'c-auth', [101]);
-      await provision(t, 'c-other', [102]);
+      await provision(ctx.t, 'c-auth', [101]);
+      await provision(ctx.t, 'c-other', [102]);
     },
     succeeded: async (res) => {
       expect(await res.json()).toEqual({ status: 'success', statusReason: '' });
@@ -119,9 +107,9 @@ async function send(e: Endpoint, params: Record<string, unknown>, path = e.path)
     const query = Object.entries(params)
       .map(([k, v]) => (k === 'signature' ? `signature=${String(v)}` : `${javaUrlEncode(k)}=${javaUrlEncode(String(v))}`))
       .join('&');
-    return t.app.request(`${path}?${query}`);
+    return ctx.t.app.request(`${path}?${query}`);
   }
-  return t.app.request(path, { method: e.method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(params) });
+  return ctx.t.app.request(path, { method: e.method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(params) });
 }
 
 /** The params with apiKey and a signature made over `signedPath` and `signedParams`. */
@@ -237,7 +225,7 @@ describe('GET signature encodings', () => {
   it('accepts the signature URL-encoded in the query, as signedGetUrl writes it', async () => {
     const url = signedGetUrl('/usage', params, KEY.apiSecret);
     expect(url).toMatch(/signature=[^&]*%3D$/); // the base64 padding is on the wire as %3D
-    const res = await t.app.request(url);
+    const res = await ctx.t.app.request(url);
     expect(res.status).toBe(200);
     expect(((await res.json()) as { status: unknown }).status).toBe(0);
   });
@@ -250,13 +238,13 @@ describe('GET signature encodings', () => {
     const query = Object.entries(params)
       .map(([k, v]) => `${k}=${v}`)
       .join('&');
-    const res = await t.app.request(`/usage?${query}&signature=${twice}`);
+    const res = await ctx.t.app.request(`/usage?${query}&signature=${twice}`);
     expect(res.status).toBe(200);
     expect(((await res.json()) as { status: unknown }).status).toBe(0);
   });
 
   it('accepts Agora’s published example (spec test vector 1)', async () => {
-    const res = await t.app.request(
+    const res = await ctx.t.app.request(
       `/usage?fromTs=1619913600&toTs=1619917200&pageNum=1&apiKey=${KEY.apiKey}&signature=SFVnCVlRbrZcjMPGTWVxAE4QWZ8%3D`,
     );
     expect(res.status).toBe(200);
@@ -269,7 +257,7 @@ describe('GET signature encodings', () => {
   });
 
   it('rejects Agora’s published example with one parameter changed', async () => {
-    const res = await t.app.request(
+    const res = await ctx.t.app.request(
       `/usage?fromTs=1619913600&toTs=1619917199&pageNum=1&apiKey=${KEY.apiKey}&signature=SFVnCVlRbrZcjMPGTWVxAE4QWZ8%3D`,
     );
     expect(res.status).toBe(401);
@@ -278,7 +266,7 @@ describe('GET signature encodings', () => {
 
   it('rejects a repeated query parameter with 400 repeated_parameter', async () => {
     const url = signedGetUrl('/usage', params, KEY.apiSecret);
-    const res = await t.app.request(`${url}&pageNum=1`);
+    const res = await ctx.t.app.request(`${url}&pageNum=1`);
     expect(res.status).toBe(400);
     const body = (await res.json()) as { status: unknown; statusReason: unknown; code: unknown };
     expect(body.code).toBe('repeated_parameter');
@@ -290,7 +278,7 @@ describe('GET signature encodings', () => {
   it('rejects a repeated signature with 400 repeated_parameter', async () => {
     const url = signedGetUrl('/usage', params, KEY.apiSecret);
     const sig = /signature=([^&]*)$/.exec(url)![1]!;
-    const res = await t.app.request(`${url}&signature=${sig}`);
+    const res = await ctx.t.app.request(`${url}&signature=${sig}`);
     expect(res.status).toBe(400);
     expect(((await res.json()) as { code: unknown }).code).toBe('repeated_parameter');
   });
@@ -300,27 +288,27 @@ describe('POST/PUT signature: independent vectors', () => {
   const hmac = (source: string) => createHmac('sha1', `${KEY.apiSecret}&`).update(source, 'utf8').digest('base64');
 
   it('accepts spec test vector 3 (POST /customers/123456/projects/new) and rejects the one Agora’s page prints', async () => {
-    await provision(t, '123456', []);
+    await provision(ctx.t, '123456', []);
     const body = { projectId: 430892, apiKey: KEY.apiKey };
     const source = `POST&%2Fcustomers%2F123456%2Fprojects%2Fnew&apiKey%3D${KEY.apiKey}%26projectId%3D430892`;
     expect(hmac(source)).toBe('QRJDBm3gGmlFb5ZF9XBqm7u4EkI=');
 
-    const bad = await t.app.request('/customers/123456/projects/new', {
+    const bad = await ctx.t.app.request('/customers/123456/projects/new', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ ...body, signature: 'YZOl2v5q3I7o0x3F13tpnkq5aDI=' }),
     });
     expect(bad.status).toBe(401);
     expect(((await bad.json()) as { code: unknown }).code).toBe('invalid_signature');
-    expect(await tdb.db.selectFrom('projects').select('project_id').execute()).toEqual([]);
+    expect(await ctx.tdb.db.selectFrom('projects').select('project_id').execute()).toEqual([]);
 
-    const good = await t.app.request('/customers/123456/projects/new', {
+    const good = await ctx.t.app.request('/customers/123456/projects/new', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ ...body, signature: 'QRJDBm3gGmlFb5ZF9XBqm7u4EkI=' }),
     });
     expect(good.status).toBe(200);
-    expect(await tdb.db.selectFrom('projects').select('project_id').execute()).toEqual([{ project_id: '430892' }]);
+    expect(await ctx.tdb.db.selectFrom('projects').select('project_id').execute()).toEqual([{ project_id: '430892' }]);
   });
 
   it.each([
@@ -328,7 +316,7 @@ describe('POST/PUT signature: independent vectors', () => {
     ['RFC 3986 form (space as %20)', 'Ann%20Lee'],
   ])('accepts a POST signed over the %s of a value with a space', async (_name, encodedName) => {
     const source = `POST&%2Fcustomers%2Fnew&apiKey%3D${KEY.apiKey}%26customerId%3Dc-sp%26customerName%3D${encodedName}%26planId%3Dbasic`;
-    const res = await t.app.request('/customers/new', {
+    const res = await ctx.t.app.request('/customers/new', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ customerId: 'c-sp', customerName: 'Ann Lee', planId: 'basic', apiKey: KEY.apiKey, signature: hmac(source) }),
@@ -340,7 +328,7 @@ describe('POST/PUT signature: independent vectors', () => {
 
 describe('POST/PUT bodies', () => {
   const post = (path: string, body: string, headers: Record<string, string> = {}) =>
-    t.app.request(path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+    ctx.t.app.request(path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
 
   async function expectFailed(res: Response, status: number, code: string | RegExp) {
     expect(res.status).toBe(status);
@@ -359,8 +347,8 @@ describe('POST/PUT bodies', () => {
   });
 
   it('rejects a non-JSON body on PUT deactivate with 400 invalid_json', async () => {
-    await provision(t, 'c1', []);
-    const res = await t.app.request('/customers/c1/deactivate', { method: 'PUT', headers: { 'content-type': 'application/json' }, body: 'nope' });
+    await provision(ctx.t, 'c1', []);
+    const res = await ctx.t.app.request('/customers/c1/deactivate', { method: 'PUT', headers: { 'content-type': 'application/json' }, body: 'nope' });
     await expectFailed(res, 400, /^invalid_json$/);
     expect((await customerRow('c1'))?.deactivated_at).toBeNull();
   });
@@ -387,8 +375,8 @@ describe('POST/PUT bodies', () => {
   });
 
   it('rejects an oversized body on PUT deactivate with 413', async () => {
-    await provision(t, 'c1', []);
-    const res = await t.app.request('/customers/c1/deactivate', {
+    await provision(ctx.t, 'c1', []);
+    const res = await ctx.t.app.request('/customers/c1/deactivate', {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ pad: 'y'.repeat(65 * 1024) }),
@@ -408,8 +396,8 @@ describe('POST/PUT bodies', () => {
 
 describe('request log', () => {
   it('has one line per request with method, path, status and duration, and never the signature, apiKey or query', async () => {
-    await provision(t, 'c-log', [7]);
-    t.logs.length = 0;
+    await provision(ctx.t, 'c-log', [7]);
+    ctx.t.logs.length = 0;
     const usageParams = { fromTs: FROM, toTs: FROM + 3599, pageNum: 1, apiKey: KEY.apiKey };
     const url = signedGetUrl('/usage', usageParams, KEY.apiSecret);
     const postBody = { customerId: 'c-log', planId: 'gold', apiKey: KEY2.apiKey };
@@ -417,18 +405,18 @@ describe('request log', () => {
     const putSig = sign('PUT', '/customers/c-log/projects/7/deactivate', { apiKey: KEY.apiKey }, KEY.apiSecret);
 
     const statuses = [
-      (await t.app.request(url)).status,
-      (await t.app.request(`${url}&pageNum=2`)).status,
-      (await t.app.request(url.replace(/signature=.*$/, 'signature=AAAA'))).status,
+      (await ctx.t.app.request(url)).status,
+      (await ctx.t.app.request(`${url}&pageNum=2`)).status,
+      (await ctx.t.app.request(url.replace(/signature=.*$/, 'signature=AAAA'))).status,
       (
-        await t.app.request('/customers/new', {
+        await ctx.t.app.request('/customers/new', {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify({ ...postBody, signature: postSig }),
         })
       ).status,
       (
-        await t.app.request('/customers/c-log/projects/7/deactivate', {
+        await ctx.t.app.request('/customers/c-log/projects/7/deactivate', {
           method: 'PUT',
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify({ apiKey: KEY.apiKey, signature: putSig }),
@@ -437,17 +425,17 @@ describe('request log', () => {
     ];
     expect(statuses).toEqual([200, 400, 401, 200, 200]);
 
-    expect(t.logs).toHaveLength(5);
-    expect(t.logs.map((l) => [l.method, l.path, l.status])).toEqual([
+    expect(ctx.t.logs).toHaveLength(5);
+    expect(ctx.t.logs.map((l) => [l.method, l.path, l.status])).toEqual([
       ['GET', '/usage', 200],
       ['GET', '/usage', 400],
       ['GET', '/usage', 401],
       ['POST', '/customers/new', 200],
       ['PUT', '/customers/c-log/projects/7/deactivate', 200],
     ]);
-    for (const line of t.logs) expect(typeof line.ms).toBe('number');
+    for (const line of ctx.t.logs) expect(typeof line.ms).toBe('number');
 
-    const text = JSON.stringify(t.logs);
+    const text = JSON.stringify(ctx.t.logs);
     const getSig = decodeURIComponent(/signature=([^&]*)$/.exec(url)![1]!);
     for (const secret of [KEY.apiKey, KEY2.apiKey, KEY.apiSecret, KEY2.apiSecret, getSig, javaUrlEncode(getSig), postSig, putSig]) {
       expect(text).not.toContain(secret);

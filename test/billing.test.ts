@@ -1,24 +1,13 @@
 import fc from 'fast-check';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Decimal } from '../src/decimal.ts';
 import { buildTiers, tieredPrice } from '../src/billing/tiers.ts';
-import { clearTables, openTestDatabase, type TestDatabase } from './helpers/db.ts';
-import { buildApp, provision, type TestApp } from './helpers/app.ts';
+import { buildApp, provision } from './helpers/app.ts';
+import { setupTestApp } from './helpers/setup.ts';
+import { clearTables } from './helpers/db.ts';
 
-let tdb: TestDatabase;
-let t: TestApp;
-
-beforeAll(async () => {
-  tdb = await openTestDatabase();
-  t = buildApp(tdb.db);
-});
-afterAll(async () => {
-  await tdb?.close();
-});
-beforeEach(async () => {
-  await clearTables(tdb.db);
-});
+const ctx = setupTestApp();
 
 const ts = (iso: string) => Date.parse(iso) / 1000;
 /** The whole of a month, as Agora asks for it. */
@@ -39,13 +28,13 @@ const GOLD = {
 };
 
 async function createPlan(body: Record<string, unknown>) {
-  const r = await t.admin('POST', '/v1/plans', body);
+  const r = await ctx.t.admin('POST', '/v1/plans', body);
   return { status: r.status, body: (await r.json()) as any };
 }
 
 let seq = 0;
 async function send(events: { projectId: number | string; quantity: string; at: string }[]) {
-  const r = await t.admin('POST', '/v1/usage-events', {
+  const r = await ctx.t.admin('POST', '/v1/usage-events', {
     events: events.map((e) => ({ id: `b-${++seq}`, projectId: e.projectId, quantity: e.quantity, occurredAt: e.at })),
   });
   const body = (await r.json()) as any;
@@ -53,7 +42,7 @@ async function send(events: { projectId: number | string; quantity: string; at: 
 }
 
 async function bill(ym: string, limit = 1000) {
-  const r = await t.agoraGet('/bill', { ...monthWindow(ym), pageNum: 1, limit });
+  const r = await ctx.t.agoraGet('/bill', { ...monthWindow(ym), pageNum: 1, limit });
   const text = await r.text();
   expect(r.status, text).toBe(200);
   return { text, body: JSON.parse(text) as any };
@@ -80,9 +69,9 @@ describe('plans', () => {
         },
       ],
     });
-    expect(((await (await t.admin('GET', '/v1/plans')).json()) as any).data).toHaveLength(1);
-    expect((await t.admin('GET', '/v1/plans/gold')).status).toBe(200);
-    expect((await t.admin('GET', '/v1/plans/none')).status).toBe(404);
+    expect(((await (await ctx.t.admin('GET', '/v1/plans')).json()) as any).data).toHaveLength(1);
+    expect((await ctx.t.admin('GET', '/v1/plans/gold')).status).toBe(200);
+    expect((await ctx.t.admin('GET', '/v1/plans/none')).status).toBe(404);
     expect((await createPlan(GOLD)).body.error.code).toBe('plan_exists');
   });
 
@@ -103,36 +92,36 @@ describe('plans', () => {
     const r = await createPlan({ ...GOLD, ...change });
     expect(r.status).toBe(400);
     expect(r.body.error.code).toBe(code);
-    expect(await tdb.db.selectFrom('plans').selectAll().execute()).toEqual([]);
+    expect(await ctx.tdb.db.selectFrom('plans').selectAll().execute()).toEqual([]);
   });
 
   it('take new versions from an unbilled month on, and never reprice a billed month', async () => {
     await createPlan(GOLD);
-    await provision(t, 'c1', [1], 'gold');
+    await provision(ctx.t, 'c1', [1], 'gold');
     await send([{ projectId: 1, quantity: '10', at: '2025-02-10T00:00:00Z' }]);
     const billed = await bill('2025-02');
-    const past = await t.admin('POST', '/v1/plans/gold/versions', { ...GOLD, effectiveFrom: '2025-02', tiers: [{ upTo: null, unitPrice: '5' }] });
+    const past = await ctx.t.admin('POST', '/v1/plans/gold/versions', { ...GOLD, effectiveFrom: '2025-02', tiers: [{ upTo: null, unitPrice: '5' }] });
     expect(past.status).toBe(409);
     expect(((await past.json()) as any).error.code).toBe('month_already_billed');
     expect((await bill('2025-02')).text).toBe(billed.text);
     expect((await createPlan({ ...GOLD, planId: 'silver', effectiveFrom: '2025-01' })).body.error.code).toBe('month_already_billed');
-    const next = await t.admin('POST', '/v1/plans/gold/versions', { ...GOLD, effectiveFrom: '2025-03', tiers: [{ upTo: null, unitPrice: '1' }] });
+    const next = await ctx.t.admin('POST', '/v1/plans/gold/versions', { ...GOLD, effectiveFrom: '2025-03', tiers: [{ upTo: null, unitPrice: '1' }] });
     expect(next.status).toBe(201);
     // Again for the same unbilled month: the version is replaced, not added.
-    const again = await t.admin('POST', '/v1/plans/gold/versions', { ...GOLD, effectiveFrom: '2025-03', tiers: [{ upTo: null, unitPrice: '2' }] });
+    const again = await ctx.t.admin('POST', '/v1/plans/gold/versions', { ...GOLD, effectiveFrom: '2025-03', tiers: [{ upTo: null, unitPrice: '2' }] });
     const versions = ((await again.json()) as any).versions;
     expect(versions.map((v: any) => [v.effectiveFrom, v.tiers[v.tiers.length - 1].unitPrice])).toEqual([
       ['2025-01', 0.0015],
       ['2025-03', 2],
     ]);
-    expect((await t.admin('POST', '/v1/plans/none/versions', GOLD)).status).toBe(404);
+    expect((await ctx.t.admin('POST', '/v1/plans/none/versions', GOLD)).status).toBe(404);
   });
 });
 
 describe('GET /bill', () => {
   it('prices each project with graduated tiers and shows the arithmetic', async () => {
     await createPlan(GOLD);
-    await provision(t, 'c1', [1, 2], 'gold');
+    await provision(ctx.t, 'c1', [1, 2], 'gold');
     await send([
       { projectId: 1, quantity: '700', at: '2025-03-01T00:00:00Z' },
       { projectId: 1, quantity: '500', at: '2025-03-31T23:59:59Z' },
@@ -151,8 +140,8 @@ describe('GET /bill', () => {
 
   it('prices a month with the version in force for that month', async () => {
     await createPlan({ ...GOLD, tiers: [{ upTo: null, unitPrice: '1' }] });
-    await t.admin('POST', '/v1/plans/gold/versions', { ...GOLD, effectiveFrom: '2025-03', tiers: [{ upTo: null, unitPrice: '2' }] });
-    await provision(t, 'c1', [1], 'gold');
+    await ctx.t.admin('POST', '/v1/plans/gold/versions', { ...GOLD, effectiveFrom: '2025-03', tiers: [{ upTo: null, unitPrice: '2' }] });
+    await provision(ctx.t, 'c1', [1], 'gold');
     await send([
       { projectId: 1, quantity: '10', at: '2025-02-10T00:00:00Z' },
       { projectId: 1, quantity: '10', at: '2025-03-10T00:00:00Z' },
@@ -165,7 +154,7 @@ describe('GET /bill', () => {
 
   it('prices a customer whose plan is unknown with the default plan, and says so', async () => {
     await createPlan({ ...GOLD, planId: 'default', tiers: [{ upTo: null, unitPrice: '0.01' }] });
-    await provision(t, 'c1', [1], 'mystery');
+    await provision(ctx.t, 'c1', [1], 'mystery');
     await send([{ projectId: 1, quantity: '100', at: '2025-03-10T00:00:00Z' }]);
     const line = (await bill('2025-03')).body.data.data[0];
     expect(line.amount).toBe(1);
@@ -174,11 +163,11 @@ describe('GET /bill', () => {
 
   it('charges the monthly fee to each project enabled during the month', async () => {
     await createPlan({ ...GOLD, monthlyFee: '5' });
-    await provision(t, 'c1', [1, 2, 3, 4], 'gold');
+    await provision(ctx.t, 'c1', [1, 2, 3, 4], 'gold');
     // Projects 1-3 were enabled in February; 4 only now, after March.
-    await sql`update projects set created_at = '2025-02-01T00:00:00Z' where project_id in (1, 2, 3)`.execute(tdb.db);
+    await sql`update projects set created_at = '2025-02-01T00:00:00Z' where project_id in (1, 2, 3)`.execute(ctx.tdb.db);
     // Project 3 was off for all of March; project 2 for part of it.
-    await tdb.db
+    await ctx.tdb.db
       .insertInto('deactivations')
       .values([
         { customer_id: 'c1', project_id: '3', deactivated_at: new Date('2025-02-20T00:00:00Z'), reactivated_at: new Date('2025-04-02T00:00:00Z') },
@@ -194,7 +183,7 @@ describe('GET /bill', () => {
   });
 
   it('rounds each amount half-up to the configured decimals, and the total is the sum of the entries', async () => {
-    const t2 = buildApp(tdb.db, { BILL_DECIMALS: '2' });
+    const t2 = buildApp(ctx.tdb.db, { BILL_DECIMALS: '2' });
     await createPlan({ ...GOLD, tiers: [{ upTo: null, unitPrice: '0.001' }] });
     await provision(t2, 'c1', [1, 2, 3], 'gold');
     await send([
@@ -205,14 +194,14 @@ describe('GET /bill', () => {
     const r = await t2.agoraGet('/bill', { ...monthWindow('2025-03'), pageNum: 1 });
     const body = (await r.json()) as any;
     expect(body.data.data.map((e: any) => [e.projectId, e.amount])).toEqual([['1', 0.01], ['3', 0.02]]);
-    const list = (await (await t.admin('GET', '/v1/statements?kind=bill')).json()) as any;
+    const list = (await (await ctx.t.admin('GET', '/v1/statements?kind=bill')).json()) as any;
     expect(list.data[0].totalAmount).toBe(0.03);
   });
 
   it('is fixed by the first request; late usage is billed once, in the next bill, at its own month’s price', async () => {
     await createPlan(GOLD);
-    await t.admin('POST', '/v1/plans/gold/versions', { ...GOLD, effectiveFrom: '2025-04', tiers: [{ upTo: null, unitPrice: '9' }] });
-    await provision(t, 'c1', [1], 'gold');
+    await ctx.t.admin('POST', '/v1/plans/gold/versions', { ...GOLD, effectiveFrom: '2025-04', tiers: [{ upTo: null, unitPrice: '9' }] });
+    await provision(ctx.t, 'c1', [1], 'gold');
     await send([{ projectId: 1, quantity: '900', at: '2025-03-10T00:00:00Z' }]);
     const first = await bill('2025-03');
     expect(first.body.data.data[0].amount).toBe(1.8);
@@ -238,20 +227,20 @@ describe('GET /bill', () => {
     ['a month not begun', { fromTs: ts('2099-01-01T00:00:00Z'), toTs: ts('2099-01-31T23:59:59Z') }, 'invalid_window'],
     ['milliseconds', { fromTs: ts('2025-03-01T00:00:00Z') * 1000, toTs: ts('2025-03-31T00:00:00Z') * 1000 }, 'invalid_parameter'],
   ])('refuses %s', async (_label, window, code) => {
-    const r = await t.agoraGet('/bill', { ...window, pageNum: 1 });
+    const r = await ctx.t.agoraGet('/bill', { ...window, pageNum: 1 });
     expect(r.status).toBe(400);
     const body = (await r.json()) as any;
     expect(body.code).toBe(code);
     expect(typeof body.status).toBe('number');
-    expect(await tdb.db.selectFrom('statements').selectAll().execute()).toEqual([]);
+    expect(await ctx.tdb.db.selectFrom('statements').selectAll().execute()).toEqual([]);
   });
 
   it('answers any window inside a month with that month’s bill', async () => {
     await createPlan(GOLD);
-    await provision(t, 'c1', [1], 'gold');
+    await provision(ctx.t, 'c1', [1], 'gold');
     await send([{ projectId: 1, quantity: '10', at: '2025-03-10T00:00:00Z' }]);
     const whole = await bill('2025-03');
-    const part = await t.agoraGet('/bill', { fromTs: ts('2025-03-05T00:00:00Z'), toTs: ts('2025-03-06T00:00:00Z'), pageNum: 1, limit: 1000 });
+    const part = await ctx.t.agoraGet('/bill', { fromTs: ts('2025-03-05T00:00:00Z'), toTs: ts('2025-03-06T00:00:00Z'), pageNum: 1, limit: 1000 });
     expect(await part.text()).toBe(whole.text);
   });
 });
@@ -268,12 +257,12 @@ describe('tier arithmetic', () => {
         fc.array(decimalText(3), { minLength: 5, maxLength: 5 }),
         fc.array(decimalText(8000), { minLength: 1, maxLength: 4 }),
         async (bounds, prices, quantities) => {
-          await clearTables(tdb.db);
+          await clearTables(ctx.tdb.db);
           month++;
           const ym = `2024-${String(month).padStart(2, '0')}`;
           const tiers = [...bounds.map((b, i) => ({ upTo: String(b), unitPrice: prices[i]! })), { upTo: null, unitPrice: prices[4]! }];
           expect((await createPlan({ ...GOLD, effectiveFrom: '2024-01', tiers })).status).toBe(201);
-          await provision(t, 'c1', quantities.map((_, i) => i + 1), 'gold');
+          await provision(ctx.t, 'c1', quantities.map((_, i) => i + 1), 'gold');
           await send(quantities.filter((q) => new Decimal(q).gt(0)).map((q, i) => ({ projectId: i + 1, quantity: q, at: `${ym}-15T00:00:00Z` })));
           const got = new Map<string, string>((await bill(ym)).body.data.data.map((e: any) => [e.projectId, String(e.amount)]));
           const reference = buildTiers(tiers.map((x) => ({ upTo: x.upTo === null ? null : new Decimal(x.upTo), unitPrice: new Decimal(x.unitPrice) })));

@@ -1,26 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openTestDatabase, type TestDatabase } from './helpers/db.ts';
-import { buildApp, type TestApp } from './helpers/app.ts';
+import { describe, expect, it } from 'vitest';
+import { setupTestApp } from './helpers/setup.ts';
 
-let tdb: TestDatabase;
-let t: TestApp;
-
-beforeAll(async () => {
-  tdb = await openTestDatabase();
-  t = buildApp(tdb.db);
-});
-afterAll(async () => {
-  await tdb?.close();
-});
+const ctx = setupTestApp({ clearEach: false });
 
 describe('operations', () => {
   it('healthz says the process is up and readyz that the database answers', async () => {
-    expect(await (await t.app.request('/healthz')).json()).toEqual({ status: 'ok' });
-    expect(await (await t.app.request('/readyz')).json()).toEqual({ status: 'ok' });
+    expect(await (await ctx.t.app.request('/healthz')).json()).toEqual({ status: 'ok' });
+    expect(await (await ctx.t.app.request('/readyz')).json()).toEqual({ status: 'ok' });
   });
 
   it('serves an OpenAPI document of every route from the same schemas, and a reference page', async () => {
-    const doc = (await (await t.app.request('/openapi.json')).json()) as any;
+    const doc = (await (await ctx.t.app.request('/openapi.json')).json()) as any;
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths).sort()).toEqual(
       [
@@ -45,13 +35,13 @@ describe('operations', () => {
     const params = doc.paths['/usage'].get.parameters.map((p: any) => p.name).sort();
     expect(params).toEqual(['apiKey', 'fromTs', 'limit', 'pageNum', 'signature', 'toTs']);
     expect(doc.components.schemas.UsageEventInput.properties.quantity).toBeDefined();
-    const page = await t.app.request('/docs');
+    const page = await ctx.t.app.request('/docs');
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('/openapi.json');
   });
 
   it('answers an unknown route with 404 in the vendor envelope', async () => {
-    const r = await t.app.request('/nope');
+    const r = await ctx.t.app.request('/nope');
     expect(r.status).toBe(404);
     expect(((await r.json()) as any).error.code).toBe('not_found');
   });

@@ -1,25 +1,13 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { clearTables, openTestDatabase, type TestDatabase } from './helpers/db.ts';
-import { buildApp, provision, type TestApp } from './helpers/app.ts';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { provision } from './helpers/app.ts';
+import { setupTestApp } from './helpers/setup.ts';
 
 /**
  * Agora's provisioning calls. Agora re-sends a request up to twice, so every call is checked for the
  * same answer and the same effect when repeated, in sequence and at once.
  */
 
-let tdb: TestDatabase;
-let t: TestApp;
-
-beforeAll(async () => {
-  tdb = await openTestDatabase();
-  t = buildApp(tdb.db);
-});
-afterAll(async () => {
-  await tdb?.close();
-});
-beforeEach(async () => {
-  await clearTables(tdb.db);
-});
+const ctx = setupTestApp();
 
 interface Answer {
   http: number;
@@ -30,17 +18,17 @@ async function answer(res: Response): Promise<Answer> {
   return { http: res.status, body: (await res.json()) as Answer['body'] };
 }
 
-const newCustomer = async (body: Record<string, unknown>) => answer(await t.agoraSend('POST', '/customers/new', body));
+const newCustomer = async (body: Record<string, unknown>) => answer(await ctx.t.agoraSend('POST', '/customers/new', body));
 const newProject = async (customerId: string, projectId: unknown) =>
-  answer(await t.agoraSend('POST', `/customers/${customerId}/projects/new`, { projectId }));
-const deactivateCustomer = async (customerId: string) => answer(await t.agoraSend('PUT', `/customers/${customerId}/deactivate`, {}));
+  answer(await ctx.t.agoraSend('POST', `/customers/${customerId}/projects/new`, { projectId }));
+const deactivateCustomer = async (customerId: string) => answer(await ctx.t.agoraSend('PUT', `/customers/${customerId}/deactivate`, {}));
 const deactivateProject = async (customerId: string, projectId: string | number) =>
-  answer(await t.agoraSend('PUT', `/customers/${customerId}/projects/${projectId}/deactivate`, {}));
+  answer(await ctx.t.agoraSend('PUT', `/customers/${customerId}/projects/${projectId}/deactivate`, {}));
 
-const customers = () => tdb.db.selectFrom('customers').selectAll().orderBy('customer_id').execute();
-const customerRow = (id: string) => tdb.db.selectFrom('customers').selectAll().where('customer_id', '=', id).executeTakeFirst();
-const projects = () => tdb.db.selectFrom('projects').selectAll().orderBy('project_id').execute();
-const projectRow = (id: string) => tdb.db.selectFrom('projects').selectAll().where('project_id', '=', id).executeTakeFirst();
+const customers = () => ctx.tdb.db.selectFrom('customers').selectAll().orderBy('customer_id').execute();
+const customerRow = (id: string) => ctx.tdb.db.selectFrom('customers').selectAll().where('customer_id', '=', id).executeTakeFirst();
+const projects = () => ctx.tdb.db.selectFrom('projects').selectAll().orderBy('project_id').execute();
+const projectRow = (id: string) => ctx.tdb.db.selectFrom('projects').selectAll().where('project_id', '=', id).executeTakeFirst();
 
 const SUCCESS = { status: 'success', statusReason: '' };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -138,7 +126,7 @@ describe('POST /customers/new', () => {
 
 describe('POST /customers/{customerId}/projects/new', () => {
   beforeEach(async () => {
-    await provision(t, 'c1', []);
+    await provision(ctx.t, 'c1', []);
   });
 
   function expectCredentials(a: Answer) {
@@ -220,7 +208,7 @@ describe('POST /customers/{customerId}/projects/new', () => {
   });
 
   it('rejects a missing projectId with 400 missing_parameter', async () => {
-    expectFailure(await answer(await t.agoraSend('POST', '/customers/c1/projects/new', {})), 400, 'missing_parameter');
+    expectFailure(await answer(await ctx.t.agoraSend('POST', '/customers/c1/projects/new', {})), 400, 'missing_parameter');
     expect(await projects()).toEqual([]);
   });
 
@@ -230,7 +218,7 @@ describe('POST /customers/{customerId}/projects/new', () => {
   });
 
   it('rejects a project that belongs to another customer with 409 project_of_another_customer', async () => {
-    await provision(t, 'c2', []);
+    await provision(ctx.t, 'c2', []);
     const owner = expectCredentials(await newProject('c1', 77));
     const a = await newProject('c2', 77);
     expectFailure(a, 409, 'project_of_another_customer');
@@ -256,8 +244,8 @@ describe('POST /customers/{customerId}/projects/new', () => {
 
 describe('PUT /customers/{customerId}/projects/{projectId}/deactivate', () => {
   beforeEach(async () => {
-    await provision(t, 'c1', [1, 2]);
-    await provision(t, 'c2', [3]);
+    await provision(ctx.t, 'c1', [1, 2]);
+    await provision(ctx.t, 'c2', [3]);
   });
 
   it('deactivates the project once; a repeat succeeds and keeps the first moment', async () => {
@@ -303,8 +291,8 @@ describe('PUT /customers/{customerId}/projects/{projectId}/deactivate', () => {
 
 describe('PUT /customers/{customerId}/deactivate', () => {
   beforeEach(async () => {
-    await provision(t, 'c1', [1, 2]);
-    await provision(t, 'c2', [3]);
+    await provision(ctx.t, 'c1', [1, 2]);
+    await provision(ctx.t, 'c2', [3]);
   });
 
   it('deactivates the customer and all its projects; a repeat succeeds and keeps the moment', async () => {

@@ -1,21 +1,11 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { Decimal } from '../src/decimal.ts';
-import { clearTables, openTestDatabase, type TestDatabase } from './helpers/db.ts';
-import { buildApp, DAY, provision, type TestApp } from './helpers/app.ts';
+import { DAY, provision } from './helpers/app.ts';
+import { setupTestApp } from './helpers/setup.ts';
 
-let tdb: TestDatabase;
-let t: TestApp;
-
-beforeAll(async () => {
-  tdb = await openTestDatabase();
-  t = buildApp(tdb.db);
-});
-afterAll(async () => {
-  await tdb?.close();
-});
+const ctx = setupTestApp();
 beforeEach(async () => {
-  await clearTables(tdb.db);
-  await t.admin('POST', '/v1/plans', {
+  await ctx.t.admin('POST', '/v1/plans', {
     planId: 'gold',
     currency: 'USD',
     usageUnit: 'Minute',
@@ -31,27 +21,27 @@ const MAY = Date.UTC(2025, 4, 1) / 1000;
 const JUNE = Date.UTC(2025, 5, 1) / 1000;
 
 async function send(events: unknown[]) {
-  const r = await t.admin('POST', '/v1/usage-events', { events });
+  const r = await ctx.t.admin('POST', '/v1/usage-events', { events });
   expect(r.status).toBe(200);
 }
 async function pollAll(path: string, window: { fromTs: number; toTs: number }) {
   for (let pageNum = 1; ; pageNum++) {
-    const r = await t.agoraGet(path, { ...window, pageNum, limit: 7 });
+    const r = await ctx.t.agoraGet(path, { ...window, pageNum, limit: 7 });
     const body = (await r.json()) as any;
     expect(r.status, JSON.stringify(body)).toBe(200);
     if (!body.data.hasNext) return;
   }
 }
 async function reconcile(month: string) {
-  const r = await t.admin('GET', `/v1/reconciliation?month=${month}`);
+  const r = await ctx.t.admin('GET', `/v1/reconciliation?month=${month}`);
   expect(r.status).toBe(200);
   return (await r.json()) as any;
 }
 
 describe('reconciliation', () => {
   it('shows no difference over a randomized month of events, duplicates, disorder and late arrivals', async () => {
-    await provision(t, 'c1', [1, 2, 3], 'gold');
-    await provision(t, 'c2', [4, 5], 'unpriced-plan');
+    await provision(ctx.t, 'c1', [1, 2, 3], 'gold');
+    await provision(ctx.t, 'c2', [4, 5], 'unpriced-plan');
     let rnd = 7;
     const random = () => ((rnd = (rnd * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
     const sent: { id: string; projectId: number; quantity: string; occurredAt: number }[] = [];
@@ -107,13 +97,13 @@ describe('reconciliation', () => {
     expect(june.totals.correctionsInAmount).toBe(end.totals.correctionsOutAmount);
     expect(new Decimal(end.totals.correctionsOutAmount).gt(0)).toBe(true);
     // The bill's amounts agree with the bill statement.
-    const bills = ((await (await t.admin('GET', '/v1/statements?kind=bill')).json()) as any).data;
+    const bills = ((await (await ctx.t.admin('GET', '/v1/statements?kind=bill')).json()) as any).data;
     const may = bills.find((b: any) => b.id === end.billStatementId);
     expect(end.totals.billedAmount).toBe(may.totalAmount);
   });
 
   it('keeps usage ingested while a bill is being fixed: nothing lost, nothing billed twice', async () => {
-    await provision(t, 'c1', [1, 2, 3], 'gold');
+    await provision(ctx.t, 'c1', [1, 2, 3], 'gold');
     const batches = Array.from({ length: 8 }, (_, b) =>
       Array.from({ length: 25 }, (_, i) => ({ id: `cb-${b}-${i}`, projectId: 1 + ((b + i) % 3), quantity: '1.5', occurredAt: MAY + b * DAY + i })),
     );
@@ -126,10 +116,10 @@ describe('reconciliation', () => {
   });
 
   it('exports as CSV', async () => {
-    await provision(t, 'c,1', [1], 'gold');
+    await provision(ctx.t, 'c,1', [1], 'gold');
     await send([{ id: 'x', projectId: 1, quantity: '60', occurredAt: MAY + 100 }]);
     await pollAll('/bill', { fromTs: MAY, toTs: JUNE - 1 });
-    const r = await t.app.request('/v1/reconciliation?month=2025-05', { headers: { authorization: `Bearer test-admin-token-0123456789abcdef`, accept: 'text/csv' } });
+    const r = await ctx.t.app.request('/v1/reconciliation?month=2025-05', { headers: { authorization: `Bearer test-admin-token-0123456789abcdef`, accept: 'text/csv' } });
     expect(r.headers.get('content-type')).toMatch(/^text\/csv/);
     const lines = (await r.text()).trim().split('\r\n');
     expect(lines[0]).toBe(
@@ -137,8 +127,8 @@ describe('reconciliation', () => {
     );
     expect(lines[1]).toBe('1,"c,1",gold,,60,0,60,0,60,0,0,0.55,0,0,0,0');
 
-    const statements = ((await (await t.admin('GET', '/v1/statements?kind=bill')).json()) as any).data;
-    const csv = await t.app.request(`/v1/statements/${statements[0].id}/lines`, {
+    const statements = ((await (await ctx.t.admin('GET', '/v1/statements?kind=bill')).json()) as any).data;
+    const csv = await ctx.t.app.request(`/v1/statements/${statements[0].id}/lines`, {
       headers: { authorization: `Bearer test-admin-token-0123456789abcdef`, accept: 'text/csv' },
     });
     expect((await csv.text()).trim().split('\r\n')).toEqual([
@@ -149,7 +139,7 @@ describe('reconciliation', () => {
 
   it('refuses a month that is not one', async () => {
     for (const m of ['2025-13', '2025', 'may', '2025-05-02']) {
-      const r = await t.admin('GET', `/v1/reconciliation?month=${m}`);
+      const r = await ctx.t.admin('GET', `/v1/reconciliation?month=${m}`);
       expect(r.status).toBe(400);
       expect(((await r.json()) as any).error.code).toBe('invalid_parameter');
     }

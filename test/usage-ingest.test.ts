@@ -1,38 +1,28 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { clearTables, openTestDatabase, type TestDatabase } from './helpers/db.ts';
-import { ADMIN, buildApp, dayStart, provision, type TestApp } from './helpers/app.ts';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { ADMIN, dayStart, provision } from './helpers/app.ts';
+import { setupTestApp } from './helpers/setup.ts';
 
-let tdb: TestDatabase;
-let t: TestApp;
-
-beforeAll(async () => {
-  tdb = await openTestDatabase();
-  t = buildApp(tdb.db);
-});
-afterAll(async () => {
-  await tdb?.close();
-});
+const ctx = setupTestApp();
 beforeEach(async () => {
-  await clearTables(tdb.db);
-  await provision(t, 'c1', [1, 2]);
+  await provision(ctx.t, 'c1', [1, 2]);
 });
 
 const from = dayStart('2025-06-20');
 
 async function post(body: unknown) {
-  const r = await t.admin('POST', '/v1/usage-events', body);
+  const r = await ctx.t.admin('POST', '/v1/usage-events', body);
   return { status: r.status, body: (await r.json()) as any };
 }
 
-const rollup = () => tdb.db.selectFrom('usage_day_rollup').select(['day', 'project_id', 'quantity']).orderBy('project_id').execute();
-const storedIds = async () => (await tdb.db.selectFrom('usage_events').select('id').orderBy('id').execute()).map((r) => r.id);
+const rollup = () => ctx.tdb.db.selectFrom('usage_day_rollup').select(['day', 'project_id', 'quantity']).orderBy('project_id').execute();
+const storedIds = async () => (await ctx.tdb.db.selectFrom('usage_events').select('id').orderBy('id').execute()).map((r) => r.id);
 
 describe('POST /v1/usage-events', () => {
   it('needs the admin token', async () => {
-    const none = await t.app.request('/v1/usage-events', { method: 'POST', body: '{}' });
+    const none = await ctx.t.app.request('/v1/usage-events', { method: 'POST', body: '{}' });
     expect(none.status).toBe(401);
     expect(((await none.json()) as any).error.code).toBe('unauthorized');
-    const wrong = await t.app.request('/v1/usage-events', {
+    const wrong = await ctx.t.app.request('/v1/usage-events', {
       method: 'POST',
       headers: { authorization: `Bearer ${ADMIN}x`, 'content-type': 'application/json' },
       body: JSON.stringify({ events: [] }),
@@ -96,7 +86,7 @@ describe('POST /v1/usage-events', () => {
 
   it('keeps usage from before a project was deactivated and rejects usage after', async () => {
     const before = Math.floor(Date.now() / 1000) - 60;
-    const d = await t.agoraSend('PUT', '/customers/c1/projects/1/deactivate', {});
+    const d = await ctx.t.agoraSend('PUT', '/customers/c1/projects/1/deactivate', {});
     expect(d.status).toBe(200);
     const r = await post({
       events: [
@@ -109,10 +99,10 @@ describe('POST /v1/usage-events', () => {
 
   it('refuses usage dated while a project was off, and keeps every deactivation on record', async () => {
     const now = Math.floor(Date.now() / 1000);
-    expect((await t.agoraSend('PUT', '/customers/c1/projects/2/deactivate', {})).status).toBe(200);
+    expect((await ctx.t.agoraSend('PUT', '/customers/c1/projects/2/deactivate', {})).status).toBe(200);
     await new Promise((resolve) => setTimeout(resolve, 1100));
     const offAt = now + 1;
-    expect((await t.agoraSend('POST', '/customers/c1/projects/new', { projectId: 2 })).status).toBe(200);
+    expect((await ctx.t.agoraSend('POST', '/customers/c1/projects/new', { projectId: 2 })).status).toBe(200);
     const back = Math.floor(Date.now() / 1000) + 1;
     const r = await post({
       events: [
@@ -123,19 +113,19 @@ describe('POST /v1/usage-events', () => {
     });
     expect(r.body.results.map((x: any) => x.code ?? x.status)).toEqual(['accepted', 'project_deactivated', 'accepted']);
     expect(r.body.results[1].message).toMatch(/until/);
-    const history = await tdb.db.selectFrom('deactivations').selectAll().execute();
+    const history = await ctx.tdb.db.selectFrom('deactivations').selectAll().execute();
     expect(history).toHaveLength(1);
     expect(history[0]).toMatchObject({ customer_id: 'c1', project_id: '2' });
     expect(history[0]!.reactivated_at).toBeInstanceOf(Date);
   });
 
   it('records a customer deactivation for the customer and each project, and ends it on return', async () => {
-    expect((await t.agoraSend('PUT', '/customers/c1/deactivate', {})).status).toBe(200);
-    expect((await t.agoraSend('PUT', '/customers/c1/deactivate', {})).status).toBe(200);
-    let history = await tdb.db.selectFrom('deactivations').selectAll().orderBy('id').execute();
+    expect((await ctx.t.agoraSend('PUT', '/customers/c1/deactivate', {})).status).toBe(200);
+    expect((await ctx.t.agoraSend('PUT', '/customers/c1/deactivate', {})).status).toBe(200);
+    let history = await ctx.tdb.db.selectFrom('deactivations').selectAll().orderBy('id').execute();
     expect(history.map((h) => [h.project_id, h.reactivated_at])).toEqual([[null, null], ['1', null], ['2', null]]);
-    expect((await t.agoraSend('POST', '/customers/new', { customerId: 'c1', planId: 'basic' })).status).toBe(200);
-    history = await tdb.db.selectFrom('deactivations').selectAll().orderBy('id').execute();
+    expect((await ctx.t.agoraSend('POST', '/customers/new', { customerId: 'c1', planId: 'basic' })).status).toBe(200);
+    history = await ctx.tdb.db.selectFrom('deactivations').selectAll().orderBy('id').execute();
     expect(history.map((h) => [h.project_id, h.reactivated_at !== null])).toEqual([[null, true], ['1', false], ['2', false]]);
   });
 
@@ -152,14 +142,14 @@ describe('POST /v1/usage-events', () => {
   });
 
   it('rejects a body that is not JSON, and one that is too large', async () => {
-    const bad = await t.app.request('/v1/usage-events', {
+    const bad = await ctx.t.app.request('/v1/usage-events', {
       method: 'POST',
       headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
       body: '{"events": [',
     });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as any).error.code).toMatch(/invalid/);
-    const huge = await t.app.request('/v1/usage-events', {
+    const huge = await ctx.t.app.request('/v1/usage-events', {
       method: 'POST',
       headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
       body: JSON.stringify({ events: [{ id: 'a', projectId: 1, quantity: 1, occurredAt: from, description: 'x'.repeat(5 * 1024 * 1024) }] }),
@@ -169,7 +159,7 @@ describe('POST /v1/usage-events', () => {
   });
 
   it('asks for JSON when the body comes without a content type', async () => {
-    const r = await t.app.request('/v1/usage-events', { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` }, body: '{"events":[]}' });
+    const r = await ctx.t.app.request('/v1/usage-events', { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` }, body: '{"events":[]}' });
     expect([400, 415]).toContain(r.status);
     expect(((await r.json()) as any).error.code).toMatch(/unsupported_media_type|invalid_parameter|missing_parameter/);
   });

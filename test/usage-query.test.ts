@@ -1,38 +1,26 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { clearTables, openTestDatabase, type TestDatabase } from './helpers/db.ts';
-import { buildApp, DAY, dayStart, provision, type TestApp } from './helpers/app.ts';
+import { describe, expect, it } from 'vitest';
+import { buildApp, DAY, dayStart, provision } from './helpers/app.ts';
+import { setupTestApp } from './helpers/setup.ts';
 
-let tdb: TestDatabase;
-let t: TestApp;
-
-beforeAll(async () => {
-  tdb = await openTestDatabase();
-  t = buildApp(tdb.db);
-});
-afterAll(async () => {
-  await tdb?.close();
-});
-beforeEach(async () => {
-  await clearTables(tdb.db);
-});
+const ctx = setupTestApp();
 
 const D = '2025-06-20';
 const from = dayStart(D);
 
 async function send(events: unknown[]) {
-  const r = await t.admin('POST', '/v1/usage-events', { events });
+  const r = await ctx.t.admin('POST', '/v1/usage-events', { events });
   expect(r.status).toBe(200);
   return (await r.json()) as { accepted: number; duplicates: number; rejected: number; results: { status: string; code?: string }[] };
 }
 
 async function usage(params: Record<string, string | number>) {
-  const r = await t.agoraGet('/usage', params);
+  const r = await ctx.t.agoraGet('/usage', params);
   return { status: r.status, text: await r.clone().text(), body: (await r.json()) as any };
 }
 
 describe('GET /usage', () => {
   it('reports one entry per project, ordered by projectId, with exact amounts and descriptions', async () => {
-    await provision(t, 'c1', [30, 4, 200], 'planA');
+    await provision(ctx.t, 'c1', [30, 4, 200], 'planA');
     const s = await send([
       { id: 'a', projectId: 200, quantity: '0.1', occurredAt: from + 10 },
       { id: 'b', projectId: 200, quantity: '0.2', occurredAt: from + 20 },
@@ -54,7 +42,7 @@ describe('GET /usage', () => {
 
   it('pages with limit, totalSize and hasNext; a page past the end is empty', async () => {
     const ids = Array.from({ length: 7 }, (_, i) => i + 1);
-    await provision(t, 'c1', ids);
+    await provision(ctx.t, 'c1', ids);
     await send(ids.map((p) => ({ id: `e${p}`, projectId: p, quantity: p, occurredAt: from + p })));
     const pages = [];
     for (let pageNum = 1; pageNum <= 4; pageNum++) {
@@ -70,7 +58,7 @@ describe('GET /usage', () => {
 
   it('defaults limit to 100', async () => {
     const ids = Array.from({ length: 101 }, (_, i) => i + 1);
-    await provision(t, 'c1', ids);
+    await provision(ctx.t, 'c1', ids);
     await send(ids.map((p) => ({ id: `e${p}`, projectId: p, quantity: '1', occurredAt: from + 5 })));
     const r = await usage({ fromTs: from, toTs: from + DAY - 1, pageNum: 1 });
     expect(r.body.data.data).toHaveLength(100);
@@ -78,7 +66,7 @@ describe('GET /usage', () => {
   });
 
   it('a window is inclusive to the second at both ends', async () => {
-    await provision(t, 'c1', [1]);
+    await provision(ctx.t, 'c1', [1]);
     await send([
       { id: 'before', projectId: 1, quantity: 1, occurredAt: from + 99 },
       { id: 'start', projectId: 1, quantity: 2, occurredAt: from + 100 },
@@ -132,7 +120,7 @@ describe('GET /usage', () => {
   });
 
   it('writes the configured unit word', async () => {
-    const t2 = buildApp(tdb.db, { USAGE_UNIT: 'Times' });
+    const t2 = buildApp(ctx.tdb.db, { USAGE_UNIT: 'Times' });
     await provision(t2, 'c1', [1], 'p');
     await send([{ id: 'x', projectId: 1, quantity: 3, occurredAt: from }]);
     const r = await t2.agoraGet('/usage', { fromTs: from, toTs: from + DAY - 1, pageNum: 1 });

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
-import { BLOCK_SIZE } from '../statements/statements.repository.ts';
+import { storeBlocksAndTotal } from '../statements/statements.repository.ts';
 import type { FixTotals } from '../usage/usage.repository.ts';
 import { Decimal } from '../decimal.ts';
 
@@ -151,21 +151,7 @@ export async function writeBillLines(
              round(usage_amount + fee + correction, ${a.decimals}::int) as amount
       from lines
       where round(usage_amount + fee + correction, ${a.decimals}::int) <> 0
-    ), blocks as (
-      insert into statement_blocks
-        (statement_id, block_no, project_ids, plan_ids, amounts, corrections, quantities, version_ids, fees)
-      select ${s}::bigint, n / ${sql.lit(BLOCK_SIZE)}, array_agg(project_id order by n), array_agg(plan_id order by n),
-             array_agg(amount order by n), array_agg(correction order by n), array_agg(quantity order by n),
-             array_agg(version_id order by n), array_agg(fee order by n)
-      from numbered
-      group by n / ${sql.lit(BLOCK_SIZE)}
-      returning 1
-    )
-    select count(*)::int as line_count,
-           coalesce(sum(amount), 0)::text as total,
-           coalesce(sum(correction), 0)::text as correction,
-           (select count(*) from blocks) as block_count
-    from numbered`.execute(db);
+    ), ${storeBlocksAndTotal(s, true)}`.execute(db);
   const row = result.rows[0]!;
   return { lineCount: Number(row.line_count), total: row.total, correction: row.correction };
 }

@@ -43,6 +43,33 @@ export async function setStatementTotals(
 /** Lines per row of `statement_blocks`. */
 export const BLOCK_SIZE = 100;
 
+/**
+ * The end of the SQL statement that fixes a statement: stores the CTE `numbered` (`n` from 0 in
+ * projectId order, project_id, plan_id, amount, correction; bills also quantity, version_id, fee)
+ * in blocks of BLOCK_SIZE lines and selects the statement's line count and totals.
+ */
+export function storeBlocksAndTotal(statementId: string, bill: boolean) {
+  const block = sql`n / ${sql.lit(BLOCK_SIZE)}`;
+  const billColumns = bill ? sql`, quantities, version_ids, fees` : sql``;
+  const billArrays = bill
+    ? sql`, array_agg(quantity order by n), array_agg(version_id order by n), array_agg(fee order by n)`
+    : sql``;
+  return sql`
+    blocks as (
+      insert into statement_blocks (statement_id, block_no, project_ids, plan_ids, amounts, corrections${billColumns})
+      select ${statementId}::bigint, ${block}, array_agg(project_id order by n), array_agg(plan_id order by n),
+             array_agg(amount order by n), array_agg(correction order by n)${billArrays}
+      from numbered
+      group by ${block}
+      returning 1
+    )
+    select count(*)::int as line_count,
+           coalesce(sum(amount), 0)::text as total,
+           coalesce(sum(correction), 0)::text as correction,
+           (select count(*) from blocks) as block_count
+    from numbered`;
+}
+
 export interface StatementLine {
   /** 1-based position in projectId order. */
   lineNo: number;

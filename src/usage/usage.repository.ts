@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
-import { BLOCK_SIZE } from '../statements/statements.repository.ts';
+import { storeBlocksAndTotal } from '../statements/statements.repository.ts';
 
 export interface EventRow {
   id: string;
@@ -173,19 +173,7 @@ export async function writeUsageLines(
       join projects p on p.project_id = m.project_id
       join customers cu on cu.customer_id = p.customer_id
       where m.amount <> 0
-    ), blocks as (
-      insert into statement_blocks (statement_id, block_no, project_ids, plan_ids, amounts, corrections)
-      select ${s}::bigint, n / ${sql.lit(BLOCK_SIZE)}, array_agg(project_id order by n), array_agg(plan_id order by n),
-             array_agg(amount order by n), array_agg(correction order by n)
-      from numbered
-      group by n / ${sql.lit(BLOCK_SIZE)}
-      returning 1
-    )
-    select count(*)::int as line_count,
-           coalesce(sum(amount), 0)::text as total,
-           coalesce(sum(correction), 0)::text as correction,
-           (select count(*) from blocks) as block_count
-    from numbered`.execute(db);
+    ), ${storeBlocksAndTotal(s, false)}`.execute(db);
   const row = result.rows[0]!;
   return { lineCount: Number(row.line_count), total: row.total, correction: row.correction };
 }

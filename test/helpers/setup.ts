@@ -1,0 +1,29 @@
+import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { buildApp, type TestApp } from './app.ts';
+import { clearTables, openTestDatabase, type TestDatabase } from './db.ts';
+
+export interface TestContext {
+  tdb: TestDatabase;
+  t: TestApp;
+}
+
+/**
+ * A test file's database (migrated through the real migrations) and app, emptied before each test
+ * unless `clearEach` is false. Read `ctx.t` and `ctx.tdb` inside hooks and tests.
+ */
+export function setupTestApp(opts: { clearEach?: boolean; env?: Record<string, string> } = {}): TestContext {
+  const ctx = {} as TestContext;
+  beforeAll(async () => {
+    ctx.tdb = await openTestDatabase();
+    ctx.t = buildApp(ctx.tdb.db, opts.env);
+  });
+  afterAll(async () => {
+    await ctx.tdb?.close();
+  });
+  if (opts.clearEach !== false) {
+    beforeEach(async () => {
+      await clearTables(ctx.tdb.db);
+    });
+  }
+  return ctx;
+}
