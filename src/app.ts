@@ -9,6 +9,9 @@ import type { AppDeps } from './http/context.ts';
 import { renderError } from './http/envelope.ts';
 import { requestLog } from './http/middleware.ts';
 import { newRouter } from './http/router.ts';
+import { agoraLicenseRoutes } from './licensing/agora-license.routes.ts';
+import { licenseApiRoutes } from './licensing/license-api.routes.ts';
+import { licensingVendorRoutes } from './licensing/vendor.routes.ts';
 import { healthRoutes } from './ops/health.routes.ts';
 import { statementsRoutes } from './statements/statements.routes.ts';
 import { usageEventsRoutes } from './usage/usage-events.routes.ts';
@@ -24,10 +27,13 @@ export function createApp(deps: AppDeps) {
   app.route('/usage', usageRoutes(deps));
   app.route('/bill', billRoutes(deps));
   app.route('/customers', provisioningRoutes(deps));
+  app.route('/customers', agoraLicenseRoutes(deps));
   app.route('/v1/usage-events', usageEventsRoutes(deps));
   app.route('/v1/statements', statementsRoutes(deps));
   app.route('/v1/plans', plansRoutes(deps));
   app.route('/v1/reconciliation', reconciliationRoutes(deps));
+  app.route('/v1', licensingVendorRoutes(deps));
+  app.route('/dabiz/license', licenseApiRoutes(deps));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', { type: 'http', scheme: 'bearer' });
   app.doc31('/openapi.json', {

@@ -24,6 +24,12 @@ export interface Config {
   /** How long an Agora-facing request may take before it answers 503 so that Agora retries. */
   agoraDeadlineMs: number;
   logLevel: 'info' | 'silent';
+  /** Agora's license query: `expireDate` is the latest or the earliest expiry among unexpired licenses. */
+  licenseExpireRule: 'latest' | 'earliest';
+  /** Agora's license query: `residueCount` is the licenses still available to activate, or the active ones. */
+  licenseResidueRule: 'available' | 'active';
+  /** License API requests per second per customer, per instance; 0: no limit. */
+  licenseRateLimit: number;
 }
 
 export class ConfigError extends Error {
@@ -74,6 +80,9 @@ const envSchema = z
     DEFAULT_PLAN_ID: z.string().min(1).max(16).default('default'),
     AGORA_DEADLINE_MS: z.coerce.number().int().min(50).max(10_000).default(450),
     LOG_LEVEL: z.enum(['info', 'silent']).default('info'),
+    LICENSE_EXPIRE_RULE: z.enum(['latest', 'earliest']).default('latest'),
+    LICENSE_RESIDUE_RULE: z.enum(['available', 'active']).default('available'),
+    LICENSE_RATE_LIMIT: z.coerce.number().int().min(0).max(100_000).default(10),
   })
   .superRefine((env, ctx) => {
     if ((env.AGORA_API_KEY === undefined) !== (env.AGORA_API_SECRET === undefined)) {
@@ -132,5 +141,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     defaultPlanId: e.DEFAULT_PLAN_ID,
     agoraDeadlineMs: e.AGORA_DEADLINE_MS,
     logLevel: e.LOG_LEVEL,
+    licenseExpireRule: e.LICENSE_EXPIRE_RULE,
+    licenseResidueRule: e.LICENSE_RESIDUE_RULE,
+    licenseRateLimit: e.LICENSE_RATE_LIMIT,
   };
 }

@@ -31,6 +31,9 @@ describe('loadConfig', () => {
       defaultPlanId: 'default',
       agoraDeadlineMs: 450,
       logLevel: 'info',
+      licenseExpireRule: 'latest',
+      licenseResidueRule: 'available',
+      licenseRateLimit: 10,
     } satisfies Config);
   });
 
@@ -58,6 +61,9 @@ describe('loadConfig', () => {
       DEFAULT_PLAN_ID: 'std',
       AGORA_DEADLINE_MS: '300',
       LOG_LEVEL: 'silent',
+      LICENSE_EXPIRE_RULE: 'earliest',
+      LICENSE_RESIDUE_RULE: 'active',
+      LICENSE_RATE_LIMIT: '0',
     });
     expect(c).toEqual({
       nodeEnv: 'production',
@@ -72,6 +78,9 @@ describe('loadConfig', () => {
       defaultPlanId: 'std',
       agoraDeadlineMs: 300,
       logLevel: 'silent',
+      licenseExpireRule: 'earliest',
+      licenseResidueRule: 'active',
+      licenseRateLimit: 0,
     } satisfies Config);
     expect(loadConfig({ DATABASE_URL: 'postgresql://x/y' }).databaseUrl).toBe('postgresql://x/y');
   });
@@ -83,6 +92,9 @@ describe('loadConfig', () => {
     expect(e.message).toMatch(/PORT/);
     expect(configError(() => loadConfig({ ADMIN_TOKEN: 'short' })).problems[0]).toMatch(/^ADMIN_TOKEN: .*16/);
     expect(configError(() => loadConfig({ NODE_ENV: 'staging' })).problems[0]).toMatch(/^NODE_ENV: /);
+    expect(configError(() => loadConfig({ LICENSE_EXPIRE_RULE: 'middle' })).problems[0]).toMatch(/^LICENSE_EXPIRE_RULE: /);
+    expect(configError(() => loadConfig({ LICENSE_RESIDUE_RULE: 'all' })).problems[0]).toMatch(/^LICENSE_RESIDUE_RULE: /);
+    expect(configError(() => loadConfig({ LICENSE_RATE_LIMIT: '-1' })).problems[0]).toMatch(/^LICENSE_RATE_LIMIT: /);
   });
 
   it('reports an AGORA_API_KEY without its secret, and a secret without its key', () => {

@@ -132,9 +132,121 @@ export interface DB {
   plan_versions: PlanVersionsTable;
   plan_tiers: PlanTiersTable;
   bill_corrections: BillCorrectionsTable;
+  license_skus: LicenseSkusTable;
+  license_pids: LicensePidsTable;
+  license_purchases: LicensePurchasesTable;
+  license_pools: LicensePoolsTable;
+  license_allocations: LicenseAllocationsTable;
+  license_renewals: LicenseRenewalsTable;
+  licenses: LicensesTable;
+  license_renewal_log: LicenseRenewalLogTable;
+  license_pad_settings: LicensePadSettingsTable;
+  license_pads: LicensePadsTable;
 }
 
 export type Customer = Selectable<CustomersTable>;
 export type Project = Selectable<ProjectsTable>;
 export type Statement = Selectable<StatementsTable>;
 export type NewUsageEvent = Insertable<UsageEventsTable>;
+
+// Licensing (migrations/20261123020000-licensing.ts).
+
+export interface LicenseSkusTable {
+  sku_id: string;
+  /** 1 Video SDK, 2 IoT SDK, 3 FPA. */
+  product: number;
+  name: string;
+  /** 1 audio, 2 video, 3 audio and video. */
+  media_type: number;
+  minutes: number | null;
+  /** `HH:MM~HH:MM`. */
+  period: string | null;
+  created_at: CreatedAt;
+}
+
+export interface LicensePidsTable {
+  pid: string;
+  sku_id: string;
+  category: 'device' | 'account';
+  type: 'trial' | 'commercial';
+  /** Trial: months (at least 3); commercial: years × 12 (at least one year). */
+  validity_months: number;
+  created_at: CreatedAt;
+}
+
+export interface LicensePurchasesTable {
+  id: Generated<string>;
+  order_id: string | null;
+  customer_id: string;
+  pid: string;
+  count: number;
+  created_at: CreatedAt;
+}
+
+export interface LicensePoolsTable {
+  customer_id: string;
+  pid: string;
+  /** null: shared by all the customer's projects. */
+  project_id: BigId | null;
+  capacity: number;
+  used: ColumnType<number, number | undefined, number>;
+}
+
+export interface LicenseAllocationsTable {
+  id: Generated<string>;
+  customer_id: string;
+  project_id: BigId;
+  pid: string;
+  count: number;
+  creator: string | null;
+  created_at: CreatedAt;
+}
+
+export interface LicenseRenewalsTable {
+  renew_id: string;
+  customer_id: string;
+  pid: string;
+  capacity: number;
+  used: ColumnType<number, number | undefined, number>;
+  created_at: CreatedAt;
+}
+
+export interface LicensesTable {
+  id: Generated<string>;
+  license: string;
+  customer_id: string;
+  project_id: BigId;
+  pid: string;
+  license_key: string;
+  activated_at: Date;
+  expires_at: Date;
+  renew_times: ColumnType<number, number | undefined, number>;
+  last_renew_at: Date | null;
+}
+
+export interface LicenseRenewalLogTable {
+  id: Generated<string>;
+  license_id: BigId;
+  renew_id: string;
+  previous_expires_at: Date;
+  expires_at: Date;
+  renewed_at: Date;
+}
+
+export interface LicensePadSettingsTable {
+  project_id: BigId;
+  enabled: boolean;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface LicensePadsTable {
+  id: Generated<string>;
+  project_id: BigId;
+  customer_id: string;
+  license_key: string;
+  created_at: CreatedAt;
+}
+
+export type LicenseSku = Selectable<LicenseSkusTable>;
+export type LicensePid = Selectable<LicensePidsTable>;
+export type LicenseRow = Selectable<LicensesTable>;

@@ -3,7 +3,10 @@ import type { Db } from '../db/database.ts';
 import type { ApiKeyPair } from '../config.ts';
 
 /** What a route may put in an error: the envelope decides how an AppError is written. */
-export type Envelope = 'agora-numeric' | 'agora-text' | 'vendor';
+export type Envelope = 'agora-numeric' | 'agora-text' | 'vendor' | 'license-api';
+
+/** Who called the license API: the vendor's admin token, or the credentials of one project. */
+export type LicenseCaller = { kind: 'admin' } | { kind: 'project'; customerId: string; projectId: string };
 
 export type LogLine = Record<string, unknown>;
 export type Logger = (line: LogLine) => void;
@@ -23,5 +26,7 @@ export interface AppEnv {
     apiKey: string;
     /** The parsed JSON body of a signed POST/PUT, `signature` included. */
     agoraBody: Record<string, unknown>;
+    /** License API routes: the authenticated caller. */
+    licenseCaller: LicenseCaller;
   };
 }

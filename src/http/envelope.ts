@@ -6,7 +6,9 @@ import type { AppEnv, Envelope } from './context.ts';
 /**
  * The one place where an AppError becomes a response. Each family of routes has its own envelope:
  * Agora's usage and bill answer a numeric non-zero `status`, its license and provisioning calls a
- * `failed` status, and the vendor API a plain `error` object. Every one carries the stable `code`.
+ * `failed` status, the vendor API a plain `error` object, and the license API Agora's console shape
+ * `{code: <HTTP status>, message, data: null}` with the stable code in `error`. Every one carries
+ * the stable code.
  */
 export function errorBody(envelope: Envelope, err: AppError): Record<string, unknown> {
   switch (envelope) {
@@ -16,6 +18,8 @@ export function errorBody(envelope: Envelope, err: AppError): Record<string, unk
       return { status: 'failed', statusReason: err.message, code: err.code };
     case 'vendor':
       return { error: { code: err.code, message: err.message, ...(err.details === undefined ? {} : { details: err.details }) } };
+    case 'license-api':
+      return { code: err.status, message: err.message, data: null, error: err.code, ...(err.details === undefined ? {} : { details: err.details }) };
   }
 }
 
@@ -33,6 +37,9 @@ export function renderError(c: Context<AppEnv>, thrown: unknown): Response {
   const envelope = c.get('envelope') ?? 'vendor';
   const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' };
   if (err.code === 'database_unavailable') headers['retry-after'] = '1';
+  const retryAfter = (err.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
+  if (err.code === 'rate_limited' && typeof retryAfter === 'number') headers['retry-after'] = String(retryAfter);
+  if (err.status === 401 && envelope === 'license-api') headers['www-authenticate'] = 'Basic realm="license", charset="UTF-8"';
   return new Response(JSON.stringify(errorBody(envelope, err)), { status: err.status, headers });
 }
 

@@ -1,0 +1,95 @@
+import type { MiddlewareHandler } from 'hono';
+import type { Db } from '../db/database.ts';
+import { AppError } from '../errors.ts';
+import type { AppEnv } from '../http/context.ts';
+import { secretEquals } from '../http/middleware.ts';
+import { SlidingWindowLimiter } from './rate-limit.ts';
+
+/** Compared against when the appKey is unknown, so that case takes as long as a wrong secret. */
+const NO_SECRET = 'x'.repeat(48);
+
+function basicCredentials(header: string): { user: string; password: string } | undefined {
+  const m = /^Basic\s+([A-Za-z0-9+/=_-]+)\s*$/i.exec(header);
+  if (!m) return undefined;
+  const text = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const at = text.indexOf(':');
+  if (at <= 0) return undefined;
+  return { user: text.slice(0, at), password: text.slice(at + 1) };
+}
+
+/**
+ * The license API's callers: HTTP Basic with a project's `appKey:appSecret` from provisioning (the
+ * project must be active; the caller then reaches that customer's projects), or
+ * `Authorization: Bearer <ADMIN_TOKEN>` (the vendor: every customer). Project callers are limited to
+ * `perSecond` requests per second per customer on this instance (429 with Retry-After beyond); the
+ * vendor's token is not limited.
+ */
+export function licenseAuth(options: { db: Db; adminToken: string; perSecond: number }): MiddlewareHandler<AppEnv> {
+  const limiter = new SlidingWindowLimiter(options.perSecond);
+  return async function authenticateLicenseCaller(c, next) {
+    const header = c.req.header('authorization') ?? '';
+    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (bearer) {
+      if (!secretEquals(bearer[1]!, options.adminToken)) throw new AppError('unauthorized', 'The admin token is not valid');
+      c.set('licenseCaller', { kind: 'admin' });
+      return next();
+    }
+    const basic = basicCredentials(header);
+    if (!basic) throw new AppError('unauthorized', "Authorization is required: HTTP Basic with a project's appKey:appSecret");
+    const project = await options.db
+      .selectFrom('projects')
+      .select(['project_id', 'customer_id', 'app_secret', 'deactivated_at'])
+      .where('app_key', '=', basic.user)
+      .executeTakeFirst();
+    const secretOk = secretEquals(basic.password, project?.app_secret ?? NO_SECRET);
+    if (!project || !secretOk) throw new AppError('unauthorized', 'The appKey and appSecret do not match a provisioned project');
+    if (project.deactivated_at) throw new AppError('unauthorized', `Project ${project.project_id} is deactivated; its credentials no longer work`);
+    const waitMs = limiter.take(project.customer_id);
+    if (waitMs > 0) {
+      const retryAfterSeconds = Math.ceil(waitMs / 1000);
+      throw new AppError('rate_limited', `More than ${options.perSecond} requests per second for this customer; retry in ${retryAfterSeconds} s`, {
+        retryAfterSeconds,
+      });
+    }
+    c.set('licenseCaller', { kind: 'project', customerId: project.customer_id, projectId: project.project_id });
+    return next();
+  };
+}
+
+/**
+ * Query strings read strictly: a parameter given twice is ambiguous (400 repeated_parameter), and
+ * a value whose percent-encoding is not UTF-8 is not text (400; `invalid_license_key` for a
+ * licenseKey). Without this, such a value would reach the handler undecoded ("%FF").
+ */
+export function strictQuery(): MiddlewareHandler<AppEnv> {
+  return async function readQueryStrictly(c, next) {
+    const url = c.req.url;
+    const q = url.indexOf('?');
+    if (q >= 0) {
+      const seen = new Set<string>();
+      for (const part of url.slice(q + 1).split('&')) {
+        if (part === '') continue;
+        const eq = part.indexOf('=');
+        const rawKey = eq < 0 ? part : part.slice(0, eq);
+        const key = decodeStrict(rawKey) ?? rawKey;
+        if (seen.has(key)) throw new AppError('repeated_parameter', `Parameter ${key} is given more than once`);
+        seen.add(key);
+        if (decodeStrict(eq < 0 ? '' : part.slice(eq + 1)) === null) {
+          if (key === 'licenseKey') throw new AppError('invalid_license_key', 'licenseKey is not valid UTF-8 text');
+          throw new AppError('invalid_parameter', `${key} is not valid UTF-8 text`);
+        }
+      }
+    }
+    await next();
+  };
+}
+
+function decodeStrict(s: string): string | null {
+  const t = s.replace(/\+/g, ' ');
+  if (!t.includes('%')) return t;
+  try {
+    return decodeURIComponent(t);
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,170 @@
+import { sql, type Transaction } from 'kysely';
+import type { Db } from '../db/database.ts';
+import type { DB, LicenseRow } from '../db/schema.ts';
+
+/**
+ * `start` plus `months` calendar months, computed in UTC whatever the session's time zone (a
+ * `timestamptz + interval` is otherwise computed in the session's zone). The end of a short month
+ * is clamped as Postgres does: 31 January + 1 month = 28 or 29 February.
+ */
+const plusMonthsUtc = (start: unknown, months: number) =>
+  sql<Date>`((${start} at time zone 'UTC') + make_interval(months => ${months}::int)) at time zone 'UTC'`;
+
+export function findLicense(db: Db, customerId: string, licenseKey: string, pid: string): Promise<LicenseRow | undefined> {
+  return db
+    .selectFrom('licenses')
+    .selectAll()
+    .where('customer_id', '=', customerId)
+    .where('license_key', '=', licenseKey)
+    .where('pid', '=', pid)
+    .executeTakeFirst();
+}
+
+/**
+ * Inserts the license unless the customer already has one for this licenseKey and PID; under a
+ * concurrent twin, waits for it and then answers undefined.
+ */
+export async function insertLicenseIfAbsent(
+  db: Transaction<DB>,
+  l: { license: string; customerId: string; projectId: string; pid: string; licenseKey: string; activatedAt: Date; validityMonths: number },
+): Promise<LicenseRow | undefined> {
+  return db
+    .insertInto('licenses')
+    .values({
+      license: l.license,
+      customer_id: l.customerId,
+      project_id: l.projectId,
+      pid: l.pid,
+      license_key: l.licenseKey,
+      activated_at: l.activatedAt,
+      expires_at: plusMonthsUtc(sql`${l.activatedAt}::timestamptz`, l.validityMonths),
+    })
+    .onConflict((oc) => oc.columns(['customer_id', 'license_key', 'pid']).doNothing())
+    .returningAll()
+    .executeTakeFirst();
+}
+
+export function lockByLicense(db: Transaction<DB>, license: string): Promise<LicenseRow | undefined> {
+  return db.selectFrom('licenses').selectAll().where('license', '=', license).forUpdate().executeTakeFirst();
+}
+
+/** A project's license by its value, or the most recently activated one for a licenseKey. */
+export async function findInProject(db: Db, projectId: string, key: string): Promise<LicenseRow | undefined> {
+  const byValue = await db.selectFrom('licenses').selectAll().where('license', '=', key).where('project_id', '=', projectId).executeTakeFirst();
+  if (byValue) return byValue;
+  return db
+    .selectFrom('licenses')
+    .selectAll()
+    .where('project_id', '=', projectId)
+    .where('license_key', '=', key)
+    .orderBy('activated_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+}
+
+/** Extends the license by `months` from its current expiry; one more renewal. */
+export async function extend(db: Transaction<DB>, id: string, months: number, at: Date): Promise<LicenseRow> {
+  return db
+    .updateTable('licenses')
+    .set({
+      expires_at: plusMonthsUtc(sql.ref('expires_at'), months),
+      renew_times: sql`renew_times + 1`,
+      last_renew_at: at,
+    })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export async function logRenewal(
+  db: Transaction<DB>,
+  r: { licenseId: string; renewId: string; previous: Date; expiresAt: Date; at: Date },
+): Promise<void> {
+  await db
+    .insertInto('license_renewal_log')
+    .values({ license_id: r.licenseId, renew_id: r.renewId, previous_expires_at: r.previous, expires_at: r.expiresAt, renewed_at: r.at })
+    .execute();
+}
+
+/** Licenses of a project and PID expiring after `from` and at or before `to`, soonest first. */
+export async function expiring(db: Db, f: { projectId: string; pid: string; from: Date; to: Date; offset: number; limit: number }) {
+  const q = db
+    .selectFrom('licenses')
+    .where('project_id', '=', f.projectId)
+    .where('pid', '=', f.pid)
+    .where('expires_at', '>', f.from)
+    .where('expires_at', '<=', f.to);
+  const [rows, total] = await Promise.all([
+    q.selectAll().orderBy('expires_at').orderBy('id').offset(f.offset).limit(f.limit).execute(),
+    q.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
+  ]);
+  return { rows, count: Number(total.n) };
+}
+
+export interface LicenseFilter {
+  customerId?: string | undefined;
+  projectId?: string | undefined;
+  pid?: string | undefined;
+  status?: 'active' | 'expired' | undefined;
+  now: Date;
+}
+
+function filtered(db: Db, f: LicenseFilter) {
+  let q = db.selectFrom('licenses');
+  if (f.customerId !== undefined) q = q.where('customer_id', '=', f.customerId);
+  if (f.projectId !== undefined) q = q.where('project_id', '=', f.projectId);
+  if (f.pid !== undefined) q = q.where('pid', '=', f.pid);
+  if (f.status === 'active') q = q.where('expires_at', '>', f.now);
+  if (f.status === 'expired') q = q.where('expires_at', '<=', f.now);
+  return q;
+}
+
+/** A page of licenses in id order (activation order), and how many match. */
+export async function listLicenses(db: Db, f: LicenseFilter & { offset: number; limit: number }) {
+  const q = filtered(db, f);
+  const [rows, total] = await Promise.all([
+    q.selectAll().orderBy('id').offset(f.offset).limit(f.limit).execute(),
+    q.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
+  ]);
+  return { rows, count: Number(total.n) };
+}
+
+/** Licenses after id `afterId`, for exports read in batches. */
+export function licensesAfter(db: Db, f: LicenseFilter, afterId: string, limit: number): Promise<LicenseRow[]> {
+  return filtered(db, f).selectAll().where('id', '>', afterId).orderBy('id').limit(limit).execute();
+}
+
+export interface CustomerLicenseSummary {
+  latestExpiry: Date | null;
+  earliestActiveExpiry: Date | null;
+  activeCount: number | null;
+  available: number;
+  pools: number;
+}
+
+/**
+ * What Agora's license query needs, in one round trip: both ends of the customer's expiry index
+ * and the remaining quota over its pool rows. The count of active licenses is read only when asked
+ * (it costs one index entry per license).
+ */
+export async function customerSummary(db: Db, customerId: string, now: Date, withActiveCount: boolean): Promise<CustomerLicenseSummary> {
+  const activeCount = withActiveCount
+    ? sql<string>`(select count(*) from licenses where customer_id = ${customerId} and expires_at > ${now})`
+    : sql<null>`null`;
+  const { rows } = await sql<{ latest: Date | null; earliest: Date | null; active: string | null; available: string; pools: string }>`
+    select
+      (select max(expires_at) from licenses where customer_id = ${customerId}) as latest,
+      (select min(expires_at) from licenses where customer_id = ${customerId} and expires_at > ${now}) as earliest,
+      ${activeCount} as active,
+      (select coalesce(sum(capacity - used), 0)::bigint from license_pools where customer_id = ${customerId}) as available,
+      (select count(*) from license_pools where customer_id = ${customerId}) as pools`.execute(db);
+  const r = rows[0]!;
+  return {
+    latestExpiry: r.latest,
+    earliestActiveExpiry: r.earliest,
+    activeCount: r.active === null ? null : Number(r.active),
+    available: Number(r.available),
+    pools: Number(r.pools),
+  };
+}

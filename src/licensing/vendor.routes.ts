@@ -1,0 +1,410 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { csvLine, wantsCsv } from '../csv.ts';
+import { AppError } from '../errors.ts';
+import type { AppDeps } from '../http/context.ts';
+import { useEnvelope } from '../http/envelope.ts';
+import { adminAuth, limitBody } from '../http/middleware.ts';
+import { newRouter } from '../http/router.ts';
+import { customerIdSchema } from '../ids.ts';
+import * as catalogueRepo from './catalogue.repository.ts';
+import { createPid, createSku } from './catalogue.service.ts';
+import * as licensesRepo from './licenses.repository.ts';
+import * as quotaRepo from './quota.repository.ts';
+import { orderRenewal, purchase, quotaOf } from './quota.service.ts';
+import { LICENSE_CSV_HEADER, licenseAdminView, licenseCsvRow, pidAdminView, skuAdminView } from './views.ts';
+
+const security = [{ adminToken: [] }];
+const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
+
+const code = (what: string) =>
+  z
+    .string()
+    .min(1, `${what} is empty`)
+    .max(64, `${what} is at most 64 characters`)
+    .regex(/^[A-Za-z0-9._-]+$/, `${what} may hold letters, digits, '.', '_' and '-' only`);
+const oneTwoThree = (what: string) => z.union([z.literal(1), z.literal(2), z.literal(3)], { error: `${what} must be 1, 2 or 3` });
+const count = z.number().int('count must be a whole number').min(1, 'count must be at least 1').max(1_000_000, 'count must be at most 1000000');
+const queryNumber = (name: string, min: number, max: number, dflt: number) =>
+  z
+    .string()
+    .superRefine((v, ctx) => {
+      if (!/^\d{1,10}$/.test(v) || Number(v) < min) ctx.addIssue({ code: 'custom', message: `${name} must be a whole number from ${min} to ${max}` });
+      else if (Number(v) > max) ctx.addIssue({ code: 'custom', message: `${name} must be at most ${max}` });
+    })
+    .transform(Number)
+    .optional()
+    .transform((n) => n ?? dflt);
+const paging = { page: queryNumber('page', 1, 1_000_000, 1), size: queryNumber('size', 1, 100, 100) };
+
+const skuBody = z.object({
+  id: code('id').openapi({ description: 'your SKU id', example: 'iot-audio-basic' }),
+  product: oneTwoThree('product').openapi({ description: '1 Video SDK, 2 IoT SDK, 3 FPA' }),
+  name: z.string().trim().min(1, 'name is empty').max(128, 'name is at most 128 characters').regex(/^[^\u0000-\u001f\u007f]+$/, 'name must be printable text'),
+  mediaType: oneTwoThree('mediaType').openapi({ description: '1 audio, 2 video, 3 audio and video' }),
+  minutes: z.number().int('minutes must be a whole number').min(1, 'minutes must be at least 1').max(2_147_483_647).nullish().openapi({ description: 'cap on license minutes' }),
+  period: z
+    .string()
+    .regex(/^([01]\d|2[0-3]):[0-5]\d~([01]\d|2[0-3]):[0-5]\d$/, 'period must be HH:MM~HH:MM')
+    .nullish()
+    .openapi({ description: 'usage period of the day', example: '00:00~23:59' }),
+});
+const skuView = z
+  .object({
+    id: z.string(),
+    product: z.number().int(),
+    name: z.string(),
+    mediaType: z.number().int(),
+    minutes: z.number().int().nullable(),
+    period: z.string().nullable(),
+    createdAt: z.string(),
+  })
+  .openapi('LicenseSku');
+
+const pidBody = z.object({
+  pid: code('pid').optional().openapi({ description: 'unset: 32 uppercase hex digits are generated' }),
+  sku: code('sku'),
+  category: z.enum(['device', 'account'], { error: 'category must be device or account' }),
+  type: z.enum(['trial', 'commercial'], { error: 'type must be trial or commercial' }),
+  validityMonths: z.number().int('validityMonths must be a whole number').max(1200).optional().openapi({ description: 'trial only: at least 3' }),
+  validityYears: z.number().int('validityYears must be a whole number').max(100).optional().openapi({ description: 'commercial only: at least 1' }),
+});
+const pidView = z
+  .object({
+    pid: z.string(),
+    sku: z.string(),
+    category: z.enum(['device', 'account']),
+    type: z.enum(['trial', 'commercial']),
+    validityMonths: z.number().int().nullable(),
+    validityYears: z.number().int().nullable(),
+    createdAt: z.string(),
+  })
+  .openapi('LicensePid');
+
+const purchaseView = (p: quotaRepo.PurchaseRow) => ({
+  id: p.id,
+  orderId: p.order_id,
+  customerId: p.customer_id,
+  pid: p.pid,
+  count: p.count,
+  createdAt: p.created_at.toISOString(),
+});
+const purchase$ = z
+  .object({ id: z.string(), orderId: z.string().nullable(), customerId: z.string(), pid: z.string(), count: z.number().int(), createdAt: z.string() })
+  .openapi('LicensePurchase');
+
+const renewalView = (r: quotaRepo.RenewalRow) => ({
+  renewId: r.renew_id,
+  customerId: r.customer_id,
+  pid: r.pid,
+  count: r.capacity,
+  used: r.used,
+  available: r.capacity - r.used,
+  createdAt: r.created_at.toISOString(),
+});
+const renewal$ = z
+  .object({
+    renewId: z.string(),
+    customerId: z.string(),
+    pid: z.string(),
+    count: z.number().int(),
+    used: z.number().int(),
+    available: z.number().int(),
+    createdAt: z.string(),
+  })
+  .openapi('LicenseRenewalOrder');
+
+const license$ = z
+  .object({
+    license: z.string(),
+    licenseKey: z.string(),
+    pid: z.string(),
+    customerId: z.string(),
+    projectId: z.string(),
+    activatedAt: z.string(),
+    expiresAt: z.string(),
+    status: z.enum(['active', 'expired']),
+    renewTimes: z.number().int(),
+    lastRenewedAt: z.string().nullable(),
+  })
+  .openapi('License');
+
+const paged = <T extends z.ZodType>(item: T) => z.object({ count: z.number().int(), page: z.number().int(), size: z.number().int(), data: z.array(item) });
+const quotaCounts = z.object({ total: z.number().int(), used: z.number().int(), available: z.number().int() });
+
+const PATHS = ['/skus', '/skus/*', '/pids', '/pids/*', '/purchases', '/renewals', '/licenses', '/license-quotas'];
+
+/** Mounted at /v1: the vendor's catalogue, sales and license records (admin token). */
+export function licensingVendorRoutes(deps: AppDeps) {
+  const router = newRouter();
+  for (const path of PATHS) router.use(path, useEnvelope('vendor'), adminAuth({ token: deps.adminToken }), limitBody(64 * 1024));
+  const db = deps.db;
+
+  router.openapi(
+    createRoute({
+      method: 'post',
+      path: '/skus',
+      tags: ['Licensing'],
+      summary: 'Create a SKU (a capability set)',
+      description: 'SKUs cannot change once created. The same SKU again answers 200 with it; other values under a taken id are 409 sku_conflict.',
+      security,
+      request: { body: { required: true, ...json(skuBody) } },
+      responses: { 201: { description: 'created', ...json(skuView) }, 200: { description: 'already there', ...json(skuView) } },
+    }),
+    async (c) => {
+      const b = c.req.valid('json');
+      const { sku, created } = await createSku(db, {
+        skuId: b.id,
+        product: b.product,
+        name: b.name,
+        mediaType: b.mediaType,
+        minutes: b.minutes ?? null,
+        period: b.period ?? null,
+      });
+      return c.json(skuAdminView(sku), created ? 201 : 200) as never;
+    },
+  );
+
+  router.openapi(
+    createRoute({ method: 'get', path: '/skus', tags: ['Licensing'], summary: 'Every SKU', security, responses: { 200: { description: 'SKUs', ...json(z.object({ data: z.array(skuView) })) } } }),
+    async (c) => c.json({ data: (await catalogueRepo.listSkus(db)).map(skuAdminView) }, 200) as never,
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'get',
+      path: '/skus/{id}',
+      tags: ['Licensing'],
+      summary: 'One SKU',
+      security,
+      request: { params: z.object({ id: z.string() }) },
+      responses: { 200: { description: 'the SKU', ...json(skuView) } },
+    }),
+    async (c) => {
+      const sku = await catalogueRepo.findSku(db, c.req.valid('param').id);
+      if (!sku) throw new AppError('unknown_sku', `No SKU ${c.req.valid('param').id}`);
+      return c.json(skuAdminView(sku), 200) as never;
+    },
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'post',
+      path: '/pids',
+      tags: ['Licensing'],
+      summary: 'Create a PID: SKU + category + type + validity',
+      description:
+        'Trial validity in months (`validityMonths`, at least 3), commercial in years (`validityYears`, at least 1); otherwise 400 invalid_validity. One PID per SKU, category, type and validity: the same definition again answers 200 with its PID.',
+      security,
+      request: { body: { required: true, ...json(pidBody) } },
+      responses: { 201: { description: 'created', ...json(pidView) }, 200: { description: 'already there', ...json(pidView) } },
+    }),
+    async (c) => {
+      const b = c.req.valid('json');
+      const { pid, created } = await createPid(db, {
+        pid: b.pid,
+        skuId: b.sku,
+        category: b.category,
+        type: b.type,
+        validityMonths: b.validityMonths,
+        validityYears: b.validityYears,
+      });
+      return c.json(pidAdminView(pid), created ? 201 : 200) as never;
+    },
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'get',
+      path: '/pids',
+      tags: ['Licensing'],
+      summary: 'PIDs, of one SKU or all',
+      security,
+      request: { query: z.object({ sku: z.string().optional() }) },
+      responses: { 200: { description: 'PIDs', ...json(z.object({ data: z.array(pidView) })) } },
+    }),
+    async (c) => c.json({ data: (await catalogueRepo.listPids(db, { skuId: c.req.valid('query').sku })).map(pidAdminView) }, 200) as never,
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'get',
+      path: '/pids/{pid}',
+      tags: ['Licensing'],
+      summary: 'One PID',
+      security,
+      request: { params: z.object({ pid: z.string() }) },
+      responses: { 200: { description: 'the PID', ...json(pidView) } },
+    }),
+    async (c) => {
+      const pid = await catalogueRepo.findPid(db, c.req.valid('param').pid);
+      if (!pid) throw new AppError('unknown_pid', `No PID ${c.req.valid('param').pid}`);
+      return c.json(pidAdminView(pid), 200) as never;
+    },
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'post',
+      path: '/purchases',
+      tags: ['Licensing'],
+      summary: "Add licenses of a PID to a customer's quota",
+      description:
+        "The licenses join the customer's shared quota (any of its projects, first come first served) until allocated to a project. With `orderId`, a repeat adds nothing and answers 200 with the first purchase.",
+      security,
+      request: {
+        body: {
+          required: true,
+          ...json(z.object({ customerId: customerIdSchema, pid: code('pid'), count, orderId: code('orderId').optional().openapi({ description: 'your order id; makes a retry safe' }) })),
+        },
+      },
+      responses: { 201: { description: 'added', ...json(purchase$) }, 200: { description: 'this orderId was already recorded', ...json(purchase$) } },
+    }),
+    async (c) => {
+      const b = c.req.valid('json');
+      const result = await purchase(db, { customerId: b.customerId, pid: b.pid, count: b.count, orderId: b.orderId ?? null });
+      return c.json(purchaseView(result.purchase), result.created ? 201 : 200) as never;
+    },
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'get',
+      path: '/purchases',
+      tags: ['Licensing'],
+      summary: 'Purchases, oldest first',
+      security,
+      request: { query: z.object({ customerId: z.string().optional(), pid: z.string().optional(), ...paging }) },
+      responses: { 200: { description: 'a page', ...json(paged(purchase$)) } },
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      const { rows, count: n } = await quotaRepo.listPurchases(db, { customerId: q.customerId, pid: q.pid, offset: (q.page - 1) * q.size, limit: q.size });
+      return c.json({ count: n, page: q.page, size: q.size, data: rows.map(purchaseView) }, 200) as never;
+    },
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'post',
+      path: '/renewals',
+      tags: ['Licensing'],
+      summary: 'Record a renewal order',
+      description:
+        "`count` renewals of the PID for the customer; each extends one license by the PID's validity when the customer calls /dabiz/license/v2/renew. `renewId` unset: generated. The same renewId with the same values again answers 200.",
+      security,
+      request: {
+        body: {
+          required: true,
+          ...json(z.object({ customerId: customerIdSchema, pid: code('pid'), count, renewId: code('renewId').optional() })),
+        },
+      },
+      responses: { 201: { description: 'recorded', ...json(renewal$) }, 200: { description: 'already recorded', ...json(renewal$) } },
+    }),
+    async (c) => {
+      const b = c.req.valid('json');
+      const { order, created } = await orderRenewal(db, { customerId: b.customerId, pid: b.pid, count: b.count, renewId: b.renewId });
+      return c.json(renewalView(order), created ? 201 : 200) as never;
+    },
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'get',
+      path: '/renewals',
+      tags: ['Licensing'],
+      summary: 'Renewal orders, oldest first',
+      security,
+      request: { query: z.object({ customerId: z.string().optional(), pid: z.string().optional(), ...paging }) },
+      responses: { 200: { description: 'a page', ...json(paged(renewal$)) } },
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      const { rows, count: n } = await quotaRepo.listRenewals(db, { customerId: q.customerId, pid: q.pid, offset: (q.page - 1) * q.size, limit: q.size });
+      return c.json({ count: n, page: q.page, size: q.size, data: rows.map(renewalView) }, 200) as never;
+    },
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'get',
+      path: '/licenses',
+      tags: ['Licensing'],
+      summary: 'Activated licenses, in activation order',
+      description:
+        'JSON pages, or every matching license as CSV with `Accept: text/csv` (License, LicenseKey, PID, Project, Customer, Activation, Expiry, Status, RenewTimes), the columns of Agora Console’s “Export License Details”.',
+      security,
+      request: {
+        query: z.object({
+          customerId: z.string().optional(),
+          projectId: z
+            .string()
+            .refine((v) => /^[1-9]\d{0,18}$/.test(v) && BigInt(v) <= 9223372036854775807n, 'projectId must be a positive integer of at most 19 digits')
+            .optional(),
+          pid: z.string().optional(),
+          status: z.enum(['active', 'expired']).optional(),
+          ...paging,
+        }),
+      },
+      responses: {
+        200: {
+          description: 'a page of licenses (or CSV)',
+          content: { 'application/json': { schema: paged(license$) }, 'text/csv': { schema: z.string() } },
+        },
+      },
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      const now = new Date();
+      const filter = { customerId: q.customerId, projectId: q.projectId, pid: q.pid, status: q.status, now };
+      if (wantsCsv(c.req.header('accept'))) {
+        // Streamed in batches of 5,000 (a customer may hold a million licenses).
+        const encoder = new TextEncoder();
+        let after: string | null = '0';
+        const body = new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(encoder.encode(csvLine(LICENSE_CSV_HEADER)));
+          },
+          async pull(controller) {
+            if (after === null) return controller.close();
+            const batch = await licensesRepo.licensesAfter(db, filter, after, 5000);
+            if (batch.length > 0) controller.enqueue(encoder.encode(batch.map((l) => csvLine(licenseCsvRow(l, now))).join('')));
+            after = batch.length < 5000 ? null : batch[batch.length - 1]!.id;
+            if (after === null) controller.close();
+          },
+        });
+        const name = q.customerId ? `licenses-${q.customerId.replace(/[^\w.-]/g, '_')}.csv` : 'licenses.csv';
+        return new Response(body, {
+          status: 200,
+          headers: { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="${name}"` },
+        }) as never;
+      }
+      const { rows, count: n } = await licensesRepo.listLicenses(db, { ...filter, offset: (q.page - 1) * q.size, limit: q.size });
+      return c.json({ count: n, page: q.page, size: q.size, data: rows.map((l) => licenseAdminView(l, now)) }, 200) as never;
+    },
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'get',
+      path: '/license-quotas',
+      tags: ['Licensing'],
+      summary: "A customer's quota per PID: shared, allocated per project, used and left",
+      security,
+      request: { query: z.object({ customerId: customerIdSchema }) },
+      responses: {
+        200: {
+          description: 'quota',
+          ...json(
+            z.object({
+              data: z.array(
+                quotaCounts.extend({ pid: z.string(), shared: quotaCounts, projects: z.array(quotaCounts.extend({ projectId: z.string() })) }),
+              ),
+            }),
+          ),
+        },
+      },
+    }),
+    async (c) => c.json({ data: await quotaOf(db, c.req.valid('query').customerId) }, 200) as never,
+  );
+  return router;
+}
