@@ -6,16 +6,45 @@ export interface SeedOptions {
   projects: number;
   /** Usage events in each seeded day. */
   eventsPerDay: number;
-  /** UTC days, `YYYY-MM-DD`. */
+  /** UTC days, `YYYY-MM-DD`, whose events are all stored as rows. */
   days: string[];
+  /**
+   * A whole month of usage (`YYYY-MM`): every day of it not in `days` gets the rollups that
+   * ingesting `eventsPerDay` events would leave, and only the first `rawPerDay` of those events
+   * as rows (a representative slice: storing 30 million rows takes far longer than the benchmark).
+   */
+  month?: { month: string; rawPerDay: number };
+  /** Plans with prices for the seeded customers' planIds (`plan-0` … `plan-2`). */
+  plans?: boolean;
+  /** Progress in events: `done` of `total`, for a progress bar. */
+  onProgress?: (done: number, total: number, note: string) => void;
+}
+
+const CHUNK = 200_000;
+
+/** The days of `YYYY-MM`. */
+export function monthDays(month: string): string[] {
+  const [y, m] = month.split('-').map(Number) as [number, number];
+  const n = new Date(Date.UTC(y, m, 0)).getUTCDate();
+  return Array.from({ length: n }, (_, i) => `${month}-${String(i + 1).padStart(2, '0')}`);
 }
 
 /**
- * Seeds straight through SQL (generate_series): customers, projects with their credentials, and a
- * day's events with the rollup ingestion would have built, so the benchmark starts from the state
- * a real day of ingestion leaves behind.
+ * Seeds straight through SQL (generate_series): customers, projects with their credentials, and
+ * days of events with the rollups ingestion would have built, so the benchmark starts from the
+ * state real ingestion leaves behind. Event `g` of a day is the same wherever it is generated:
+ * project `100000 + g % projects + 1`, quantity `(g % 97 + 1) / 8`, at second `g * 7919 % 86400`.
  */
 export async function seed(db: Db, o: SeedOptions, progress: (msg: string) => void = () => {}): Promise<void> {
+  const rollupOnly = o.month ? monthDays(o.month.month).filter((d) => !o.days.includes(d)) : [];
+  const rawPerRollupDay = Math.min(o.month?.rawPerDay ?? 0, o.eventsPerDay);
+  const total = o.days.length * o.eventsPerDay + rollupOnly.length * (o.eventsPerDay + rawPerRollupDay);
+  let done = 0;
+  const step = (n: number, note: string) => {
+    done += n;
+    o.onProgress?.(done, total, note);
+  };
+
   progress(`customers: ${o.customers}, projects: ${o.projects}`);
   await sql`insert into customers (customer_id, plan_id, customer_name)
     select 'cust-' || g, 'plan-' || (g % 3), 'Customer ' || g from generate_series(1, ${o.customers}::int) g
@@ -24,16 +53,21 @@ export async function seed(db: Db, o: SeedOptions, progress: (msg: string) => vo
     select 100000 + g, 'cust-' || (g % ${o.customers}::int + 1), md5('k' || g) , md5('s' || g) || md5('t' || g)
     from generate_series(1, ${o.projects}::int) g
     on conflict do nothing`.execute(db);
+  if (o.plans) await seedPlans(db);
+
+  const insertEvents = async (day: string, from: number, to: number) => {
+    await sql`insert into usage_events (id, project_id, quantity, occurred_at, late)
+      select ${day} || '-' || g, 100000 + (g % ${o.projects}::int) + 1, ((g % 97) + 1)::numeric / 8,
+             ${day}::date + make_interval(secs => (g::bigint * 7919) % 86400), false
+      from generate_series(${from}::int, ${to}::int) g`.execute(db);
+  };
+
   for (const day of o.days) {
     progress(`events for ${day}: ${o.eventsPerDay}`);
-    const chunk = 200_000;
-    for (let start = 0; start < o.eventsPerDay; start += chunk) {
-      const end = Math.min(o.eventsPerDay, start + chunk);
-      await sql`insert into usage_events (id, project_id, quantity, occurred_at, late)
-        select ${day} || '-' || g, 100000 + (g % ${o.projects}::int) + 1, ((g % 97) + 1)::numeric / 8,
-               ${day}::date + make_interval(secs => (g::bigint * 7919) % 86400), false
-        from generate_series(${start + 1}::int, ${end}::int) g`.execute(db);
-      progress(`  ${end}/${o.eventsPerDay}`);
+    for (let start = 0; start < o.eventsPerDay; start += CHUNK) {
+      const end = Math.min(o.eventsPerDay, start + CHUNK);
+      await insertEvents(day, start + 1, end);
+      step(end - start, `events of ${day}`);
     }
     await sql`insert into usage_day_rollup (day, project_id, quantity)
       select ${day}::date, project_id, sum(quantity) from usage_events
@@ -41,5 +75,54 @@ export async function seed(db: Db, o: SeedOptions, progress: (msg: string) => vo
       group by project_id
       on conflict (day, project_id) do update set quantity = excluded.quantity`.execute(db);
   }
+
+  if (o.month) progress(`month ${o.month.month}: rollups of ${o.eventsPerDay} events for each of ${rollupOnly.length} more days, ${rawPerRollupDay} of them stored as rows`);
+  for (const day of rollupOnly) {
+    // The day's events summed without storing them: the rollup ingestion would have left.
+    await sql`insert into usage_day_rollup (day, project_id, quantity)
+      select ${day}::date, 100000 + (g % ${o.projects}::int) + 1, sum(((g % 97) + 1)::numeric / 8)
+      from generate_series(1, ${o.eventsPerDay}::int) g
+      group by 2
+      on conflict (day, project_id) do update set quantity = excluded.quantity`.execute(db);
+    step(o.eventsPerDay, `rollup of ${day}`);
+    if (rawPerRollupDay > 0) {
+      await insertEvents(day, 1, rawPerRollupDay);
+      step(rawPerRollupDay, `event rows of ${day}`);
+    }
+  }
+
+  // The month rollup ingestion keeps beside the day rollup: the sum of the month's days.
+  const months = [...new Set([...o.days, ...rollupOnly].map((d) => `${d.slice(0, 7)}-01`))];
+  for (const month of months) {
+    await sql`insert into usage_month_rollup (month, project_id, quantity)
+      select ${month}::date, project_id, sum(quantity) from usage_day_rollup
+      where day >= ${month}::date and day < ${month}::date + interval '1 month'
+      group by project_id
+      on conflict (month, project_id) do update set quantity = excluded.quantity`.execute(db);
+  }
   await sql`analyze`.execute(db);
+}
+
+/** plan-0 … plan-2, in force since 2020: a flat price, two tiers, three tiers with a monthly fee. */
+async function seedPlans(db: Db): Promise<void> {
+  const plans: { id: string; fee: string; tiers: [string, string | null, string][] }[] = [
+    { id: 'plan-0', fee: '0', tiers: [['0', null, '0.002']] },
+    { id: 'plan-1', fee: '0', tiers: [['0', '1000', '0.002'], ['1000', null, '0.0015']] },
+    { id: 'plan-2', fee: '5', tiers: [['0', '100', '0'], ['100', '10000', '0.001'], ['10000', null, '0.0008']] },
+  ];
+  for (const p of plans) {
+    await sql`insert into plans (plan_id, name) values (${p.id}, ${p.id}) on conflict do nothing`.execute(db);
+    const { rows } = await sql<{ id: string }>`
+      insert into plan_versions (plan_id, effective_month, currency, usage_unit, monthly_fee)
+      values (${p.id}, '2020-01-01', 'USD', 'Minute', ${p.fee}::numeric)
+      on conflict (plan_id, effective_month) do update set currency = excluded.currency
+      returning id`.execute(db);
+    const versionId = rows[0]!.id;
+    let n = 0;
+    for (const [from, upTo, price] of p.tiers) {
+      await sql`insert into plan_tiers (plan_version_id, tier_no, from_qty, up_to, unit_price)
+        values (${versionId}::bigint, ${++n}, ${from}::numeric, ${upTo}::numeric, ${price}::numeric)
+        on conflict do nothing`.execute(db);
+    }
+  }
 }

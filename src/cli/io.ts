@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Fetcher } from './poller/poller.ts';
 
@@ -73,7 +73,7 @@ export function resolveKeyPair(io: CliIo, flags: { key?: string | undefined; sec
     const at = first.indexOf(':');
     return { apiKey: first.slice(0, at), apiSecret: first.slice(at + 1), source: 'the first pair of AGORA_API_KEYS' };
   }
-  const file = join(io.cwd, env.DATA_DIR || './.data', 'credentials.json');
+  const file = resolve(io.cwd, env.DATA_DIR || './.data', 'credentials.json');
   if (existsSync(file)) {
     try {
       const stored = JSON.parse(readFileSync(file, 'utf8')) as { apiKey?: unknown; apiSecret?: unknown };

@@ -31,7 +31,7 @@ export function createProgress(label: string, o: ProgressOptions = {}): Progress
     const bar = new cliProgress.SingleBar(
       {
         stream,
-        format: `${label} [{bar}] {percentage}% | {value}/{total}${unit} | {duration_formatted} | {note}`,
+        format: `${label} [{bar}] {percentage}% | {value}/{total}${unit} | {note}`,
         hideCursor: true,
         clearOnComplete: false,
         fps: 10,
@@ -52,12 +52,13 @@ export function createProgress(label: string, o: ProgressOptions = {}): Progress
         }
       },
       log(line) {
+        // The bar restores the cursor to where it started when it stops, so a line printed under
+        // a running bar would be overwritten: stop it, print, and let the next update start anew.
         if (started) {
-          // Clear the bar's line, print, and let the next update draw the bar again.
-          stream.write(`\r\x1b[K${line}\n`);
-        } else {
-          stream.write(`${line}\n`);
+          bar.stop();
+          started = false;
         }
+        stream.write(`${line}\n`);
       },
       stop() {
         if (started) bar.stop();

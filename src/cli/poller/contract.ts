@@ -24,7 +24,7 @@ export const VIOLATION_CODES = {
   amount_exponent: 'amount is written in exponent notation, not as exact decimal digits',
   zero_amount: 'amount is zero',
   negative_amount: 'amount is negative',
-  expire_date: 'license expireDate is not a YYYY-MM-DD date',
+  expire_date: 'license expireDate is neither a YYYY-MM-DD date nor "" (no license activated yet)',
   residue_count: 'license residueCount is not a decimal written as a string',
 } as const;
 
@@ -185,7 +185,8 @@ export function readLicenseAnswer(text: string, report: Report): LicenseFacts | 
   }
   let expireDate: string | null = null;
   if (typeof data.expireDate !== 'string') report('envelope', `data.expireDate is ${typeName(data.expireDate)}, not a string`);
-  else if (!isCalendarDay(data.expireDate)) report('expire_date', `data.expireDate is ${JSON.stringify(data.expireDate)}, not a YYYY-MM-DD date`);
+  // "": a customer with quota but no license activated yet has no expiry to show.
+  else if (data.expireDate !== '' && !isCalendarDay(data.expireDate)) report('expire_date', `data.expireDate is ${JSON.stringify(data.expireDate)}, not a YYYY-MM-DD date (or "")`);
   else expireDate = data.expireDate;
   let residueCount: Decimal | null = null;
   let residueCountText: string | null = null;

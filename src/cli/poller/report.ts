@@ -20,7 +20,7 @@ export function entriesJson(entries: Entry[]): string {
   return `[${entries.map((e) => stringifyExact({ projectId: e.projectId, amount: e.amount, description: e.description })).join(',\n')}]\n`;
 }
 
-const ms = (n: number) => (n >= 10_000 ? `${(n / 1000).toFixed(2)} s` : `${n.toFixed(1)} ms`);
+const ms = (n: number) => (n >= 1000 ? `${(n / 1000).toFixed(2)} s` : `${n.toFixed(1)} ms`);
 const thousands = (n: number) => n.toLocaleString('en-US');
 const utc = (ts: number) => new Date(ts * 1000).toISOString().replace('.000Z', 'Z');
 
@@ -68,7 +68,7 @@ export function licenseSummary(r: LicensePollResult): string {
   const rows: [string, string][] = [
     ['customer', r.customerId],
     ['status', l ? `${l.status}${l.statusReason ? ` (${l.statusReason})` : ''}` : '-'],
-    ['expireDate', l?.expireDate ?? '-'],
+    ['expireDate', l?.expireDate === '' ? '(none: no license activated yet)' : (l?.expireDate ?? '-')],
     ['residueCount', l?.residueCountText ?? '-'],
     ...commonLines(r),
   ];

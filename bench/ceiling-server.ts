@@ -1,0 +1,25 @@
+import { serve } from '@hono/node-server';
+import { Hono } from 'hono';
+import { sql } from 'kysely';
+import { openDatabase } from '../src/db/database.ts';
+
+/**
+ * The ceiling of the throughput scenario: a bare Hono app on the same Node HTTP server, the same
+ * Postgres and the same pool as the real server, answering every request from `select 1`. Nothing
+ * a real endpoint does can be faster on this machine.
+ */
+const url = process.env.DATABASE_URL;
+if (!url) throw new Error('DATABASE_URL is required');
+const database = await openDatabase({ databaseUrl: url });
+const app = new Hono();
+app.get('/', async (c) => {
+  const { rows } = await sql<{ one: number }>`select 1 as one`.execute(database.db);
+  return c.json({ status: 0, statusReason: 'ok', data: rows[0]!.one });
+});
+const server = serve({ fetch: app.fetch, port: Number(process.env.PORT ?? 0), hostname: '127.0.0.1' }, (info) => {
+  process.stdout.write(`${JSON.stringify({ event: 'listening', url: `http://127.0.0.1:${info.port}` })}\n`);
+});
+process.on('SIGTERM', () => {
+  server.close(() => void database.close().then(() => process.exit(0)));
+  setTimeout(() => process.exit(1), 5000).unref();
+});

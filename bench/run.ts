@@ -1,0 +1,493 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { sql } from 'kysely';
+import { agoraGetUrl, dayWindow, monthWindow, pollPaged, type PagedPollResult } from '../src/cli/poller/poller.ts';
+import { createProgress } from '../src/cli/progress.ts';
+import { openDatabase } from '../src/db/database.ts';
+import { migrateToLatestOrThrow } from '../src/db/migrate.ts';
+import { seedLicenses } from '../src/licensing/seed.ts';
+import { load, paced, type PacedResult } from './load.ts';
+import { memoryOf, ROOT, startService, type Service } from './processes.ts';
+import { fmtInt, fmtMb, fmtMs, machine, machineLine, renderTable, type Row, type Verdict } from './report.ts';
+import { monthDays, seed } from './seed.ts';
+
+const HELP = `npm run bench [-- options]      the benchmark (see bench/README-section.md)
+npm run bench:gate               the CI load gate: a small scale, exit 1 when a gate fails
+
+Seeds a fresh database on the given PostgreSQL server, starts the server as its own process and
+runs every scenario against it, prints one table and writes bench/results/<time>-<mode>.json.
+
+Options (each also as an environment variable, e.g. BENCH_PROJECTS=5000)
+  --projects N               projects (default 100000; gate 5000)
+  --customers N              customers (default projects / 10)
+  --events N                 usage events in one day (default 1000000; gate 50000)
+  --month-raw-per-day N      event rows stored for each other day of the month (default events / 50)
+  --steady-seconds N         each steady 100 req/s run (default 30; gate 15)
+  --rate N                   the steady rate (default 100)
+  --throughput-seconds N     each maximum-throughput run (default 15; gate 5)
+  --connections N            connections of the throughput runs (default 10)
+  --ingest-batches N         batches of 1,000 events for the ingestion run (default 200; gate 20)
+  --ingest-concurrency N     batches in flight at once (default 4)
+  --pg-url URL               a PostgreSQL server to create the bench database on
+                             (default BENCH_PG_URL, else postgres://postgres@127.0.0.1:5432/postgres)
+  --db-name NAME             the database to create (dropped first if it exists; default agora_bench)
+  --keep                     keep the database afterwards
+  --out-dir DIR              where the results JSON goes (default bench/results)
+  --gate                     the CI gate: small defaults, and exit 1 when a steady run on /usage or
+                             /bill has any error or a p99 of 500 ms or more`;
+
+const KEY = { apiKey: 'BenchKey0123456789abcdefghijklmn', apiSecret: 'bench-secret-not-for-production-0001' };
+const ADMIN_TOKEN = 'bench-admin-token-0123456789abcdef';
+const GATE_P99_MS = 500;
+
+interface Settings {
+  gate: boolean;
+  projects: number;
+  customers: number;
+  events: number;
+  monthRawPerDay: number;
+  steadySeconds: number;
+  rate: number;
+  throughputSeconds: number;
+  connections: number;
+  ingestBatches: number;
+  ingestConcurrency: number;
+  pgUrl: string;
+  dbName: string;
+  keep: boolean;
+  outDir: string;
+}
+
+function settings(argv: string[], env: NodeJS.ProcessEnv): Settings {
+  const names = [
+    'projects',
+    'customers',
+    'events',
+    'month-raw-per-day',
+    'steady-seconds',
+    'rate',
+    'throughput-seconds',
+    'connections',
+    'ingest-batches',
+    'ingest-concurrency',
+    'pg-url',
+    'db-name',
+    'out-dir',
+  ] as const;
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      ...Object.fromEntries(names.map((n) => [n, { type: 'string' as const }])),
+      gate: { type: 'boolean' },
+      keep: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(`${HELP}\n`);
+    process.exit(0);
+  }
+  const given = values as Record<string, string | boolean | undefined>;
+  const get = (name: (typeof names)[number]) => (given[name] as string | undefined) ?? env[`BENCH_${name.replace(/-/g, '_').toUpperCase()}`];
+  const gate = values.gate === true || env.BENCH_GATE === '1';
+  const int = (name: (typeof names)[number], fallback: number, min = 1) => {
+    const text = get(name);
+    if (text === undefined || text === '') return fallback;
+    if (!/^\d+$/.test(text) || Number(text) < min) throw new Error(`--${name} must be a whole number ≥ ${min}`);
+    return Number(text);
+  };
+  const projects = int('projects', gate ? 5_000 : 100_000);
+  const events = int('events', gate ? 50_000 : 1_000_000);
+  return {
+    gate,
+    projects,
+    customers: int('customers', Math.max(1, Math.floor(projects / 10))),
+    events,
+    monthRawPerDay: int('month-raw-per-day', Math.floor(events / 50), 0),
+    steadySeconds: int('steady-seconds', gate ? 15 : 30),
+    rate: int('rate', 100),
+    throughputSeconds: int('throughput-seconds', gate ? 5 : 15),
+    connections: int('connections', 10),
+    ingestBatches: int('ingest-batches', gate ? 20 : 200),
+    ingestConcurrency: int('ingest-concurrency', 4),
+    pgUrl: get('pg-url') || 'postgres://postgres@127.0.0.1:5432/postgres',
+    dbName: get('db-name') || (gate ? 'agora_bench_gate' : 'agora_bench'),
+    keep: values.keep === true,
+    outDir: resolve(ROOT, get('out-dir') || 'bench/results'),
+  };
+}
+
+const ymd = (d: Date) => d.toISOString().slice(0, 10);
+
+/**
+ * The last whole month before now; in it a day with every event stored, another for the poller's
+ * full day and one for the warm-up; and a day of the month before for ingestion.
+ */
+function calendar(now = new Date()) {
+  const month = ymd(new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1))).slice(0, 7);
+  const days = monthDays(month);
+  return {
+    month,
+    rawDay: days[14]!,
+    pollDay: days[15]!,
+    warmDay: days[16]!,
+    ingestDay: ymd(new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 2, 1))),
+    days,
+  };
+}
+
+function withDatabase(url: string, name: string): string {
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+async function main(): Promise<number> {
+  const s = settings(process.argv.slice(2), process.env);
+  const cal = calendar();
+  const say = (line: string) => process.stderr.write(`${line}\n`);
+  if (!/^[a-z_][a-z0-9_]*$/.test(s.dbName)) throw new Error('--db-name must be a plain lower-case identifier');
+
+  // A fresh database of its own: nothing else's data, nothing left over from a previous run.
+  const admin = await openDatabase({ databaseUrl: s.pgUrl, poolSize: 1 });
+  let postgresVersion: string;
+  try {
+    postgresVersion = (await sql<{ v: string }>`select version() as v`.execute(admin.db)).rows[0]!.v;
+    await sql.raw(`drop database if exists ${s.dbName} with (force)`).execute(admin.db);
+    await sql.raw(`create database ${s.dbName}`).execute(admin.db);
+  } finally {
+    await admin.close();
+  }
+  const dbUrl = withDatabase(s.pgUrl, s.dbName);
+  const info = machine(postgresVersion, ROOT);
+  say(`machine: ${machineLine(info)}`);
+  say(`scale: ${fmtInt(s.projects)} projects, ${fmtInt(s.customers)} customers, ${fmtInt(s.events)} events a day, month ${cal.month}${s.gate ? ' (gate)' : ''}`);
+
+  const services: Service[] = [];
+  const rows: Row[] = [];
+  const results: Record<string, unknown> = {};
+  const gateFailures: string[] = [];
+  let seedNote = '';
+  try {
+    // 1. Seed.
+    const seedStarted = performance.now();
+    const database = await openDatabase({ databaseUrl: dbUrl, poolSize: 2, statementTimeoutMs: 0 });
+    try {
+      await migrateToLatestOrThrow(database.db);
+      const bar = createProgress('seed', { unit: 'events', plainEveryMs: 5000 });
+      await seed(
+        database.db,
+        {
+          customers: s.customers,
+          projects: s.projects,
+          eventsPerDay: s.events,
+          days: [cal.rawDay],
+          month: { month: cal.month, rawPerDay: s.monthRawPerDay },
+          plans: true,
+          onProgress: (done, total, note) => bar.update(done, total, note),
+        },
+        (msg) => bar.log(msg),
+      );
+      bar.stop();
+      // One license per project, and quota for 5 more per customer: GET /customers/{id}/license
+      // then has licenses to sum up for every customer.
+      await seedLicenses(database.db, { licenses: s.projects, sparePerCustomer: 5, progress: (m) => bar.log(m) });
+      // Leave no work for later: without this, autovacuum of the fresh rows and the checkpoint of
+      // the seed's writes run in the middle of the scenarios.
+      say('vacuum analyze and checkpoint after seeding');
+      await sql`vacuum analyze`.execute(database.db);
+      await sql`checkpoint`.execute(database.db).catch((err: Error) => say(`checkpoint skipped: ${err.message}`));
+    } finally {
+      await database.close();
+    }
+    const otherDays = cal.days.length - 1;
+    const rawRows = s.events + otherDays * Math.min(s.monthRawPerDay, s.events);
+    seedNote =
+      `Seeded ${fmtInt(s.projects)} projects of ${fmtInt(s.customers)} customers on 3 priced plans, and a month (${cal.month}) of ` +
+      `${fmtInt(s.events)} usage events a day: ${cal.rawDay} stored as ${fmtInt(s.events)} event rows; each of the other ${otherDays} days ` +
+      `as the day and month rollups ingesting ${fmtInt(s.events)} events leaves behind, with only the first ${fmtInt(Math.min(s.monthRawPerDay, s.events))} ` +
+      `of them stored as event rows (${fmtInt(s.events * cal.days.length)} events in the rollups, ${fmtInt(rawRows)} event rows): storing every ` +
+      `event of a month takes far longer than the benchmark, and no scenario reads a whole day of rows.` +
+      ` Licensing: ${fmtInt(s.projects)} licenses activated, one per project, and quota for 5 more per customer.`;
+    results.seed = { seconds: (performance.now() - seedStarted) / 1000, eventsInRollups: s.events * cal.days.length, eventRows: rawRows, month: cal.month, rawDay: cal.rawDay };
+    say(`seeded in ${((performance.now() - seedStarted) / 1000).toFixed(0)} s`);
+
+    // 2. The server under test, its own process, as in production.
+    const server = await startService(
+      'src/main.ts',
+      { DATABASE_URL: dbUrl, NODE_ENV: 'production', AGORA_API_KEY: KEY.apiKey, AGORA_API_SECRET: KEY.apiSecret, ADMIN_TOKEN, LOG_LEVEL: 'info' },
+      '/readyz',
+    );
+    services.push(server);
+    const signed = (path: string, params: Record<string, number>) => agoraGetUrl(server.url, path, { ...params, apiKey: KEY.apiKey }, KEY.apiSecret);
+    const pathOf = (url: string) => {
+      const u = new URL(url);
+      return `${u.pathname}${u.search}`;
+    };
+    const timedGet = async (url: string) => {
+      const t0 = performance.now();
+      const r = await fetch(url);
+      const text = await r.text();
+      return { status: r.status, text, ms: performance.now() - t0 };
+    };
+
+    // Warm-up, as a server that has been up for a while is: the code paths and the pool, on
+    // windows no scenario uses (another day of the month, and empty months for /bill).
+    for (let i = 0; i < 20; i++) await timedGet(`${server.url}/readyz`);
+    const warmDay = dayWindow(cal.warmDay);
+    for (let p = 1; p <= 100; p++) await timedGet(signed('/usage', { ...warmDay, pageNum: p }));
+    for (let i = 1; i <= 5; i++) await timedGet(signed('/bill', { ...monthWindow(`2001-0${i}`), pageNum: 1 }));
+
+    // 3. The first page of windows nobody asked for, asked as Agora asks: it waits 500 ms, and
+    // re-sends at most twice after a timeout or a 5xx (the server answers 503 past its deadline,
+    // finishing the work so that the retry finds it done).
+    const firstPage = async (kind: 'usage' | 'bill', window: { fromTs: number; toTs: number }) => {
+      const url = signed(`/${kind}`, { ...window, pageNum: 1 });
+      const attempts: { status: number | 'timeout'; ms: number }[] = [];
+      const t0 = performance.now();
+      let answer: { status: number; text: string } | null = null;
+      for (let attempt = 0; attempt < 3 && !answer; attempt++) {
+        const a0 = performance.now();
+        try {
+          const r = await fetch(url, { signal: AbortSignal.timeout(500) });
+          const text = await r.text();
+          attempts.push({ status: r.status, ms: performance.now() - a0 });
+          if (r.status < 500) answer = { status: r.status, text };
+        } catch {
+          attempts.push({ status: 'timeout', ms: performance.now() - a0 });
+        }
+      }
+      const totalMs = performance.now() - t0;
+      const body = answer?.status === 200 ? (JSON.parse(answer.text) as { data: { totalSize: number } }) : null;
+      return { ms: attempts[0]!.ms, totalMs, attempts, status: answer?.status ?? null, totalSize: body?.data.totalSize ?? null, error: answer && answer.status !== 200 ? answer.text.slice(0, 200) : null };
+    };
+    const dayW = dayWindow(cal.rawDay);
+    const monthW = monthWindow(cal.month);
+    const firstDay = await firstPage('usage', dayW);
+    const firstMonth = await firstPage('bill', monthW);
+    results.firstPage = { usageDay: firstDay, billMonth: firstMonth };
+    const firstRow = (label: string, r: typeof firstDay): Row => {
+      const tries = r.attempts.map((a) => `${a.status === 'timeout' ? 'no answer' : `HTTP ${a.status}`} after ${fmtMs(a.ms)}`).join(', then ');
+      if (r.status !== 200) return { scenario: label, result: `${tries}${r.error ? `: ${r.error}` : ''}`, target: '< 500 ms', verdict: 'MISSED' };
+      if (r.attempts.length > 1) {
+        return { scenario: label, result: `${tries}: the answer after ${fmtMs(r.totalMs)} and ${r.attempts.length - 1} retries (${fmtInt(r.totalSize ?? 0)} entries)`, target: '< 500 ms', verdict: 'MISSED' };
+      }
+      return { scenario: label, result: `${fmtMs(r.ms)} (${fmtInt(r.totalSize ?? 0)} entries)`, target: '< 500 ms', verdict: r.ms < 500 ? 'ok' : 'MISSED' };
+    };
+    rows.push(firstRow(`first page of an unasked day (GET /usage, ${fmtInt(s.events)} events)`, firstDay));
+    rows.push(firstRow(`first page of an unasked month (GET /bill, ${cal.days.length} days)`, firstMonth));
+
+    // 4. Full polls with the poller, as Agora walks them: a day nobody asked for (its first page
+    // fixes it), and the month's bill.
+    const poll = async (kind: 'usage' | 'bill', window: { fromTs: number; toTs: number }, label: string) => {
+      const bar = createProgress(label, { unit: 'pages', plainEveryMs: 2000 });
+      try {
+        return await pollPaged(kind, window, {
+          baseUrl: server.url,
+          apiKey: KEY.apiKey,
+          apiSecret: KEY.apiSecret,
+          onPage: (p) => bar.update(p.pageNum, p.expectedPages),
+        });
+      } finally {
+        bar.stop();
+      }
+    };
+    const pollRow = (label: string, r: PagedPollResult, target: string, limitMs: number | null): Row => {
+      const violations = Object.values(r.violationCounts).reduce((a, b) => a + (b ?? 0), 0);
+      const result = `${fmtMs(r.wallMs)}: ${fmtInt(r.pages)} pages, ${fmtInt(r.entries.length)} entries, ${r.retries} retries, ${violations} violations, slowest ${fmtMs(r.slowest?.ms ?? 0)}`;
+      const verdict: Verdict = violations > 0 || (limitMs !== null && r.wallMs >= limitMs) ? 'MISSED' : limitMs === null ? '' : 'ok';
+      return { scenario: label, result, target, verdict };
+    };
+    const pollSummary = (r: PagedPollResult) => ({
+      wallMs: r.wallMs,
+      pages: r.pages,
+      entries: r.entries.length,
+      total: r.total.toFixed(),
+      retries: r.retries,
+      slowestMs: r.slowest?.ms ?? null,
+      firstPageMs: r.pageMs[0] ?? null,
+      violationCounts: r.violationCounts,
+      violations: r.violations.slice(0, 10),
+    });
+    const dayPoll = await poll('usage', dayWindow(cal.pollDay), 'poll usage');
+    results.dayPoll = pollSummary(dayPoll);
+    rows.push(pollRow(`full day's poll of an unasked day with the poller (${cal.pollDay})`, dayPoll, '< 15 s, no violations', 15_000));
+    const monthPoll = await poll('bill', monthW, 'poll bill');
+    results.monthPoll = pollSummary(monthPoll);
+    rows.push(pollRow(`full month's bill poll with the poller (${cal.month})`, monthPoll, 'no violations', null));
+
+    // 5. Steady 100 requests/s over the pages of the fixed day and month.
+    const pagePaths = (kind: 'usage' | 'bill', window: { fromTs: number; toTs: number }, totalSize: number) =>
+      Array.from({ length: Math.max(1, Math.ceil(totalSize / 100)) }, (_, i) => pathOf(signed(`/${kind}`, { ...window, pageNum: i + 1 })));
+    const usagePaths = pagePaths('usage', dayW, firstDay.totalSize ?? 0);
+    const billPaths = pagePaths('bill', monthW, firstMonth.totalSize ?? 0);
+    const timedLoad = async (label: string, o: Omit<Parameters<typeof load>[0], 'url' | 'onTick'> & { url?: string }) => {
+      const bar = createProgress(label, { unit: 's', plainEveryMs: 10_000 });
+      try {
+        const r = await load({ url: server.url, ...o, onTick: (t) => bar.update(Math.min(Math.round(t), o.seconds), o.seconds) });
+        bar.update(o.seconds, o.seconds);
+        return r;
+      } finally {
+        bar.stop();
+      }
+    };
+    const steady = async (label: string, paths: string[]) => {
+      const bar = createProgress(label, { unit: 's', plainEveryMs: 10_000 });
+      try {
+        const r = await paced({ url: server.url, paths, seconds: s.steadySeconds, rate: s.rate, onTick: (t) => bar.update(Math.min(Math.round(t), s.steadySeconds), s.steadySeconds) });
+        bar.update(s.steadySeconds, s.steadySeconds);
+        return r;
+      } finally {
+        bar.stop();
+      }
+    };
+    const steadyRow = (label: string, r: PacedResult, gateName: string | null): Row => {
+      const ok = r.errors === 0 && r.p99 < 20;
+      if (gateName !== null && (r.errors > 0 || r.p99 >= GATE_P99_MS)) gateFailures.push(`${gateName}: ${fmtInt(r.errors)} errors, p99 ${fmtMs(r.p99)}`);
+      return {
+        scenario: label,
+        result: `p50 ${fmtMs(r.p50)} · p99 ${fmtMs(r.p99)} · max ${fmtMs(r.max)} · ${fmtInt(r.errors)} errors of ${fmtInt(r.requests)}`,
+        target: 'p99 < 20 ms, no errors',
+        verdict: ok ? 'ok' : 'MISSED',
+      };
+    };
+    const steadyUsage = await steady(`steady /usage ${s.rate} req/s`, usagePaths);
+    results.steadyUsage = steadyUsage;
+    rows.push(steadyRow(`steady ${s.rate} req/s for ${s.steadySeconds} s, signed GET /usage pages`, steadyUsage, '/usage'));
+    const steadyBill = await steady(`steady /bill ${s.rate} req/s`, billPaths);
+    results.steadyBill = steadyBill;
+    rows.push(steadyRow(`steady ${s.rate} req/s for ${s.steadySeconds} s, signed GET /bill pages`, steadyBill, '/bill'));
+    const licensePaths = Array.from({ length: Math.min(s.customers, 1000) }, (_, i) =>
+      pathOf(agoraGetUrl(server.url, `/customers/cust-${i + 1}/license`, { apiKey: KEY.apiKey }, KEY.apiSecret)),
+    );
+    const steadyLicense = await steady(`steady license ${s.rate} req/s`, licensePaths);
+    results.steadyLicense = steadyLicense;
+    const licenseRow = steadyRow(`steady ${s.rate} req/s for ${s.steadySeconds} s, signed GET /customers/{id}/license`, steadyLicense, null);
+    if (steadyLicense.non2xx > 0) {
+      licenseRow.result += ` (answers: ${Object.entries(steadyLicense.statuses).map(([code, n]) => `${fmtInt(n)} × HTTP ${code}`).join(', ')})`;
+    }
+    rows.push(licenseRow);
+
+    // 6. Maximum throughput: signed /usage pages, then the bare ceiling on the same Postgres.
+    const maxUsage = await timedLoad('max /usage', { paths: usagePaths, seconds: s.throughputSeconds, connections: s.connections });
+    const ceilingService = await startService('bench/ceiling-server.ts', { DATABASE_URL: dbUrl }, '/');
+    services.push(ceilingService);
+    const ceiling = await timedLoad('max select 1', { url: ceilingService.url, paths: ['/'], seconds: s.throughputSeconds, connections: s.connections });
+    await ceilingService.stop();
+    const ratio = maxUsage.rps / ceiling.rps;
+    results.throughput = { usage: maxUsage, ceiling, ratio };
+    rows.push({
+      scenario: `max throughput, signed GET /usage pages (${s.connections} connections, ${s.throughputSeconds} s)`,
+      result: `${fmtInt(maxUsage.rps)} req/s (p99 ${fmtMs(maxUsage.p99)}, ${fmtInt(maxUsage.errors)} errors)`,
+      target: '',
+      verdict: '',
+    });
+    rows.push({
+      scenario: 'ceiling: bare Hono answering `select 1`, same Postgres and pool',
+      result: `${fmtInt(ceiling.rps)} req/s (p99 ${fmtMs(ceiling.p99)}, ${fmtInt(ceiling.errors)} errors)`,
+      target: '',
+      verdict: '',
+    });
+    rows.push({ scenario: '/usage throughput as a share of the ceiling', result: `${(ratio * 100).toFixed(0)}%`, target: '≥ 70%', verdict: ratio >= 0.7 ? 'ok' : 'MISSED' });
+
+    // 7. Ingestion in batches of 1,000 new events, a few batches in flight.
+    const ingestFrom = dayWindow(cal.ingestDay).fromTs;
+    const runId = Date.now().toString(36);
+    const bodies = Array.from({ length: s.ingestBatches }, (_, b) =>
+      JSON.stringify({
+        events: Array.from({ length: 1000 }, (_, i) => {
+          const n = b * 1000 + i;
+          return { id: `bench-${runId}-${n}`, projectId: String(100_001 + ((n * 7919) % s.projects)), quantity: `${(n % 9) + 1}.25`, occurredAt: ingestFrom + (n % 86_400) };
+        }),
+      }),
+    );
+    const bar = createProgress('ingest', { unit: 'batches', plainEveryMs: 5000 });
+    let next = 0;
+    let accepted = 0;
+    let failed = 0;
+    const batchMs: number[] = [];
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: s.ingestConcurrency }, async () => {
+        while (next < bodies.length) {
+          const body = bodies[next++]!;
+          const b0 = performance.now();
+          const r = await fetch(`${server.url}/v1/usage-events`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body });
+          const text = await r.text();
+          batchMs.push(performance.now() - b0);
+          if (r.status === 200) accepted += (JSON.parse(text) as { accepted: number }).accepted;
+          else failed++;
+          bar.update(batchMs.length, bodies.length);
+        }
+      }),
+    );
+    const ingestS = (performance.now() - t0) / 1000;
+    bar.stop();
+    batchMs.sort((a, b) => a - b);
+    const eventsPerS = accepted / ingestS;
+    const p99Batch = batchMs[Math.min(batchMs.length - 1, Math.floor(batchMs.length * 0.99))] ?? 0;
+    results.ingestion = { batches: s.ingestBatches, concurrency: s.ingestConcurrency, accepted, failedBatches: failed, seconds: ingestS, eventsPerSecond: eventsPerS, p99BatchMs: p99Batch };
+    rows.push({
+      scenario: `ingestion, POST /v1/usage-events, ${fmtInt(s.ingestBatches)} batches of 1,000, ${s.ingestConcurrency} in flight`,
+      result: `${fmtInt(eventsPerS)} events/s (${fmtInt(accepted)} accepted, ${failed} failed batches, p99 batch ${fmtMs(p99Batch)})`,
+      target: '≥ 10,000 events/s',
+      verdict: eventsPerS >= 10_000 && failed === 0 ? 'ok' : 'MISSED',
+    });
+
+    // 8. What the server holds in memory after all of it.
+    const mem = memoryOf(server.child.pid!);
+    results.serverMemory = mem;
+    rows.push({ scenario: 'server RSS at the end', result: mem ? `${fmtMb(mem.rss)} (peak ${fmtMb(mem.peak)})` : 'n/a', target: '', verdict: '' });
+  } finally {
+    for (const svc of services.reverse()) await svc.stop().catch(() => {});
+    if (!s.keep) {
+      const cleanup = await openDatabase({ databaseUrl: s.pgUrl, poolSize: 1 });
+      await sql.raw(`drop database if exists ${s.dbName} with (force)`).execute(cleanup.db).catch((err: Error) => say(`could not drop ${s.dbName}: ${err.message}`));
+      await cleanup.close();
+    }
+  }
+
+  const table = renderTable(rows);
+  const notes = [
+    `machine: ${machineLine(info)}`,
+    seedNote,
+    'Server: its own process (node --import tsx src/main.ts), NODE_ENV=production, request log on (to /dev/null), pool of 10; ' +
+      'load from autocannon and the poller in the benchmark process; PostgreSQL on the same machine with its default settings. ' +
+      'Steady runs send one request every 1/rate s on keep-alive connections (open loop, evenly paced; latency from write to the end ' +
+      'of the body); maximum-throughput runs are autocannon, closed loop. First pages measured once each, after a warm-up of 100 pages of another day of the month.',
+  ];
+  process.stdout.write(`\n${table}\n\n${notes.join('\n\n')}\n`);
+  const missed = rows.filter((r) => r.verdict === 'MISSED').map((r) => r.scenario);
+  if (missed.length > 0) process.stdout.write(`\ntargets missed: ${missed.length} (${missed.join('; ')})\n`);
+
+  mkdirSync(s.outDir, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const file = join(s.outDir, `${stamp}-${s.gate ? 'gate' : 'bench'}.json`);
+  const { pgUrl: _pgUrl, ...shown } = s;
+  writeFileSync(
+    file,
+    `${JSON.stringify({ at: new Date().toISOString(), mode: s.gate ? 'gate' : 'bench', machine: info, settings: shown, calendar: cal.month, results, rows, table, notes, gateFailures }, null, 2)}\n`,
+  );
+  process.stdout.write(`results: ${file}\n`);
+
+  if (s.gate) {
+    if (gateFailures.length > 0) {
+      process.stdout.write(`\nLOAD GATE FAILED (steady ${s.rate} req/s on /usage and /bill must have no error and p99 < ${GATE_P99_MS} ms):\n${gateFailures.map((f) => `  ${f}`).join('\n')}\n`);
+      return 1;
+    }
+    process.stdout.write(`\nload gate passed: steady ${s.rate} req/s on /usage and /bill, no errors, p99 < ${GATE_P99_MS} ms\n`);
+  }
+  return 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
