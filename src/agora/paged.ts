@@ -5,7 +5,11 @@ import type { AppDeps } from '../http/context.ts';
 import { useEnvelope } from '../http/envelope.ts';
 import { deadline } from '../http/middleware.ts';
 import { newRouter } from '../http/router.ts';
-import { exactJsonResponse } from '../json.ts';
+import { stringifyExact } from '../json.ts';
+import { LruCache } from '../http/lru.ts';
+
+/** Memory for rendered pages of fixed statements, per poll (usage, bill). */
+const PAGE_CACHE_BYTES = 32 * 1024 * 1024;
 import * as statements from '../statements/statements.repository.ts';
 import { agoraSignature } from './auth.ts';
 import { DEFAULT_LIMIT, numericErrorResponse, pagedAmountsResponse, pagedWindowQuery, type PagedWindowQuery } from './query.ts';
@@ -20,10 +24,16 @@ export function pagedPollRoutes(
     summary: string;
     description: string;
     statusReason: string;
+    /** Names the statement a query asks for (its window), so a fixed one is found in memory. */
+    statementKey: (q: PagedWindowQuery) => string;
     statement: (q: PagedWindowQuery) => Promise<Statement>;
     describe: (statement: Statement, lines: statements.StatementLine[]) => Promise<string[]> | string[];
   },
 ) {
+  // A fixed statement and its pages never change, so rendered pages are kept in memory (bounded)
+  // and answered again without the database. Only fixed statements are cached.
+  const statementsByKey = new LruCache<Statement>(100_000);
+  const pages = new LruCache<string>(PAGE_CACHE_BYTES, (body) => body.length);
   const router = newRouter();
   router.use('*', useEnvelope('agora-numeric'), deadline(deps.config.agoraDeadlineMs), agoraSignature({ keys: deps.apiKeys }));
   const json = (schema: z.ZodType) => ({ 'application/json': { schema } });
@@ -45,20 +55,32 @@ export function pagedPollRoutes(
     async (c) => {
       const q = c.req.valid('query');
       const limit = q.limit ?? DEFAULT_LIMIT;
-      const statement = await poll.statement(q);
-      const offset = (q.pageNum - 1) * limit;
-      const lines = offset < statement.line_count ? await statements.linesPage(deps.db, statement.id, offset, limit) : [];
-      const descriptions = await poll.describe(statement, lines);
-      return exactJsonResponse({
-        status: 0,
-        statusReason: poll.statusReason,
-        data: {
-          totalSize: statement.line_count,
-          pageNum: q.pageNum,
-          hasNext: q.pageNum * limit < statement.line_count,
-          data: lines.map((l, i) => ({ projectId: l.projectId, amount: new Decimal(l.amount), description: descriptions[i]! })),
-        },
-      }) as never;
+      const key = poll.statementKey(q);
+      let statement = statementsByKey.get(key);
+      if (!statement) {
+        statement = await poll.statement(q);
+        statementsByKey.set(key, statement);
+      }
+      // fixed_at too: ids of a database restored or emptied (tests) may come again.
+      const pageKey = `${statement.id}@${statement.fixed_at.getTime()}|${q.pageNum}|${limit}`;
+      let body = pages.get(pageKey);
+      if (body === undefined) {
+        const offset = (q.pageNum - 1) * limit;
+        const lines = offset < statement.line_count ? await statements.linesPage(deps.db, statement.id, offset, limit) : [];
+        const descriptions = await poll.describe(statement, lines);
+        body = stringifyExact({
+          status: 0,
+          statusReason: poll.statusReason,
+          data: {
+            totalSize: statement.line_count,
+            pageNum: q.pageNum,
+            hasNext: q.pageNum * limit < statement.line_count,
+            data: lines.map((l, i) => ({ projectId: l.projectId, amount: new Decimal(l.amount), description: descriptions[i]! })),
+          },
+        });
+        pages.set(pageKey, body);
+      }
+      return new Response(body, { headers: { 'content-type': 'application/json; charset=utf-8' } }) as never;
     },
   );
   return router;

@@ -8,8 +8,8 @@ export interface TestContext {
 }
 
 /**
- * A test file's database (migrated through the real migrations) and app, emptied before each test
- * unless `clearEach` is false. Read `ctx.t` and `ctx.tdb` inside hooks and tests.
+ * A test file's database (migrated through the real migrations) and app, emptied (and the app
+ * built anew) before each test unless `clearEach` is false. Read `ctx.t` and `ctx.tdb` inside hooks and tests.
  */
 export function setupTestApp(opts: { clearEach?: boolean; env?: Record<string, string> } = {}): TestContext {
   const ctx = {} as TestContext;
@@ -23,6 +23,8 @@ export function setupTestApp(opts: { clearEach?: boolean; env?: Record<string, s
   if (opts.clearEach !== false) {
     beforeEach(async () => {
       await clearTables(ctx.tdb.db);
+      // A new app too: it keeps fixed statements in memory, and emptied tables reuse their ids.
+      ctx.t = buildApp(ctx.tdb.db, opts.env);
     });
   }
   return ctx;
