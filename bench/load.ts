@@ -71,7 +71,20 @@ export interface PacedResult extends LoadResult {
  * 100 requests/s of the target, so steady runs use this and autocannon measures the maximum.
  * Latency runs from the moment a request is written to the end of its answer's body.
  */
-export async function paced(o: Omit<LoadOptions, 'connections'> & { rate: number; timeoutMs?: number }): Promise<PacedResult> {
+export interface PacedRequest {
+  method: string;
+  path: string;
+  headers?: Record<string, string>;
+}
+
+export async function paced(
+  o: Omit<LoadOptions, 'connections'> & {
+    rate: number;
+    timeoutMs?: number;
+    /** Request k, when not a GET of `paths[k % paths.length]` (an activation, say). */
+    request?: (k: number) => PacedRequest;
+  },
+): Promise<PacedResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   const base = new URL(o.url);
   const total = Math.round(o.rate * o.seconds);
@@ -86,11 +99,11 @@ export async function paced(o: Omit<LoadOptions, 'connections'> & { rate: number
   const started = performance.now();
   const ticker = o.onTick ? setInterval(() => o.onTick!((performance.now() - started) / 1000), 1000) : undefined;
   // The timeout covers the whole request, the wait for a free connection included.
-  const one = (path: string) =>
+  const one = (spec: PacedRequest) =>
     new Promise<void>((resolve) => {
       const t0 = performance.now();
       let timedOut = false;
-      const req = http.get({ agent, host: base.hostname, port: base.port, path }, (res) => {
+      const req = http.request({ agent, host: base.hostname, port: base.port, method: spec.method, path: spec.path, headers: spec.headers }, (res) => {
         res.on('data', () => {});
         res.on('end', () => {
           clearTimeout(timer);
@@ -117,6 +130,7 @@ export async function paced(o: Omit<LoadOptions, 'connections'> & { rate: number
         if (!timedOut) errors++;
         resolve();
       });
+      req.end();
     });
   try {
     for (let k = 0; k < total; k++) {
@@ -124,7 +138,7 @@ export async function paced(o: Omit<LoadOptions, 'connections'> & { rate: number
       const wait = due - performance.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       lags.push(performance.now() - due);
-      inFlight.push(one(o.paths[k % o.paths.length]!));
+      inFlight.push(one(o.request ? o.request(k) : { method: 'GET', path: o.paths[k % o.paths.length]! }));
     }
     await Promise.all(inFlight);
   } finally {

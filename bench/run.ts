@@ -6,8 +6,8 @@ import { agoraGetUrl, dayWindow, monthWindow, pollPaged, type PagedPollResult } 
 import { createProgress } from '../src/cli/progress.ts';
 import { openDatabase } from '../src/db/database.ts';
 import { migrateToLatestOrThrow } from '../src/db/migrate.ts';
-import { seedLicenses } from '../src/licensing/seed.ts';
-import { load, paced, type PacedResult } from './load.ts';
+import { SEED_PID, seedLicenses } from '../src/licensing/seed.ts';
+import { load, paced, type PacedRequest, type PacedResult } from './load.ts';
 import { memoryOf, ROOT, startService, type Service } from './processes.ts';
 import { fmtInt, fmtMb, fmtMs, machine, machineLine, renderTable, type Row, type Verdict } from './report.ts';
 import { monthDays, seed } from './seed.ts';
@@ -29,6 +29,7 @@ Options (each also as an environment variable, e.g. BENCH_PROJECTS=5000)
   --connections N            connections of the throughput runs (default 10)
   --ingest-batches N         batches of 1,000 events for the ingestion run (default 200; gate 20)
   --ingest-concurrency N     batches in flight at once (default 4)
+  --licenses N               activated licenses seeded (default 1000000; gate 20000)
   --pg-url URL               a PostgreSQL server to create the bench database on
                              (default BENCH_PG_URL, else postgres://postgres@127.0.0.1:5432/postgres)
   --db-name NAME             the database to create (dropped first if it exists; default agora_bench)
@@ -53,6 +54,7 @@ interface Settings {
   connections: number;
   ingestBatches: number;
   ingestConcurrency: number;
+  licenses: number;
   pgUrl: string;
   dbName: string;
   keep: boolean;
@@ -71,6 +73,7 @@ function settings(argv: string[], env: NodeJS.ProcessEnv): Settings {
     'connections',
     'ingest-batches',
     'ingest-concurrency',
+    'licenses',
     'pg-url',
     'db-name',
     'out-dir',
@@ -112,6 +115,7 @@ function settings(argv: string[], env: NodeJS.ProcessEnv): Settings {
     connections: int('connections', 10),
     ingestBatches: int('ingest-batches', gate ? 20 : 200),
     ingestConcurrency: int('ingest-concurrency', 4),
+    licenses: int('licenses', gate ? 20_000 : 1_000_000),
     pgUrl: get('pg-url') || 'postgres://postgres@127.0.0.1:5432/postgres',
     dbName: get('db-name') || (gate ? 'agora_bench_gate' : 'agora_bench'),
     keep: values.keep === true,
@@ -191,9 +195,9 @@ async function main(): Promise<number> {
         (msg) => bar.log(msg),
       );
       bar.stop();
-      // One license per project, and quota for 5 more per customer: GET /customers/{id}/license
-      // then has licenses to sum up for every customer.
-      await seedLicenses(database.db, { licenses: s.projects, sparePerCustomer: 5, progress: (m) => bar.log(m) });
+      // Issued licenses spread over the projects, and quota for 5 more per customer: the license
+      // query has licenses to sum up for every customer, and activations have quota to take.
+      await seedLicenses(database.db, { licenses: s.licenses, sparePerCustomer: 5, progress: (m) => bar.log(m) });
       // Leave no work for later: without this, autovacuum of the fresh rows and the checkpoint of
       // the seed's writes run in the middle of the scenarios.
       say('vacuum analyze and checkpoint after seeding');
@@ -210,7 +214,7 @@ async function main(): Promise<number> {
       `as the day and month rollups ingesting ${fmtInt(s.events)} events leaves behind, with only the first ${fmtInt(Math.min(s.monthRawPerDay, s.events))} ` +
       `of them stored as event rows (${fmtInt(s.events * cal.days.length)} events in the rollups, ${fmtInt(rawRows)} event rows): storing every ` +
       `event of a month takes far longer than the benchmark, and no scenario reads a whole day of rows.` +
-      ` Licensing: ${fmtInt(s.projects)} licenses activated, one per project, and quota for 5 more per customer.`;
+      ` Licensing: ${fmtInt(s.licenses)} licenses activated over the projects, and quota for 5 more per customer.`;
     results.seed = { seconds: (performance.now() - seedStarted) / 1000, eventsInRollups: s.events * cal.days.length, eventRows: rawRows, month: cal.month, rawDay: cal.rawDay };
     say(`seeded in ${((performance.now() - seedStarted) / 1000).toFixed(0)} s`);
 
@@ -369,6 +373,54 @@ async function main(): Promise<number> {
       licenseRow.result += ` (answers: ${Object.entries(steadyLicense.statuses).map(([code, n]) => `${fmtInt(n)} × HTTP ${code}`).join(', ')})`;
     }
     rows.push(licenseRow);
+
+    // Activation at a steady rate: a new licenseKey each time, on the project of a different
+    // customer each time (the license API allows 10 requests/s per customer), with the project's
+    // own appKey:appSecret, against the seeded licenses.
+    const activators = await openDatabase({ databaseUrl: dbUrl, poolSize: 1 });
+    const projects = await activators.db
+      .selectFrom('projects')
+      .select(['project_id', 'app_key', 'app_secret', 'customer_id'])
+      .distinctOn('customer_id')
+      .orderBy('customer_id')
+      .limit(1000)
+      .execute();
+    await activators.close();
+    const activation = (k: number): PacedRequest => {
+      const p = projects[k % projects.length]!;
+      const query = new URLSearchParams({ pid: SEED_PID, licenseKey: `bench-new-${k}`, appid: p.project_id });
+      return {
+        method: 'POST',
+        path: `/dabiz/license/v2/active?${query}`,
+        headers: { authorization: `Basic ${Buffer.from(`${p.app_key}:${p.app_secret}`).toString('base64')}` },
+      };
+    };
+    const activationBar = createProgress(`steady activation ${s.rate} req/s`, { unit: 's', plainEveryMs: 10_000 });
+    let steadyActivation: PacedResult;
+    try {
+      steadyActivation = await paced({
+        url: server.url,
+        paths: [],
+        request: activation,
+        seconds: s.steadySeconds,
+        rate: s.rate,
+        onTick: (t) => activationBar.update(Math.min(Math.round(t), s.steadySeconds), s.steadySeconds),
+      });
+    } finally {
+      activationBar.stop();
+    }
+    results.steadyActivation = steadyActivation;
+    const activationRow = steadyRow(
+      `steady ${s.rate} req/s for ${s.steadySeconds} s, POST /dabiz/license/v2/active (${fmtInt(s.licenses)} licenses issued)`,
+      steadyActivation,
+      null,
+    );
+    activationRow.target = 'p99 < 50 ms, no errors';
+    activationRow.verdict = steadyActivation.errors === 0 && steadyActivation.non2xx === 0 && steadyActivation.p99 < 50 ? 'ok' : 'MISSED';
+    if (steadyActivation.non2xx > 0) {
+      activationRow.result += ` (answers: ${Object.entries(steadyActivation.statuses).map(([code, n]) => `${fmtInt(n)} × HTTP ${code}`).join(', ')})`;
+    }
+    rows.push(activationRow);
 
     // 6. Maximum throughput: signed /usage pages, then the bare ceiling on the same Postgres.
     const maxUsage = await timedLoad('max /usage', { paths: usagePaths, seconds: s.throughputSeconds, connections: s.connections });

@@ -39,6 +39,12 @@ async function main(): Promise<void> {
     });
   });
 
+  // Keep-alive connections outlive a typical load balancer's idle timeout (60 s): otherwise the
+  // server may close a connection just as a client reuses it, and that request fails.
+  const http = server as unknown as { keepAliveTimeout: number; headersTimeout: number };
+  http.keepAliveTimeout = 65_000;
+  http.headersTimeout = 66_000;
+
   if (creds.generatedFile && creds.fromFile) {
     // Printed on purpose: with zero set-up these are the only way to reach the server. Only the
     // values from the file: a secret given in the environment is never echoed.
