@@ -78,7 +78,9 @@ const envSchema = z
     USAGE_UNIT: z.string().min(1).max(32).default('Minute'),
     BILL_DECIMALS: z.coerce.number().int().min(0).max(12).default(6),
     DEFAULT_PLAN_ID: z.string().min(1).max(16).default('default'),
-    AGORA_DEADLINE_MS: z.coerce.number().int().min(50).max(10_000).default(450),
+    // Agora gives up at 500 ms; an answer by 480 ms still reaches it on a nearby network, and
+    // past that a fast 503 (Agora retries) beats a timeout.
+    AGORA_DEADLINE_MS: z.coerce.number().int().min(50).max(10_000).default(480),
     LOG_LEVEL: z.enum(['info', 'silent']).default('info'),
     LICENSE_EXPIRE_RULE: z.enum(['latest', 'earliest']).default('latest'),
     LICENSE_RESIDUE_RULE: z.enum(['available', 'active']).default('available'),

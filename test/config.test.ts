@@ -29,7 +29,7 @@ describe('loadConfig', () => {
       usageUnit: 'Minute',
       billDecimals: 6,
       defaultPlanId: 'default',
-      agoraDeadlineMs: 450,
+      agoraDeadlineMs: 480,
       logLevel: 'info',
       licenseExpireRule: 'latest',
       licenseResidueRule: 'available',
