@@ -15,9 +15,9 @@ export function renderTable(rows: Row[]): string {
   const header: Row = { scenario: 'scenario', result: 'result', target: 'target', verdict: '' };
   const all = [header, ...rows];
   const cells = (r: Row) => [r.scenario, r.result, r.target, r.verdict === '' ? '' : r.verdict];
-  const widths = [0, 1, 2, 3].map((i) => Math.max(...all.map((r) => [...cells(r)[i]!].length)));
+  const widths = [0, 1, 2, 3].map((i) => Math.max(3, ...all.map((r) => [...cells(r)[i]!].length)));
   const line = (values: string[]) => `| ${values.map((v, i) => v + ' '.repeat(widths[i]! - [...v].length)).join(' | ')} |`;
-  return [line(cells(header)), line(widths.map((w) => '-'.repeat(Math.max(3, w)))), ...rows.map((r) => line(cells(r)))].join('\n');
+  return [line(cells(header)), line(widths.map((w) => '-'.repeat(w))), ...rows.map((r) => line(cells(r)))].join('\n');
 }
 
 export const fmtMs = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : ms >= 100 ? `${ms.toFixed(0)} ms` : `${ms.toFixed(1)} ms`);

@@ -110,12 +110,12 @@ export function verifySignature(
 ): boolean {
   const got = normalizeSignature(received);
   if (!got) return false;
-  let ok = false;
-  for (const encode of [javaUrlEncode, rfc3986Encode]) {
-    const want = createHmac('sha1', `${apiSecret}&`).update(sourceString(method, path, params, encode), 'utf8').digest();
-    // Evaluate both forms every time so timing does not reveal which one matched.
-    ok = timingSafeEqual(want, got) || ok;
-  }
+  const java = sourceString(method, path, params, javaUrlEncode);
+  const rfc = sourceString(method, path, params, rfc3986Encode);
+  // The two forms differ only for some characters (space, '*', '~', …); when they are the same
+  // text one HMAC answers for both. Whether they differ depends on the request, not the secret.
+  let ok = timingSafeEqual(createHmac('sha1', `${apiSecret}&`).update(java, 'utf8').digest(), got);
+  if (rfc !== java) ok = timingSafeEqual(createHmac('sha1', `${apiSecret}&`).update(rfc, 'utf8').digest(), got) || ok;
   return ok;
 }
 
