@@ -30,26 +30,17 @@ export async function addSharedCapacity(db: Transaction<DB>, customerId: string,
  * used up.
  */
 export async function consumeOne(db: Transaction<DB>, customerId: string, pid: string, projectId: string): Promise<{ from: string | null } | undefined> {
-  const own = await db
-    .updateTable('license_pools')
-    .set({ used: sql`used + 1` })
-    .where('customer_id', '=', customerId)
-    .where('pid', '=', pid)
-    .where('project_id', '=', projectId)
-    .where(sql<boolean>`used < capacity`)
-    .returning('project_id')
-    .executeTakeFirst();
-  if (own) return { from: projectId };
-  const shared = await db
-    .updateTable('license_pools')
-    .set({ used: sql`used + 1` })
-    .where('customer_id', '=', customerId)
-    .where('pid', '=', pid)
-    .where('project_id', 'is', null)
-    .where(sql<boolean>`used < capacity`)
-    .returning('project_id')
-    .executeTakeFirst();
-  return shared ? { from: null } : undefined;
+  const take = (pool: string | null) => {
+    const q = db
+      .updateTable('license_pools')
+      .set({ used: sql`used + 1` })
+      .where('customer_id', '=', customerId)
+      .where('pid', '=', pid)
+      .where(sql<boolean>`used < capacity`);
+    return (pool === null ? q.where('project_id', 'is', null) : q.where('project_id', '=', pool)).returning('project_id').executeTakeFirst();
+  };
+  if (await take(projectId)) return { from: projectId };
+  return (await take(null)) ? { from: null } : undefined;
 }
 
 /**

@@ -312,6 +312,13 @@ export async function pollPaged(kind: PagedKind, window: { fromTs: number; toTs:
     total,
     totalRoundedUp: total.ceil(),
     pageMs,
+    ...outcome(started, stats, v),
+  };
+}
+
+/** What every poll reports besides its own findings: time, requests, retries, violations. */
+function outcome(started: number, stats: ReturnType<typeof newStats>, v: Violations) {
+  return {
     wallMs: performance.now() - started,
     requests: stats.requests,
     retries: stats.retries,
@@ -343,14 +350,7 @@ export async function pollLicense(customerId: string, o: PollerOptions): Promise
     customerId,
     url,
     license,
-    wallMs: performance.now() - started,
-    requests: stats.requests,
-    retries: stats.retries,
-    retryReasons: stats.retryReasons,
-    slowest: stats.slowest,
-    violations: v.list,
-    violationCounts: v.counts,
-    ok: v.total === 0,
+    ...outcome(started, stats, v),
   };
 }
 
