@@ -7,7 +7,8 @@ import { reconciliationRoutes } from './billing/reconciliation.routes.ts';
 import { provisioningRoutes } from './agora/provisioning.routes.ts';
 import type { AppDeps } from './http/context.ts';
 import { renderError } from './http/envelope.ts';
-import { requestLog } from './http/middleware.ts';
+import { agoraPriority, deadline, HeavyReadGate, heavyRead, requestLog } from './http/middleware.ts';
+import { wantsCsv } from './csv.ts';
 import { newRouter } from './http/router.ts';
 import { agoraLicenseRoutes } from './licensing/agora-license.routes.ts';
 import { licenseApiRoutes } from './licensing/license-api.routes.ts';
@@ -21,7 +22,13 @@ export const API_VERSION = '0.1.0';
 /** Builds the whole server; never listens. Tests and `main.ts` build exactly the same app. */
 export function createApp(deps: AppDeps) {
   const app = newRouter();
-  app.use('*', requestLog({ log: deps.log }));
+  app.use('*', requestLog({ log: deps.log }), deadline(deps.config.requestDeadlineMs, { log: deps.log }));
+  // Agora's calls go first for database connections; their own, shorter deadline is set with their routes.
+  for (const path of ['/usage', '/bill', '/customers/*']) app.use(path, agoraPriority());
+  const heavyReads = new HeavyReadGate(deps.config.heavyReadConcurrency, deps.config.heavyReadQueue);
+  app.use('/v1/reconciliation', heavyRead(heavyReads));
+  app.use('/v1/statements/:id/lines', heavyRead(heavyReads, (c) => wantsCsv(c.req.header('accept'))));
+  const routeDeps = { ...deps, heavyReads };
 
   app.route('/', healthRoutes(deps));
   app.route('/usage', usageRoutes(deps));
@@ -32,8 +39,8 @@ export function createApp(deps: AppDeps) {
   app.route('/v1/statements', statementsRoutes(deps));
   app.route('/v1/plans', plansRoutes(deps));
   app.route('/v1/reconciliation', reconciliationRoutes(deps));
-  app.route('/v1', licensingVendorRoutes(deps));
-  app.route('/dabiz/license', licenseApiRoutes(deps));
+  app.route('/v1', licensingVendorRoutes(routeDeps));
+  app.route('/dabiz/license', licenseApiRoutes(routeDeps));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', { type: 'http', scheme: 'bearer' });
   app.doc31('/openapi.json', {
@@ -52,7 +59,9 @@ export function createApp(deps: AppDeps) {
   });
   app.onError((err, c) => {
     const rendered = renderError(c, err);
-    if (rendered.status >= 500 && !(err instanceof AppError && err.code === 'database_unavailable')) {
+    // 503s (database_unavailable, deadline_exceeded, overloaded) are expected under load or an
+    // outage: the request log line names their code. Only the unexpected is logged in full here.
+    if (rendered.status >= 500 && !(err instanceof AppError && rendered.status === 503)) {
       deps.log({ at: new Date().toISOString(), level: 'error', path: c.req.path, error: err instanceof Error ? err.message : String(err) });
     }
     return rendered;

@@ -30,6 +30,17 @@ export interface Config {
   licenseResidueRule: 'available' | 'active';
   /** License API requests per second per customer, per instance; 0: no limit. */
   licenseRateLimit: number;
+  /** How long any request may take before it answers 503 deadline_exceeded (Agora's have their own). */
+  requestDeadlineMs: number;
+  /** Requests that may wait for a database connection before the next answers 503 overloaded. */
+  databaseQueueMax: number;
+  /** Heavy reads (exports, CSV, reconciliation, deep pages) running at once, and waiting beyond those. */
+  heavyReadConcurrency: number;
+  heavyReadQueue: number;
+  /** Entries a project's pre-authorization whitelist may hold. */
+  licenseWhitelistMax: number;
+  /** Wrong credentials per minute from one source before its requests answer 429 without a lookup; 0: no limit. */
+  authFailuresPerMinute: number;
 }
 
 export class ConfigError extends Error {
@@ -85,6 +96,14 @@ const envSchema = z
     LICENSE_EXPIRE_RULE: z.enum(['latest', 'earliest']).default('latest'),
     LICENSE_RESIDUE_RULE: z.enum(['available', 'active']).default('available'),
     LICENSE_RATE_LIMIT: z.coerce.number().int().min(0).max(100_000).default(10),
+    // Long enough for a 1,000-event batch or a 1 MiB whitelist upload on a busy machine; short
+    // enough that a frozen database never holds a client for long.
+    REQUEST_DEADLINE_MS: z.coerce.number().int().min(100).max(120_000).default(5000),
+    DATABASE_QUEUE_MAX: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+    HEAVY_READ_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(2),
+    HEAVY_READ_QUEUE: z.coerce.number().int().min(0).max(10_000).default(8),
+    LICENSE_WHITELIST_MAX: z.coerce.number().int().min(1).max(10_000_000).default(100_000),
+    AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(30),
   })
   .superRefine((env, ctx) => {
     if ((env.AGORA_API_KEY === undefined) !== (env.AGORA_API_SECRET === undefined)) {
@@ -146,5 +165,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     licenseExpireRule: e.LICENSE_EXPIRE_RULE,
     licenseResidueRule: e.LICENSE_RESIDUE_RULE,
     licenseRateLimit: e.LICENSE_RATE_LIMIT,
+    requestDeadlineMs: e.REQUEST_DEADLINE_MS,
+    databaseQueueMax: e.DATABASE_QUEUE_MAX,
+    heavyReadConcurrency: e.HEAVY_READ_CONCURRENCY,
+    heavyReadQueue: e.HEAVY_READ_QUEUE,
+    licenseWhitelistMax: e.LICENSE_WHITELIST_MAX,
+    authFailuresPerMinute: e.AUTH_FAILURES_PER_MINUTE,
   };
 }

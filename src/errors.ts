@@ -44,9 +44,14 @@ export const ERROR_STATUS = {
   pid_conflict: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
+  whitelist_full: 409,
   rate_limited: 429,
   internal: 500,
   database_unavailable: 503,
+  /** The server is shedding load (a bounded queue is full); nothing was done, retry after Retry-After. */
+  overloaded: 503,
+  /** The request passed its deadline; work already started may still complete, so a retry must be safe. */
+  deadline_exceeded: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -24,6 +24,7 @@ async function main(): Promise<void> {
   const database = await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.databaseUrl ? undefined : config.dataDir,
+    maxWaiting: config.databaseQueueMax,
     onPoolError: (err) => log({ at: new Date().toISOString(), level: 'warn', event: 'db_pool_error', error: err.message }),
   });
   const applied = await migrateToLatestOrThrow(database.db);

@@ -34,6 +34,12 @@ describe('loadConfig', () => {
       licenseExpireRule: 'latest',
       licenseResidueRule: 'available',
       licenseRateLimit: 10,
+      requestDeadlineMs: 5000,
+      databaseQueueMax: 1000,
+      heavyReadConcurrency: 2,
+      heavyReadQueue: 8,
+      licenseWhitelistMax: 100_000,
+      authFailuresPerMinute: 30,
     } satisfies Config);
   });
 
@@ -64,6 +70,12 @@ describe('loadConfig', () => {
       LICENSE_EXPIRE_RULE: 'earliest',
       LICENSE_RESIDUE_RULE: 'active',
       LICENSE_RATE_LIMIT: '0',
+      REQUEST_DEADLINE_MS: '3000',
+      DATABASE_QUEUE_MAX: '50',
+      HEAVY_READ_CONCURRENCY: '1',
+      HEAVY_READ_QUEUE: '0',
+      LICENSE_WHITELIST_MAX: '500',
+      AUTH_FAILURES_PER_MINUTE: '0',
     });
     expect(c).toEqual({
       nodeEnv: 'production',
@@ -81,6 +93,12 @@ describe('loadConfig', () => {
       licenseExpireRule: 'earliest',
       licenseResidueRule: 'active',
       licenseRateLimit: 0,
+      requestDeadlineMs: 3000,
+      databaseQueueMax: 50,
+      heavyReadConcurrency: 1,
+      heavyReadQueue: 0,
+      licenseWhitelistMax: 500,
+      authFailuresPerMinute: 0,
     } satisfies Config);
     expect(loadConfig({ DATABASE_URL: 'postgresql://x/y' }).databaseUrl).toBe('postgresql://x/y');
   });

@@ -4,6 +4,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { DB } from './schema.ts';
 import { PGliteDialect } from './pglite-dialect.ts';
+import { PoolGate } from './pool-gate.ts';
 
 export type Db = Kysely<DB>;
 
@@ -16,6 +17,12 @@ export interface DatabaseOptions {
   schema?: string;
   poolSize?: number;
   statementTimeoutMs?: number;
+  /** How long opening a new connection may take before it counts as the database being down. */
+  connectTimeoutMs?: number;
+  /** Connections kept for Agora's requests (see PoolGate). */
+  reservedConnections?: number;
+  /** Requests that may wait for a connection before the next answers 503 overloaded. */
+  maxWaiting?: number;
   onPoolError?: (err: Error) => void;
 }
 
@@ -38,8 +45,10 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
     const pool = new pg.Pool({
       connectionString: opts.databaseUrl,
       max: opts.poolSize ?? 10,
-      // Fail fast when the database is down, so Agora gets a 503 well inside its 500 ms.
-      connectionTimeoutMillis: 1000,
+      // Only opening a connection is timed here: waiting for a busy pool's connection happens in
+      // the PoolGate below, bounded by each request's deadline (a wait is not an outage). A
+      // database that is down refuses at once; one that hangs is cut off by the deadline.
+      connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000,
       idleTimeoutMillis: 30_000,
       // No query may hang a request for ever on a database that is slow rather than down.
       statement_timeout: opts.statementTimeoutMs ?? 30_000,
@@ -56,7 +65,9 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
     // A client checked out when its server goes away emits 'error' too, outside any query; with no
     // listener that would end the process. Its queries still fail through their own callbacks.
     pool.on('connect', (client) => client.on('error', (err) => opts.onPoolError?.(err)));
-    const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+    const size = opts.poolSize ?? 10;
+    const gated = new PoolGate<pg.PoolClient>(pool, { size, reserved: opts.reservedConnections ?? (size > 2 ? 1 : 0), maxWaiting: opts.maxWaiting ?? 1000 });
+    const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: gated }) });
     return { db, kind: 'postgres', close: () => db.destroy() };
   }
 

@@ -1,6 +1,7 @@
 import type { Config } from '../config.ts';
 import type { Db } from '../db/database.ts';
 import type { ApiKeyPair } from '../config.ts';
+import type { HeavyReadGate } from './middleware.ts';
 
 /** What a route may put in an error: the envelope decides how an AppError is written. */
 export type Envelope = 'agora-numeric' | 'agora-text' | 'vendor' | 'license-api';
@@ -19,6 +20,11 @@ export interface AppDeps {
   log: Logger;
 }
 
+/** What routes get: the app's deps plus what the app builds once and shares (the heavy-read gate). */
+export interface RouteDeps extends AppDeps {
+  heavyReads: HeavyReadGate;
+}
+
 export interface AppEnv {
   Variables: {
     envelope: Envelope;
@@ -28,5 +34,7 @@ export interface AppEnv {
     agoraBody: Record<string, unknown>;
     /** License API routes: the authenticated caller. */
     licenseCaller: LicenseCaller;
+    /** The stable code of the error this request answered with, for the request log. */
+    errorCode: string;
   };
 }

@@ -35,11 +35,16 @@ function fromHono(e: HTTPException): AppError {
 export function renderError(c: Context<AppEnv>, thrown: unknown): Response {
   const err = thrown instanceof HTTPException ? fromHono(thrown) : toAppError(thrown);
   const envelope = c.get('envelope') ?? 'vendor';
+  // The request log names the code of every failed request (never its message: it may quote input).
+  c.set('errorCode', err.code);
   const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' };
-  if (err.code === 'database_unavailable') headers['retry-after'] = '1';
   const retryAfter = (err.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
-  if (err.code === 'rate_limited' && typeof retryAfter === 'number') headers['retry-after'] = String(retryAfter);
+  if (typeof retryAfter === 'number' && (err.code === 'rate_limited' || err.code === 'overloaded')) headers['retry-after'] = String(retryAfter);
+  else if (err.status === 503) headers['retry-after'] = '1';
   if (err.status === 401 && envelope === 'license-api') headers['www-authenticate'] = 'Basic realm="license", charset="UTF-8"';
+  // The rest of a body that was too large is never read; keeping the connection would leave it
+  // unread on the socket, so Node closes it after the answer. Say so instead of "keep-alive".
+  if (err.code === 'payload_too_large') headers['connection'] = 'close';
   return new Response(JSON.stringify(errorBody(envelope, err)), { status: err.status, headers });
 }
 

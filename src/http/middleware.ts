@@ -1,23 +1,27 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { AppError } from '../errors.ts';
+import { requestScope } from '../db/pool-gate.ts';
+import { AppError, toAppError } from '../errors.ts';
 import type { AppEnv, Logger } from './context.ts';
 
 /**
- * One JSON line per request: method, path (never the query: it carries signatures), status and
- * duration in milliseconds.
+ * One JSON line per request: method, path (never the query: it carries signatures), status,
+ * duration in milliseconds and, when it failed, the stable error `code` (never the message: it may
+ * quote what the caller sent).
  */
 export function requestLog(options: { log: Logger }): MiddlewareHandler<AppEnv> {
   return async function logRequest(c, next) {
     const started = performance.now();
     await next();
+    const code = c.res.status >= 400 ? c.get('errorCode') : undefined;
     options.log({
       at: new Date().toISOString(),
       method: c.req.method,
       path: c.req.path,
       status: c.res.status,
       ms: Math.round((performance.now() - started) * 10) / 10,
+      ...(code === undefined ? {} : { code }),
     });
   };
 }
@@ -51,25 +55,128 @@ export function limitBody(maxSize: number): MiddlewareHandler<AppEnv> {
 }
 
 /**
- * Agora waits 500 ms and then re-sends. Past the deadline the request answers 503 at once so
- * Agora's retry comes early; the work already started (fixing a statement, say) carries on and
- * commits, and the retry finds it done.
+ * Every request has a deadline. Past it the request answers 503 `deadline_exceeded` at once (so a
+ * frozen database never holds a client), and stops queueing for a database connection or a heavy
+ * read slot (the request scope carries the deadline down to them). Work already running carries on
+ * and commits if it can: every write a client may retry is idempotent (an activation answers the
+ * license already made, an event id the stored event, a statement its fixed lines), so the retry
+ * finds it done. Nested deadlines (Agora's 480 ms inside the app's) keep the earliest.
  */
-export function deadline(ms: number): MiddlewareHandler<AppEnv> {
+export function deadline(ms: number, options: { log?: Logger } = {}): MiddlewareHandler<AppEnv> {
   return async function withDeadline(c: Context<AppEnv>, next) {
+    const started = performance.now();
+    const deadlineAt = started + ms;
+    const outer = requestScope.getStore();
+    let work: Promise<void>;
+    if (outer) {
+      outer.deadlineAt = Math.min(outer.deadlineAt, deadlineAt);
+      work = next();
+    } else {
+      work = requestScope.run({ priority: 'normal', deadlineAt }, next);
+    }
     let timer: NodeJS.Timeout | undefined;
-    const work = next();
+    let overran = false;
     const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new AppError('database_unavailable', `The answer took longer than ${ms} ms; retry`)),
-        ms,
-      );
+      timer = setTimeout(() => {
+        overran = true;
+        reject(new AppError('deadline_exceeded', `The answer took longer than ${ms} ms; retry`));
+      }, ms);
     });
-    work.catch(() => undefined); // a failure after the deadline has nobody left to answer
+    work.then(
+      () => overran && options.log?.({ at: new Date().toISOString(), level: 'warn', event: 'overrun_settled', path: c.req.path, outcome: 'completed', ms: Math.round(performance.now() - started) }),
+      (err: unknown) =>
+        overran &&
+        options.log?.({
+          at: new Date().toISOString(),
+          level: 'warn',
+          event: 'overrun_settled',
+          path: c.req.path,
+          outcome: 'failed',
+          code: toAppError(err).code,
+          ms: Math.round(performance.now() - started),
+        }),
+    ); // a failure after the deadline has nobody left to answer
     try {
       await Promise.race([work, late]);
     } finally {
       clearTimeout(timer);
+    }
+  };
+}
+
+/** Agora's requests go first for database connections and never count against the shedding bound. */
+export function agoraPriority(): MiddlewareHandler<AppEnv> {
+  return async function preferAgora(_c, next) {
+    const scope = requestScope.getStore();
+    if (scope) scope.priority = 'agora';
+    await next();
+  };
+}
+
+/**
+ * A small semaphore with a bounded queue for heavy reads (exports, CSV, reconciliation, deep
+ * pages): at most `concurrency` run at once, so together they hold at most that many database
+ * connections and Agora's requests never wait behind them; `maxQueue` more may wait (until their
+ * request's deadline); past that the answer is 503 `overloaded` with Retry-After.
+ */
+export class HeavyReadGate {
+  #running = 0;
+  readonly #queue: { grant: () => void; timer: NodeJS.Timeout | undefined }[] = [];
+
+  constructor(
+    readonly concurrency: number,
+    readonly maxQueue: number,
+  ) {}
+
+  get running(): number {
+    return this.#running;
+  }
+
+  /** Waits for a slot; answers the function that gives it back (calling it twice is harmless). */
+  async acquire(): Promise<() => void> {
+    if (this.#running < this.concurrency && this.#queue.length === 0) {
+      this.#running++;
+    } else {
+      if (this.#queue.length >= this.maxQueue) {
+        throw new AppError('overloaded', 'Too many exports and large reads are running; retry shortly', { retryAfterSeconds: 2 });
+      }
+      const deadlineAt = requestScope.getStore()?.deadlineAt;
+      await new Promise<void>((resolve, reject) => {
+        const entry = { grant: resolve, timer: undefined as NodeJS.Timeout | undefined };
+        if (deadlineAt !== undefined) {
+          entry.timer = setTimeout(() => {
+            const at = this.#queue.indexOf(entry);
+            if (at >= 0) this.#queue.splice(at, 1);
+            reject(new AppError('deadline_exceeded', 'The request waited for a turn among heavy reads past its deadline; retry'));
+          }, Math.max(0, deadlineAt - performance.now()));
+        }
+        this.#queue.push(entry);
+      });
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.#queue.shift();
+      if (next) {
+        clearTimeout(next.timer);
+        next.grant(); // the slot passes to it
+      } else {
+        this.#running--;
+      }
+    };
+  }
+}
+
+/** Runs the rest of the request inside one heavy-read slot. */
+export function heavyRead(gate: HeavyReadGate, when: (c: Context<AppEnv>) => boolean = () => true): MiddlewareHandler<AppEnv> {
+  return async function oneHeavyReadAtATime(c, next) {
+    if (!when(c)) return next();
+    const release = await gate.acquire();
+    try {
+      await next();
+    } finally {
+      release();
     }
   };
 }

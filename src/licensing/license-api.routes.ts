@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { AppError } from '../errors.ts';
-import type { AppDeps, AppEnv } from '../http/context.ts';
+import type { AppEnv, RouteDeps } from '../http/context.ts';
 import { useEnvelope } from '../http/envelope.ts';
 import { limitBody } from '../http/middleware.ts';
 import { newRouter } from '../http/router.ts';
@@ -90,7 +90,7 @@ const padView = (r: { id: string; customer_id: string; license_key: string; crea
  * device makers' existing scripts work against this server. Parameters are query parameters except
  * the JSON bodies of allocate and delete and the file of upload.
  */
-export function licenseApiRoutes(deps: AppDeps) {
+export function licenseApiRoutes(deps: RouteDeps) {
   const router = newRouter();
   router.openAPIRegistry.registerComponent('securitySchemes', 'projectBasic', {
     type: 'http',

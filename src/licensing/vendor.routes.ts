@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { csvLine, wantsCsv } from '../csv.ts';
 import { AppError } from '../errors.ts';
-import type { AppDeps } from '../http/context.ts';
+import type { RouteDeps } from '../http/context.ts';
 import { useEnvelope } from '../http/envelope.ts';
 import { adminAuth, limitBody } from '../http/middleware.ts';
 import { newRouter } from '../http/router.ts';
@@ -134,7 +134,7 @@ const quotaCounts = z.object({ total: z.number().int(), used: z.number().int(), 
 const PATHS = ['/skus', '/skus/*', '/pids', '/pids/*', '/purchases', '/renewals', '/licenses', '/license-quotas'];
 
 /** Mounted at /v1: the vendor's catalogue, sales and license records (admin token). */
-export function licensingVendorRoutes(deps: AppDeps) {
+export function licensingVendorRoutes(deps: RouteDeps) {
   const router = newRouter();
   for (const path of PATHS) router.use(path, useEnvelope('vendor'), adminAuth({ token: deps.adminToken }), limitBody(64 * 1024));
   const db = deps.db;

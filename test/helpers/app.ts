@@ -20,7 +20,7 @@ export interface TestApp {
 }
 
 export function buildApp(db: Db, env: Record<string, string> = {}): TestApp {
-  const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', AGORA_DEADLINE_MS: '5000', ...env });
+  const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', AGORA_DEADLINE_MS: '5000', REQUEST_DEADLINE_MS: '30000', ...env });
   const logs: LogLine[] = [];
   const app = createApp({ db, config, apiKeys: [KEY, KEY2], adminToken: ADMIN, log: (l) => logs.push(l) });
   return {
