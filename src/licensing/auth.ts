@@ -1,9 +1,21 @@
-import type { MiddlewareHandler } from 'hono';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import type { Context, MiddlewareHandler } from 'hono';
 import type { Db } from '../db/database.ts';
 import { AppError } from '../errors.ts';
 import type { AppEnv } from '../http/context.ts';
 import { secretEquals } from '../http/middleware.ts';
-import { SlidingWindowLimiter } from './rate-limit.ts';
+import { FailureBudget, SlidingWindowLimiter } from './rate-limit.ts';
+
+/**
+ * The client's address, the source failed authentications are counted against. Behind a reverse
+ * proxy every request comes from the proxy, which then shares one budget; requests built in
+ * process (tests, `app.request`) have no socket and share the source `local`.
+ */
+function sourceOf(c: Context<AppEnv>): string {
+  const bindings = c.env as { incoming?: unknown; server?: unknown } | undefined;
+  if (!bindings?.incoming && !bindings?.server) return 'local';
+  return getConnInfo(c).remote.address ?? 'local';
+}
 
 /** Compared against when the appKey is unknown, so that case takes as long as a wrong secret. */
 const NO_SECRET = 'x'.repeat(48);
@@ -24,13 +36,23 @@ function basicCredentials(header: string): { user: string; password: string } | 
  * `perSecond` requests per second per customer on this instance (429 with Retry-After beyond); the
  * vendor's token is not limited.
  */
-export function licenseAuth(options: { db: Db; adminToken: string; perSecond: number }): MiddlewareHandler<AppEnv> {
+export function licenseAuth(options: { db: Db; adminToken: string; perSecond: number; failuresPerMinute: number }): MiddlewareHandler<AppEnv> {
   const limiter = new SlidingWindowLimiter(options.perSecond);
+  const failures = new FailureBudget(options.failuresPerMinute);
   return async function authenticateLicenseCaller(c, next) {
     const header = c.req.header('authorization') ?? '';
+    const source = sourceOf(c);
+    const blockedMs = failures.blockedFor(source);
+    if (blockedMs > 0) {
+      const retryAfterSeconds = Math.ceil(blockedMs / 1000);
+      throw new AppError('rate_limited', `Too many failed authentications from this address; retry in ${retryAfterSeconds} s`, { retryAfterSeconds });
+    }
     const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (bearer) {
-      if (!secretEquals(bearer[1]!, options.adminToken)) throw new AppError('unauthorized', 'The admin token is not valid');
+      if (!secretEquals(bearer[1]!, options.adminToken)) {
+        failures.fail(source);
+        throw new AppError('unauthorized', 'The admin token is not valid');
+      }
       c.set('licenseCaller', { kind: 'admin' });
       return next();
     }
@@ -42,6 +64,7 @@ export function licenseAuth(options: { db: Db; adminToken: string; perSecond: nu
       .where('app_key', '=', basic.user)
       .executeTakeFirst();
     const secretOk = secretEquals(basic.password, project?.app_secret ?? NO_SECRET);
+    if (!project || !secretOk) failures.fail(source);
     if (!project || !secretOk) throw new AppError('unauthorized', 'The appKey and appSecret do not match a provisioned project');
     if (project.deactivated_at) throw new AppError('unauthorized', `Project ${project.project_id} is deactivated; its credentials no longer work`);
     const waitMs = limiter.take(project.customer_id);

@@ -97,7 +97,7 @@ export function licenseApiRoutes(deps: RouteDeps) {
     scheme: 'basic',
     description: "a project's appKey:appSecret from provisioning",
   });
-  router.use('*', useEnvelope('license-api'), strictQuery(), licenseAuth({ db: deps.db, adminToken: deps.adminToken, perSecond: deps.config.licenseRateLimit }));
+  router.use('*', useEnvelope('license-api'), strictQuery(), licenseAuth({ db: deps.db, adminToken: deps.adminToken, perSecond: deps.config.licenseRateLimit, failuresPerMinute: deps.config.authFailuresPerMinute }));
   router.use('/v2/pad/upload', limitBody(MAX_PAD_FILE_BYTES + 64 * 1024));
   for (const path of ['/v2/allocate', '/v2/pad/delete']) router.use(path, limitBody(64 * 1024));
   const db = deps.db;
