@@ -142,6 +142,7 @@ export interface DB {
   license_renewal_log: LicenseRenewalLogTable;
   license_pad_settings: LicensePadSettingsTable;
   license_pads: LicensePadsTable;
+  license_pad_counts: LicensePadCountsTable;
 }
 
 export type Customer = Selectable<CustomersTable>;
@@ -245,6 +246,13 @@ export interface LicensePadsTable {
   customer_id: string;
   license_key: string;
   created_at: CreatedAt;
+}
+
+/** Kept by triggers on license_pads (migrations/20261123060000-whitelist-counts.ts); never written by the app. */
+export interface LicensePadCountsTable {
+  project_id: BigId;
+  entries: string;
+  version: string;
 }
 
 export type LicenseSku = Selectable<LicenseSkusTable>;

@@ -3,6 +3,7 @@ import type { Context } from 'hono';
 import { AppError } from '../errors.ts';
 import type { AppEnv, RouteDeps } from '../http/context.ts';
 import { useEnvelope } from '../http/envelope.ts';
+import { LruCache } from '../http/lru.ts';
 import { limitBody } from '../http/middleware.ts';
 import { newRouter } from '../http/router.ts';
 import { licenseAuth, strictQuery } from './auth.ts';
@@ -101,6 +102,8 @@ export function licenseApiRoutes(deps: RouteDeps) {
   router.use('/v2/pad/upload', limitBody(MAX_PAD_FILE_BYTES + 64 * 1024));
   for (const path of ['/v2/allocate', '/v2/pad/delete']) router.use(path, limitBody(64 * 1024));
   const db = deps.db;
+  // Where each page of a whitelist walk ended: page n+1 starts there instead of at an offset.
+  const padBookmarks: pads.PageBookmarks = new LruCache<string>(20_000);
 
   router.openapi(
     createRoute({
@@ -292,7 +295,7 @@ export function licenseApiRoutes(deps: RouteDeps) {
     }),
     async (c) => {
       const q = c.req.valid('query');
-      const result = await pads.addKey(db, c.get('licenseCaller'), q.appid, checkLicenseKey(q.licenseKey));
+      const result = await pads.addKey(db, c.get('licenseCaller'), q.appid, checkLicenseKey(q.licenseKey), deps.config.licenseWhitelistMax);
       return ok(c, result, result.added ? `${q.licenseKey} added` : `${q.licenseKey} was already listed`);
     },
   );
@@ -326,7 +329,7 @@ export function licenseApiRoutes(deps: RouteDeps) {
       const { file } = c.req.valid('form') as { file?: unknown };
       if (!(file instanceof File)) throw new AppError('invalid_upload', 'Send the whitelist as the multipart field "file" (a text file)');
       const parsed = parsePadFile(new Uint8Array(await file.arrayBuffer()));
-      const result = await pads.upload(db, c.get('licenseCaller'), appid, parsed);
+      const result = await pads.upload(db, c.get('licenseCaller'), appid, parsed, deps.config.licenseWhitelistMax);
       return ok(c, result, `${result.added} licenseKeys added, ${result.alreadyListed} already listed`);
     },
   );
@@ -406,13 +409,32 @@ export function licenseApiRoutes(deps: RouteDeps) {
       path: '/v2/pads',
       tags: ['License'],
       summary: 'The whitelist, a page at a time, in the order entries were added',
+      description:
+        'Walk it with `page` = 1, 2, 3… (each page continues where the previous one ended), or with `after` = the `id` of the last entry of the previous page; either way a page costs the same at any depth. `count` is the number of entries of the whole list.',
       security,
-      request: { query: z.object({ appid, page, size }) },
+      request: {
+        query: z.object({
+          appid,
+          page,
+          size,
+          after: z
+            .string()
+            .regex(/^(0|[1-9]\d{0,17})$/, 'after must be the id of a whitelist entry')
+            .optional()
+            .openapi({ description: 'the id of the last entry already read: the page starts after it (then `page` is ignored)', example: '17' }),
+        }),
+      },
       responses: { 200: { description: 'a page', ...json(answer(counted(padEntry))) }, ...errors },
     }),
     async (c) => {
       const q = c.req.valid('query');
-      const { rows, count } = await pads.list(db, c.get('licenseCaller'), q.appid, q.page ?? 1, q.size ?? MAX_PAGE_SIZE);
+      const { rows, count } = await pads.list(
+        db,
+        c.get('licenseCaller'),
+        q.appid,
+        { page: q.page ?? 1, size: q.size ?? MAX_PAGE_SIZE, after: q.after },
+        { bookmarks: padBookmarks, heavy: () => deps.heavyReads.acquire() },
+      );
       return ok(c, { count, list: rows.map(padView) });
     },
   );
@@ -423,14 +445,23 @@ export function licenseApiRoutes(deps: RouteDeps) {
       path: '/v2/pads/export',
       tags: ['License'],
       summary: 'The whole whitelist as text, one licenseKey per line',
+      description:
+        'Streamed in batches as the client reads, in the order entries were added. Exports are heavy reads: a few run at once per instance, and past a short queue the answer is 503 `overloaded` with Retry-After.',
       security,
       request: { query: z.object({ appid }) },
-      responses: { 200: { description: 'text/plain', content: { 'text/plain': { schema: z.string() } } }, ...errors },
+      responses: { 200: { description: 'text/plain', content: { 'text/plain': { schema: z.string() } } }, ...errors, 503: { description: 'overloaded: retry after Retry-After', ...json(errorAnswer) } },
     }),
     async (c) => {
       const { appid } = c.req.valid('query');
-      const text = await pads.exportText(db, c.get('licenseCaller'), appid);
-      return new Response(text, {
+      const release = await deps.heavyReads.acquire();
+      let body: ReadableStream<Uint8Array>;
+      try {
+        body = await pads.exportStream(db, c.get('licenseCaller'), appid, release);
+      } catch (err) {
+        release();
+        throw err;
+      }
+      return new Response(body, {
         status: 200,
         headers: { 'content-type': 'text/plain; charset=utf-8', 'content-disposition': `attachment; filename="whitelist-${appid}.txt"` },
       }) as never;

@@ -78,13 +78,45 @@ export function find(db: Db, projectId: string, licenseKey: string) {
   return db.selectFrom('license_pads').selectAll().where('project_id', '=', projectId).where('license_key', '=', licenseKey).execute();
 }
 
-export async function page(db: Db, projectId: string, offset: number, limit: number) {
-  const q = db.selectFrom('license_pads').where('project_id', '=', projectId);
-  const [rows, total] = await Promise.all([
-    q.selectAll().orderBy('id').offset(offset).limit(limit).execute(),
-    q.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
-  ]);
-  return { rows, count: Number(total.n) };
+export interface PadPage {
+  rows: { id: string; customer_id: string; license_key: string; created_at: Date }[];
+  /** Entries of the whole list, from the maintained counter. */
+  count: number;
+  /** The list's version when this page was read (changes with every write). */
+  version: string;
+}
+
+/**
+ * A page of the whitelist in id order: the entries after id `after`, skipping `offset` of them.
+ * With `offset` 0 it reads `limit` index entries whatever the depth (keyset); an offset costs that
+ * many index entries more, bounded by the whitelist's cap. The count and the version come from the
+ * counter row in the same statement, so they describe exactly the list the rows were read from.
+ */
+export async function page(db: Db, projectId: string, p: { after: string; offset: number; limit: number }): Promise<PadPage> {
+  const { rows } = await sql<{ entries: string; version: string; id: string | null; customer_id: string | null; license_key: string | null; created_at: Date | null }>`
+    select c.entries, c.version, p.id, p.customer_id, p.license_key, p.created_at
+    from (
+      select coalesce(max(entries), 0)::bigint as entries, coalesce(max(version), 0)::bigint as version
+      from license_pad_counts where project_id = ${projectId}
+    ) c
+    left join lateral (
+      select id, customer_id, license_key, created_at from license_pads
+      where project_id = ${projectId} and id > ${p.after}
+      order by id offset ${p.offset} limit ${p.limit}
+    ) p on true
+    order by p.id`.execute(db);
+  const first = rows[0];
+  return {
+    count: Number(first?.entries ?? 0),
+    version: first?.version ?? '0',
+    rows: rows.flatMap((r) => (r.id === null ? [] : [{ id: r.id, customer_id: r.customer_id!, license_key: r.license_key!, created_at: r.created_at! }])),
+  };
+}
+
+/** Entries of the project's whitelist, from the maintained counter (one row). */
+export async function entries(db: Db, projectId: string): Promise<number> {
+  const row = await db.selectFrom('license_pad_counts').select('entries').where('project_id', '=', projectId).executeTakeFirst();
+  return Number(row?.entries ?? 0);
 }
 
 /** The keys after id `afterId`, in id order, for the export read in batches. */

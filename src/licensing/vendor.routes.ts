@@ -5,6 +5,7 @@ import type { RouteDeps } from '../http/context.ts';
 import { useEnvelope } from '../http/envelope.ts';
 import { adminAuth, limitBody } from '../http/middleware.ts';
 import { newRouter } from '../http/router.ts';
+import { batchedStream } from '../http/stream.ts';
 import { customerIdSchema } from '../ids.ts';
 import * as catalogueRepo from './catalogue.repository.ts';
 import { createPid, createSku } from './catalogue.service.ts';
@@ -130,6 +131,9 @@ const license$ = z
 
 const paged = <T extends z.ZodType>(item: T) => z.object({ count: z.number().int(), page: z.number().int(), size: z.number().int(), data: z.array(item) });
 const quotaCounts = z.object({ total: z.number().int(), used: z.number().int(), available: z.number().int() });
+
+/** Licenses per CSV batch: a few milliseconds of database time, also on the embedded database. */
+const CSV_BATCH = 1000;
 
 const PATHS = ['/skus', '/skus/*', '/pids', '/pids/*', '/purchases', '/renewals', '/licenses', '/license-quotas'];
 
@@ -357,19 +361,20 @@ export function licensingVendorRoutes(deps: RouteDeps) {
       const now = new Date();
       const filter = { customerId: q.customerId, projectId: q.projectId, pid: q.pid, status: q.status, now };
       if (wantsCsv(c.req.header('accept'))) {
-        // Streamed in batches of 5,000 (a customer may hold a million licenses).
-        const encoder = new TextEncoder();
-        let after: string | null = '0';
-        const body = new ReadableStream<Uint8Array>({
-          start(controller) {
-            controller.enqueue(encoder.encode(csvLine(LICENSE_CSV_HEADER)));
-          },
-          async pull(controller) {
-            if (after === null) return controller.close();
-            const batch = await licensesRepo.licensesAfter(db, filter, after, 5000);
-            if (batch.length > 0) controller.enqueue(encoder.encode(batch.map((l) => csvLine(licenseCsvRow(l, now))).join('')));
-            after = batch.length < 5000 ? null : batch[batch.length - 1]!.id;
-            if (after === null) controller.close();
+        // Streamed in keyset batches as the client reads (a customer may hold a million
+        // licenses), as a heavy read: a few at once, so they never hold every connection.
+        const release = await deps.heavyReads.acquire();
+        const body = batchedStream<string>({
+          head: csvLine(LICENSE_CSV_HEADER),
+          start: '0',
+          release,
+          idleMs: 30_000,
+          next: async (after) => {
+            const batch = await licensesRepo.licensesAfter(db, filter, after, CSV_BATCH);
+            return {
+              text: batch.map((l) => csvLine(licenseCsvRow(l, now))).join(''),
+              cursor: batch.length < CSV_BATCH ? null : batch[batch.length - 1]!.id,
+            };
           },
         });
         const name = q.customerId ? `licenses-${q.customerId.replace(/[^\w.-]/g, '_')}.csv` : 'licenses.csv';
