@@ -2,11 +2,14 @@ import net from 'node:net';
 
 /**
  * A TCP proxy in front of Postgres that a test can cut and restore, to see the server with its
- * database gone and back, without stopping the machine's Postgres.
+ * database gone and back, without stopping the machine's Postgres; or freeze and thaw, to see it
+ * with a database that accepts connections and then never answers (a SIGSTOPped server).
  */
 export class TcpProxy {
   private server: net.Server | undefined;
   private sockets = new Set<net.Socket>();
+  private frozen = false;
+  private held: (() => void)[] = [];
   port = 0;
 
   constructor(
@@ -22,13 +25,33 @@ export class TcpProxy {
         s.on('close', () => this.sockets.delete(s));
         s.on('error', () => s.destroy());
       }
-      client.pipe(upstream).pipe(client);
+      // Data is forwarded by hand rather than piped so that a frozen proxy can hold it.
+      const forward = (from: net.Socket, to: net.Socket) =>
+        from.on('data', (chunk) => {
+          if (this.frozen) this.held.push(() => to.write(chunk));
+          else to.write(chunk);
+        });
+      forward(client, upstream);
+      forward(upstream, client);
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
     });
     await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
     this.port = (this.server.address() as net.AddressInfo).port;
     return this.port;
+  }
+
+  /** Connections stay open and new ones are accepted, but nothing passes: the database hangs. */
+  freeze(): void {
+    this.frozen = true;
+  }
+
+  /** Everything held passes, in order, and traffic flows again. */
+  thaw(): void {
+    this.frozen = false;
+    const held = this.held;
+    this.held = [];
+    for (const send of held) send();
   }
 
   /** Closes the listener and every open connection: the database is "down". */
