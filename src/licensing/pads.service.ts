@@ -135,5 +135,5 @@ export async function exportStream(db: Db, caller: LicenseCaller, appid: string,
 }
 
 /** Small enough that one batch is a millisecond or two of database time, also on the embedded one. */
-export const EXPORT_BATCH = 1000;
+export const EXPORT_BATCH = 2000;
 export const EXPORT_IDLE_MS = 30_000;

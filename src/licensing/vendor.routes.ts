@@ -133,7 +133,7 @@ const paged = <T extends z.ZodType>(item: T) => z.object({ count: z.number().int
 const quotaCounts = z.object({ total: z.number().int(), used: z.number().int(), available: z.number().int() });
 
 /** Licenses per CSV batch: a few milliseconds of database time, also on the embedded database. */
-const CSV_BATCH = 1000;
+const CSV_BATCH = 2000;
 
 const PATHS = ['/skus', '/skus/*', '/pids', '/pids/*', '/purchases', '/renewals', '/licenses', '/license-quotas'];
 
