@@ -4,7 +4,7 @@ import { serve } from '@hono/node-server';
 import type { KyselyPlugin } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { ADMIN, buildApp, provision } from './helpers/app.ts';
-import { licenseClient, licenseWorld, projectCredentials, TRIAL_PID } from './helpers/license.ts';
+import { licenseWorld, projectCredentials } from './helpers/license.ts';
 import { setupTestApp } from './helpers/setup.ts';
 
 const ctx = setupTestApp({ env: { LICENSE_RATE_LIMIT: '0' } });
@@ -120,13 +120,5 @@ describe('a body that is too large, through a real server', () => {
       agent.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
-  });
-});
-
-describe('the license API for a project whose credentials are right', () => {
-  it('is not slowed by the failure budget of another source', async () => {
-    await licenseWorld(ctx.t, ctx.tdb.db, { trial: 3 });
-    const p101 = licenseClient(ctx.t, { basic: await projectCredentials(ctx.tdb.db, '101') });
-    expect((await p101.activate('101', TRIAL_PID, 'dev-1')).status).toBe(200);
   });
 });
