@@ -7,6 +7,7 @@ import { createProgress } from '../src/cli/progress.ts';
 import { openDatabase } from '../src/db/database.ts';
 import { migrateToLatestOrThrow } from '../src/db/migrate.ts';
 import { SEED_PID, seedLicenses } from '../src/licensing/seed.ts';
+import { abuse, type AbuseResult } from './abuse.ts';
 import { load, paced, type PacedRequest, type PacedResult } from './load.ts';
 import { memoryOf, ROOT, startService, type Service } from './processes.ts';
 import { fmtInt, fmtMb, fmtMs, machine, machineLine, renderTable, type Row, type Verdict } from './report.ts';
@@ -30,6 +31,10 @@ Options (each also as an environment variable, e.g. BENCH_PROJECTS=5000)
   --ingest-batches N         batches of 1,000 events for the ingestion run (default 200; gate 20)
   --ingest-concurrency N     batches in flight at once (default 4)
   --licenses N               activated licenses seeded (default 1000000; gate 20000)
+  --whitelist N              whitelist entries of the abusing customer's project (default 100000,
+                             the default LICENSE_WHITELIST_MAX; gate 20000)
+  --abuse-seconds N          Agora's steady poll while one customer exports that whitelist 8 times a
+                             second and jumps to deep pages (default: --steady-seconds; 0 skips it)
   --pg-url URL               a PostgreSQL server to create the bench database on
                              (default BENCH_PG_URL, else postgres://postgres@127.0.0.1:5432/postgres)
   --db-name NAME             the database to create (dropped first if it exists; default agora_bench)
@@ -55,6 +60,8 @@ interface Settings {
   ingestBatches: number;
   ingestConcurrency: number;
   licenses: number;
+  whitelist: number;
+  abuseSeconds: number;
   pgUrl: string;
   dbName: string;
   keep: boolean;
@@ -74,6 +81,8 @@ function settings(argv: string[], env: NodeJS.ProcessEnv): Settings {
     'ingest-batches',
     'ingest-concurrency',
     'licenses',
+    'whitelist',
+    'abuse-seconds',
     'pg-url',
     'db-name',
     'out-dir',
@@ -102,6 +111,7 @@ function settings(argv: string[], env: NodeJS.ProcessEnv): Settings {
     return Number(text);
   };
   const projects = int('projects', gate ? 5_000 : 100_000);
+  const steadySeconds = int('steady-seconds', gate ? 15 : 30);
   const events = int('events', gate ? 50_000 : 1_000_000);
   return {
     gate,
@@ -109,13 +119,15 @@ function settings(argv: string[], env: NodeJS.ProcessEnv): Settings {
     customers: int('customers', Math.max(1, Math.floor(projects / 10))),
     events,
     monthRawPerDay: int('month-raw-per-day', Math.floor(events / 50), 0),
-    steadySeconds: int('steady-seconds', gate ? 15 : 30),
+    steadySeconds,
     rate: int('rate', 100),
     throughputSeconds: int('throughput-seconds', gate ? 5 : 15),
     connections: int('connections', 10),
     ingestBatches: int('ingest-batches', gate ? 20 : 200),
     ingestConcurrency: int('ingest-concurrency', 4),
     licenses: int('licenses', gate ? 20_000 : 1_000_000),
+    whitelist: int('whitelist', gate ? 20_000 : 100_000, 0),
+    abuseSeconds: int('abuse-seconds', steadySeconds, 0),
     pgUrl: get('pg-url') || 'postgres://postgres@127.0.0.1:5432/postgres',
     dbName: get('db-name') || (gate ? 'agora_bench_gate' : 'agora_bench'),
     keep: values.keep === true,
@@ -421,6 +433,57 @@ async function main(): Promise<number> {
       activationRow.result += ` (answers: ${Object.entries(steadyActivation.statuses).map(([code, n]) => `${fmtInt(n)} × HTTP ${code}`).join(', ')})`;
     }
     rows.push(activationRow);
+
+    // 5b. Agora's poll while one customer abuses the license API within its rate limit: a large
+    // whitelist exported 8 times a second (every other client leaving after the first chunk) and
+    // 2 deep-page jumps a second, all with that project's own credentials. The issue this answers:
+    // 6 of 10 Agora requests failed under exactly this before exports were streamed and gated.
+    if (s.abuseSeconds > 0 && s.whitelist > 0) {
+      const abuser = projects[0]!;
+      const seeding = await openDatabase({ databaseUrl: dbUrl, poolSize: 1, statementTimeoutMs: 0 });
+      try {
+        await sql`insert into license_pads (project_id, customer_id, license_key)
+                  select ${abuser.project_id}::bigint, ${abuser.customer_id}, 'wl-' || lpad(g::text, 9, '0') from generate_series(1, ${s.whitelist}) g
+                  on conflict do nothing`.execute(seeding.db);
+        await sql`vacuum analyze license_pads`.execute(seeding.db);
+      } finally {
+        await seeding.close();
+      }
+      const mixed = [...licensePaths.slice(0, 50), ...usagePaths.slice(0, 50)];
+      const agoraBar = createProgress(`Agora ${s.rate} req/s during abuse`, { unit: 's', plainEveryMs: 10_000 });
+      const pages = Math.max(1, Math.ceil(s.whitelist / 100));
+      let agoraDuring: PacedResult;
+      let abused: AbuseResult;
+      try {
+        [agoraDuring, abused] = await Promise.all([
+          paced({ url: server.url, paths: mixed, seconds: s.abuseSeconds, rate: s.rate, onTick: (t) => agoraBar.update(Math.min(Math.round(t), s.abuseSeconds), s.abuseSeconds) }),
+          abuse({
+            url: server.url,
+            headers: { authorization: `Basic ${Buffer.from(`${abuser.app_key}:${abuser.app_secret}`).toString('base64')}` },
+            exportPath: `/dabiz/license/v2/pads/export?appid=${abuser.project_id}`,
+            deepPath: (k) => `/dabiz/license/v2/pads?appid=${abuser.project_id}&page=${pages - (k % Math.min(pages, 50))}&size=100`,
+            exportsPerSecond: 8,
+            deepPerSecond: 2,
+            seconds: s.abuseSeconds,
+          }),
+        ]);
+      } finally {
+        agoraBar.stop();
+      }
+      const memDuring = memoryOf(server.child.pid!);
+      results.agoraDuringAbuse = { agora: agoraDuring, abuse: abused, whitelist: s.whitelist, serverMemory: memDuring };
+      const abuseRow = steadyRow(
+        `Agora's poll (license + /usage, ${s.rate} req/s, ${s.abuseSeconds} s) while one customer exports a ${fmtInt(s.whitelist)}-key whitelist 8/s and jumps to deep pages 2/s`,
+        agoraDuring,
+        null,
+      );
+      abuseRow.target = 'p99 < 500 ms, no errors';
+      abuseRow.verdict = agoraDuring.errors === 0 && agoraDuring.p99 < 500 ? 'ok' : 'MISSED';
+      abuseRow.result +=
+        ` (exports: ${fmtInt(abused.exportsStarted)} started, ${fmtInt(abused.exportsCompleted)} read to the end, ${fmtInt(abused.exportsAbandoned)} abandoned; ` +
+        `answers to the abuser: ${Object.entries(abused.statuses).map(([code, n]) => `${fmtInt(n)} × HTTP ${code}`).join(', ')}; server RSS ${memDuring ? fmtMb(memDuring.rss) : 'n/a'})`;
+      rows.push(abuseRow);
+    }
 
     // 6. Maximum throughput: signed /usage pages, then the bare ceiling on the same Postgres.
     const maxUsage = await timedLoad('max /usage', { paths: usagePaths, seconds: s.throughputSeconds, connections: s.connections });
