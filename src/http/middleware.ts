@@ -58,9 +58,10 @@ export function limitBody(maxSize: number): MiddlewareHandler<AppEnv> {
  * Every request has a deadline. Past it the request answers 503 `deadline_exceeded` at once (so a
  * frozen database never holds a client), and stops queueing for a database connection or a heavy
  * read slot (the request scope carries the deadline down to them). Work already running carries on
- * and commits if it can: every write a client may retry is idempotent (an activation answers the
- * license already made, an event id the stored event, a statement its fixed lines), so the retry
- * finds it done. Nested deadlines (Agora's 480 ms inside the app's) keep the earliest.
+ * and commits if it can, so a 503 here does not say nothing happened: activation, ingestion,
+ * provisioning and statements are idempotent and their retry finds the work done; the README lists
+ * the few writes (allocate, a renewal without renewId, a toggle) to check before retrying.
+ * Nested deadlines (Agora's 480 ms inside the app's) keep the earliest.
  */
 export function deadline(ms: number, options: { log?: Logger } = {}): MiddlewareHandler<AppEnv> {
   return async function withDeadline(c: Context<AppEnv>, next) {
