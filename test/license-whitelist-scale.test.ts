@@ -129,6 +129,11 @@ describe('the whitelist export', () => {
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
     // Agora-sized reads are not heavy: a first page still answers.
     expect((await admin.get('/v2/pads', { appid: '101', page: 1 })).status).toBe(200);
+    // A page of every customer's licenses counts the whole table: heavy. One customer's is not.
+    const allLicenses = await t.admin('GET', '/v1/licenses');
+    expect(allLicenses.status).toBe(503);
+    expect(((await allLicenses.json()) as any).error.code).toBe('overloaded');
+    expect((await t.admin('GET', '/v1/licenses?customerId=c1')).status).toBe(200);
     await running.body!.cancel();
     expect((await admin.get('/v2/pads/export', { appid: '101' })).status).toBe(200);
   });

@@ -169,6 +169,23 @@ export class HeavyReadGate {
   }
 }
 
+/** Runs `read` inside a heavy-read slot when `heavy` holds (a deep offset, a count over a whole table). */
+export async function heavyReadIf<T>(gate: HeavyReadGate, heavy: boolean, read: () => Promise<T>): Promise<T> {
+  if (!heavy) return read();
+  const release = await gate.acquire();
+  try {
+    return await read();
+  } finally {
+    release();
+  }
+}
+
+/**
+ * Offsets past this many rows cost their offset in index entries on every request: such pages are
+ * heavy reads. Shallower pages, the ones people and scripts actually read, are not.
+ */
+export const DEEP_OFFSET = 10_000;
+
 /** Runs the rest of the request inside one heavy-read slot. */
 export function heavyRead(gate: HeavyReadGate, when: (c: Context<AppEnv>) => boolean = () => true): MiddlewareHandler<AppEnv> {
   return async function oneHeavyReadAtATime(c, next) {

@@ -4,7 +4,7 @@ import { AppError } from '../errors.ts';
 import type { AppEnv, RouteDeps } from '../http/context.ts';
 import { useEnvelope } from '../http/envelope.ts';
 import { LruCache } from '../http/lru.ts';
-import { limitBody } from '../http/middleware.ts';
+import { DEEP_OFFSET, heavyReadIf, limitBody } from '../http/middleware.ts';
 import { newRouter } from '../http/router.ts';
 import { licenseAuth, strictQuery } from './auth.ts';
 import { checkLicenseKey } from './license-key.ts';
@@ -219,7 +219,10 @@ export function licenseApiRoutes(deps: RouteDeps) {
     }),
     async (c) => {
       const q = c.req.valid('query');
-      const { rows, count } = await licenses.allocations(db, c.get('licenseCaller'), { appid: q.appid, pid: q.pid, page: q.page ?? 1, size: q.size ?? MAX_PAGE_SIZE });
+      const [pageNo, pageSize] = [q.page ?? 1, q.size ?? MAX_PAGE_SIZE];
+      const { rows, count } = await heavyReadIf(deps.heavyReads, (pageNo - 1) * pageSize > DEEP_OFFSET, () =>
+        licenses.allocations(db, c.get('licenseCaller'), { appid: q.appid, pid: q.pid, page: pageNo, size: pageSize }),
+      );
       return ok(c, {
         count,
         list: rows.map((r) => ({ pid: r.pid, type: pidTypeNumber(r.type), creator: r.creator ?? '', count: r.count, createTime: unixSeconds(r.created_at) })),
@@ -502,13 +505,10 @@ export function licenseApiRoutes(deps: RouteDeps) {
     async (c) => {
       const p = c.req.valid('param');
       const q = c.req.valid('query');
-      const { rows, count } = await licenses.expiring(db, c.get('licenseCaller'), {
-        appid: p.appId,
-        pid: p.pid,
-        days: q.expiringDay,
-        page: q.page ?? 1,
-        size: q.size ?? MAX_PAGE_SIZE,
-      });
+      const [pageNo, pageSize] = [q.page ?? 1, q.size ?? MAX_PAGE_SIZE];
+      const { rows, count } = await heavyReadIf(deps.heavyReads, (pageNo - 1) * pageSize > DEEP_OFFSET, () =>
+        licenses.expiring(db, c.get('licenseCaller'), { appid: p.appId, pid: p.pid, days: q.expiringDay, page: pageNo, size: pageSize }),
+      );
       return ok(c, {
         count,
         list: rows.map((l) => ({ licenseKey: l.license_key, license: l.license, activeTime: rfc3339(l.activated_at), expireTime: rfc3339(l.expires_at) })),

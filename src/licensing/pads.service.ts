@@ -2,6 +2,7 @@ import type { Db } from '../db/database.ts';
 import type { Project } from '../db/schema.ts';
 import { AppError } from '../errors.ts';
 import type { LruCache } from '../http/lru.ts';
+import { DEEP_OFFSET } from '../http/middleware.ts';
 import { batchedStream } from '../http/stream.ts';
 import type { LicenseCaller } from '../http/context.ts';
 import { projectFor } from './access.ts';
@@ -70,8 +71,6 @@ export async function search(db: Db, caller: LicenseCaller, appid: string, licen
 /** Where page `page` of a walk started, per project, page size and list version. */
 export type PageBookmarks = LruCache<string>;
 
-/** Offsets past this many entries are heavy reads (through the gate): a deep jump costs its offset. */
-export const DEEP_OFFSET = 10_000;
 
 /**
  * A page of the whitelist. With `after` (an entry id): the entries after it, a keyset read that

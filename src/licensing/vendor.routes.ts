@@ -3,7 +3,7 @@ import { csvLine, wantsCsv } from '../csv.ts';
 import { AppError } from '../errors.ts';
 import type { RouteDeps } from '../http/context.ts';
 import { useEnvelope } from '../http/envelope.ts';
-import { adminAuth, limitBody } from '../http/middleware.ts';
+import { adminAuth, DEEP_OFFSET, heavyReadIf, limitBody } from '../http/middleware.ts';
 import { newRouter } from '../http/router.ts';
 import { batchedStream } from '../http/stream.ts';
 import { customerIdSchema } from '../ids.ts';
@@ -282,7 +282,10 @@ export function licensingVendorRoutes(deps: RouteDeps) {
     }),
     async (c) => {
       const q = c.req.valid('query');
-      const { rows, count: n } = await quotaRepo.listPurchases(db, { customerId: q.customerId, pid: q.pid, offset: (q.page - 1) * q.size, limit: q.size });
+      const offset = (q.page - 1) * q.size;
+      const { rows, count: n } = await heavyReadIf(deps.heavyReads, offset > DEEP_OFFSET, () =>
+        quotaRepo.listPurchases(db, { customerId: q.customerId, pid: q.pid, offset, limit: q.size }),
+      );
       return c.json({ count: n, page: q.page, size: q.size, data: rows.map(purchaseView) }, 200) as never;
     },
   );
@@ -323,7 +326,10 @@ export function licensingVendorRoutes(deps: RouteDeps) {
     }),
     async (c) => {
       const q = c.req.valid('query');
-      const { rows, count: n } = await quotaRepo.listRenewals(db, { customerId: q.customerId, pid: q.pid, offset: (q.page - 1) * q.size, limit: q.size });
+      const offset = (q.page - 1) * q.size;
+      const { rows, count: n } = await heavyReadIf(deps.heavyReads, offset > DEEP_OFFSET, () =>
+        quotaRepo.listRenewals(db, { customerId: q.customerId, pid: q.pid, offset, limit: q.size }),
+      );
       return c.json({ count: n, page: q.page, size: q.size, data: rows.map(renewalView) }, 200) as never;
     },
   );
@@ -383,7 +389,13 @@ export function licensingVendorRoutes(deps: RouteDeps) {
           headers: { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="${name}"` },
         }) as never;
       }
-      const { rows, count: n } = await licensesRepo.listLicenses(db, { ...filter, offset: (q.page - 1) * q.size, limit: q.size });
+      // Its count covers every matching license: over all customers (no customer or project
+      // filter) that is the whole table, a heavy read like a deep page.
+      const offset = (q.page - 1) * q.size;
+      const wholeTable = q.customerId === undefined && q.projectId === undefined;
+      const { rows, count: n } = await heavyReadIf(deps.heavyReads, wholeTable || offset > DEEP_OFFSET, () =>
+        licensesRepo.listLicenses(db, { ...filter, offset, limit: q.size }),
+      );
       return c.json({ count: n, page: q.page, size: q.size, data: rows.map((l) => licenseAdminView(l, now)) }, 200) as never;
     },
   );
