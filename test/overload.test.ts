@@ -126,6 +126,38 @@ describe.runIf(onPostgres)('a burst of activations on a small pool', () => {
   });
 });
 
+describe.runIf(onPostgres)("Agora's requests when every other connection is busy", () => {
+  let tdb: TestDatabase;
+  let small: Database;
+
+  beforeAll(async () => {
+    tdb = await openTestDatabase();
+    small = await openDatabase({ databaseUrl: TEST_DATABASE_URL, schema: tdb.schema!, poolSize: 3 });
+  });
+  afterAll(async () => {
+    await small?.close().catch(() => undefined);
+    await tdb?.close();
+  });
+
+  it('are answered on the connection kept for them, ahead of the queue', async () => {
+    const t = buildApp(small.db, { LICENSE_RATE_LIMIT: '0' });
+    await licenseWorld(t, small.db, { trial: 5 });
+    expect((await t.agoraGet('/customers/c1/license', {})).status).toBe(200);
+    // Slow work of other requests: more than the pool holds, each for 1.5 s.
+    const slow = Array.from({ length: 6 }, () => sql`select pg_sleep(1.5)`.execute(small.db));
+    await sleep(200);
+    const started = performance.now();
+    const agora = await t.agoraGet('/customers/c1/license', {});
+    const elapsed = performance.now() - started;
+    const stillRunning = await Promise.race([Promise.all(slow).then(() => false), Promise.resolve(true)]);
+    expect(agora.status).toBe(200);
+    expect(stillRunning).toBe(true);
+    // Without the kept connection it would wait for the first sleeper to finish (1.3 s more).
+    expect(elapsed).toBeLessThan(1000);
+    await Promise.all(slow);
+  });
+});
+
 describe.runIf(onPostgres)("Agora's requests during an export flood", () => {
   let tdb: TestDatabase;
 
