@@ -74,6 +74,11 @@ describe.runIf(onPostgres)('with the database frozen', () => {
     const ingested = await t.admin('POST', '/v1/usage-events', batch);
     expect(ingested.status).toBe(200);
     expect(((await ingested.json()) as any).results[0].status).toMatch(/^(accepted|duplicate)$/);
+    // The frozen attempts finished once the database was back, and the log says how.
+    for (let i = 0; i < 40 && t.logs.filter((l) => l.event === 'overrun_settled').length < 2; i++) await sleep(250);
+    const settled = t.logs.filter((l) => l.event === 'overrun_settled');
+    expect(settled.map((l) => l.path).sort()).toEqual(['/dabiz/license/v2/active', '/v1/usage-events']);
+    for (const l of settled) expect(l.outcome).toMatch(/^(completed|failed)$/);
     const rows = await tdb.db.selectFrom('licenses').select('license').where('license_key', '=', 'dev-1').execute();
     expect(rows).toHaveLength(1);
     const events = await tdb.db.selectFrom('usage_events').selectAll().execute();

@@ -77,26 +77,29 @@ export function deadline(ms: number, options: { log?: Logger } = {}): Middleware
     }
     let timer: NodeJS.Timeout | undefined;
     let overran = false;
+    const overrun = new AppError('deadline_exceeded', `The answer took longer than ${ms} ms; retry`);
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         overran = true;
-        reject(new AppError('deadline_exceeded', `The answer took longer than ${ms} ms; retry`));
+        reject(overrun);
       }, ms);
     });
-    work.then(
-      () => overran && options.log?.({ at: new Date().toISOString(), level: 'warn', event: 'overrun_settled', path: c.req.path, outcome: 'completed', ms: Math.round(performance.now() - started) }),
-      (err: unknown) =>
-        overran &&
-        options.log?.({
-          at: new Date().toISOString(),
-          level: 'warn',
-          event: 'overrun_settled',
-          path: c.req.path,
-          outcome: 'failed',
-          code: toAppError(err).code,
-          ms: Math.round(performance.now() - started),
-        }),
-    ); // a failure after the deadline has nobody left to answer
+    // Once answered, the work still running is only logged: how it ended, and after how long.
+    // (Hono hands an error thrown further in to onError, which leaves it in `c.error`.)
+    const settled = (thrown: unknown) => {
+      if (!overran) return;
+      const failure = thrown ?? (c.error !== overrun ? c.error : undefined);
+      options.log?.({
+        at: new Date().toISOString(),
+        level: 'warn',
+        event: 'overrun_settled',
+        path: c.req.path,
+        outcome: failure === undefined ? 'completed' : 'failed',
+        ...(failure === undefined ? {} : { code: toAppError(failure).code }),
+        ms: Math.round(performance.now() - started),
+      });
+    };
+    work.then(() => settled(undefined), settled);
     try {
       await Promise.race([work, late]);
     } finally {
