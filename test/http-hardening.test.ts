@@ -5,6 +5,7 @@ import type { KyselyPlugin } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { ADMIN, buildApp, provision } from './helpers/app.ts';
 import { licenseWorld, projectCredentials } from './helpers/license.ts';
+import { FailureBudget } from '../src/licensing/rate-limit.ts';
 import { setupTestApp } from './helpers/setup.ts';
 
 const ctx = setupTestApp({ env: { LICENSE_RATE_LIMIT: '0' } });
@@ -120,5 +121,26 @@ describe('a body that is too large, through a real server', () => {
       agent.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
+  });
+});
+
+describe('the failure budget', () => {
+  it('refuses a source for a minute after its failures, and forgets idle sources first when full', () => {
+    let now = 0;
+    const budget = new FailureBudget(3, () => now, 2);
+    for (let i = 0; i < 3; i++) {
+      expect(budget.blockedFor('a')).toBe(0);
+      budget.fail('a');
+      now += 1000;
+    }
+    expect(budget.blockedFor('a')).toBe(57_000); // until the first failure is a minute old
+    now = 60_000;
+    expect(budget.blockedFor('a')).toBe(0);
+    // Bounded: a third source pushes out one with no recent failure, never grows past maxKeys.
+    budget.fail('b');
+    now = 130_000;
+    budget.fail('c');
+    budget.fail('d');
+    expect(budget.blockedFor('b')).toBe(0);
   });
 });
