@@ -39,6 +39,9 @@ describe('the whitelist cap', () => {
     // Up to the cap is fine, one key past it is not; other projects have their own cap.
     expect((await p101.upload('101', 'c\nd\ne\n')).body.data).toMatchObject({ added: 2, alreadyListed: 1 });
     expect((await p101.post('/v2/pad/add', { appid: '101', licenseKey: 'g' })).body.error).toBe('whitelist_full');
+    // Full, a repeat of what is listed still answers as before (a retried upload is safe).
+    expect((await p101.upload('101', 'a\nb\n')).body.data).toMatchObject({ added: 0, alreadyListed: 2 });
+    expect((await p101.upload('101', 'x\ny\nz\nu\nv\nw\n')).body.error).toBe('whitelist_full'); // 6 keys: more than the cap alone
     expect((await p101.post('/v2/pad/add', { appid: '102', licenseKey: 'g' })).status).toBe(200);
     // Clearing frees the room again.
     expect((await p101.post('/v2/pad/clear', { appid: '101' })).body.data).toEqual({ deleted: 5 });

@@ -28,9 +28,9 @@ export async function switchPad(db: Db, caller: LicenseCaller, appid: string, en
  * together never pass the cap.
  */
 async function addWithinCap(db: Db, project: Project, keys: string[], max: number): Promise<number> {
-  // Cheap refusals first: a file that alone passes the cap, or a list that is already full.
+  // A file that alone passes the cap is refused before any write. A full list is not refused up
+  // front: keys already on it add nothing, so re-sending an upload that succeeded still succeeds.
   if (keys.length > max) throw whitelistFull(project.project_id, max);
-  if (keys.length > 0 && (await repo.entries(db, project.project_id)) >= max) throw whitelistFull(project.project_id, max);
   return db.transaction().execute(async (trx) => {
     const added = await repo.addKeys(trx, project.project_id, project.customer_id, keys);
     if (added > 0 && (await repo.entries(trx, project.project_id)) > max) throw whitelistFull(project.project_id, max);
