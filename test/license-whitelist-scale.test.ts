@@ -1,6 +1,7 @@
 import { sql, type KyselyPlugin } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { buildApp } from './helpers/app.ts';
+import { ADMIN, buildApp } from './helpers/app.ts';
+import { onPostgres } from './helpers/db.ts';
 import { licenseClient, licenseWorld } from './helpers/license.ts';
 import { setupTestApp } from './helpers/setup.ts';
 
@@ -98,7 +99,7 @@ describe('the whitelist export', () => {
     await fill(30_000);
     const { db, counter } = countingDb();
     const t = buildApp(db, { LICENSE_RATE_LIMIT: '0' });
-    const admin = { authorization: `Bearer test-admin-token-0123456789abcdef` };
+    const admin = { authorization: `Bearer ${ADMIN}` };
     const r = await t.app.request('/dabiz/license/v2/pads/export?appid=101', { headers: admin });
     expect(r.status).toBe(200);
     const reader = r.body!.getReader();
@@ -123,7 +124,7 @@ describe('the whitelist export', () => {
     await fill(5000);
     const t = buildApp(ctx.tdb.db, { LICENSE_RATE_LIMIT: '0', HEAVY_READ_CONCURRENCY: '1', HEAVY_READ_QUEUE: '0' });
     const admin = licenseClient(t, { admin: true });
-    const headers = { authorization: `Bearer test-admin-token-0123456789abcdef` };
+    const headers = { authorization: `Bearer ${ADMIN}` };
     const running = await t.app.request('/dabiz/license/v2/pads/export?appid=101', { headers });
     expect(running.status).toBe(200); // its body is not read yet: it holds the one slot
     const refused = await admin.get('/v2/pads/export', { appid: '101' });
@@ -139,5 +140,35 @@ describe('the whitelist export', () => {
     expect((await t.admin('GET', '/v1/licenses?customerId=c1')).status).toBe(200);
     await running.body!.cancel();
     expect((await admin.get('/v2/pads/export', { appid: '101' })).status).toBe(200);
+  });
+});
+
+describe.runIf(!onPostgres)('exports on the embedded database', () => {
+  it('leave the process free to answer between batches: /healthz keeps answering', async () => {
+    await licenseWorld(ctx.t, ctx.tdb.db);
+    await fill(60_000);
+    let done = false;
+    const exports = Promise.all(
+      [1, 2, 3].map(async () => {
+        const r = await ctx.t.app.request('/dabiz/license/v2/pads/export?appid=101', { headers: { authorization: `Bearer ${ADMIN}` } });
+        return (await r.text()).split('\n').length - 1;
+      }),
+    ).finally(() => (done = true));
+    // /healthz every few milliseconds while the exports run: the longest silence between two
+    // answers is how long the process was blocked (before: the whole export, seconds).
+    let last = performance.now();
+    let longestGap = 0;
+    let answered = 0;
+    while (!done) {
+      expect((await ctx.t.app.request('/healthz')).status).toBe(200);
+      const now = performance.now();
+      longestGap = Math.max(longestGap, now - last);
+      last = now;
+      answered++;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(await exports).toEqual([60_000, 60_000, 60_000]);
+    expect(answered).toBeGreaterThanOrEqual(5);
+    expect(longestGap).toBeLessThan(1000); // generous: a batch is a few milliseconds
   });
 });
