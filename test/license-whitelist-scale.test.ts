@@ -86,6 +86,8 @@ describe('paging the whitelist', () => {
       after = String(list[list.length - 1].id);
     }
     expect(byCursor).toEqual(all);
+    // Past the end: empty, with the count.
+    expect((await w.admin.get('/v2/pads', { appid: '101', page: 4800, size: 100 })).body.data).toEqual({ count: 1050, list: [] });
     // A jump to a page nobody walked to, and a page after a change, are still exact.
     expect((await w.admin.get('/v2/pads', { appid: '101', page: 7, size: 50 })).body.data.list.map((e: any) => e.licenseKey)).toEqual(all.slice(300, 350));
     await w.admin.post('/v2/pad/delete', { appid: '101' }, { ids: [1] });

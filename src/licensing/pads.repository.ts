@@ -113,10 +113,14 @@ export async function page(db: Db, projectId: string, p: { after: string; offset
   };
 }
 
-/** Entries of the project's whitelist, from the maintained counter (one row). */
+/** Entries of the project's whitelist and the list's version, from the maintained counter (one row). */
+export async function counter(db: Db, projectId: string): Promise<{ entries: number; version: string }> {
+  const row = await db.selectFrom('license_pad_counts').select(['entries', 'version']).where('project_id', '=', projectId).executeTakeFirst();
+  return { entries: Number(row?.entries ?? 0), version: row?.version ?? '0' };
+}
+
 export async function entries(db: Db, projectId: string): Promise<number> {
-  const row = await db.selectFrom('license_pad_counts').select('entries').where('project_id', '=', projectId).executeTakeFirst();
-  return Number(row?.entries ?? 0);
+  return (await counter(db, projectId)).entries;
 }
 
 /** The keys after id `afterId`, in id order, for the export read in batches. */

@@ -70,9 +70,8 @@ export async function search(db: Db, caller: LicenseCaller, appid: string, licen
   return repo.find(db, project.project_id, licenseKey);
 }
 
-/** Where page `page` of a walk started, per project, page size and list version. */
+/** Where each page of a walk ended, per project, page size and list version. */
 export type PageBookmarks = LruCache<string>;
-
 
 /**
  * A page of the whitelist. With `after` (an entry id): the entries after it, a keyset read that
@@ -107,6 +106,9 @@ export async function list(
     const result = await repo.page(db, pid, { after: from, offset: 0, limit: q.size });
     if (result.version === seen) return remember(result);
   }
+  // A page past the end is empty: say so from the counter instead of walking the whole index.
+  const counter = await repo.counter(db, pid);
+  if (offset >= counter.entries) return { rows: [], count: counter.entries, version: counter.version };
   const release = offset > DEEP_OFFSET ? await opts.heavy() : () => {};
   try {
     return remember(await repo.page(db, pid, { after: '0', offset, limit: q.size }));
