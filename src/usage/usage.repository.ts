@@ -73,14 +73,15 @@ export async function insertNewEvents(db: Db, rows: EventRow[]): Promise<Set<num
       on conflict (id) do nothing
       returning id, project_id, quantity, occurred_at, late, bill_late
     ), day_rollup as (
+      -- trim_scale: the sum written as its shortest decimal, as each quantity is
       insert into usage_day_rollup (day, project_id, quantity)
-      select (occurred_at at time zone 'UTC')::date, project_id, sum(quantity)
+      select (occurred_at at time zone 'UTC')::date, project_id, trim_scale(sum(quantity))
       from ins where not late group by 1, 2 order by 1, 2
       on conflict (day, project_id) do update set quantity = usage_day_rollup.quantity + excluded.quantity
       returning 1
     ), month_rollup as (
       insert into usage_month_rollup (month, project_id, quantity)
-      select date_trunc('month', occurred_at at time zone 'UTC')::date, project_id, sum(quantity)
+      select date_trunc('month', occurred_at at time zone 'UTC')::date, project_id, trim_scale(sum(quantity))
       from ins where not bill_late group by 1, 2 order by 1, 2
       on conflict (month, project_id) do update set quantity = usage_month_rollup.quantity + excluded.quantity
       returning 1
