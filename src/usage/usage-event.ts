@@ -89,7 +89,7 @@ export const usageEventDoc = z
     id: z.string().max(128).openapi({ description: "the caller's idempotency key", example: 'evt-2026-11-23-0001' }),
     projectId: z.union([z.string(), z.number()]).openapi({ example: '430892' }),
     quantity: z.union([z.string(), z.number()]).openapi({ description: 'decimal > 0 in the usage unit', example: '12.5' }),
-    occurredAt: z.union([z.string(), z.number()]).openapi({ description: 'ISO-8601 with zone, or Unix seconds', example: '2026-11-23T10:15:00Z' }),
-    description: z.string().max(256).optional(),
+    occurredAt: z.union([z.string(), z.number()]).openapi({ description: 'ISO-8601 with zone, or Unix seconds; from 2001-09-10T00:00:00Z, the first day Agora can poll', example: '2026-11-23T10:15:00Z' }),
+    description: z.string().max(256).optional().openapi({ description: 'text without U+0000 or lone surrogates (else this event alone is rejected)' }),
   })
   .openapi('UsageEventInput');
