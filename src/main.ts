@@ -29,7 +29,7 @@ async function main(): Promise<void> {
   });
   const applied = await migrateToLatestOrThrow(database.db);
 
-  const app = createApp({ db: database.db, config, apiKeys: creds.apiKeys, adminToken: creds.adminToken, log });
+  const app = createApp({ db: database.db, config, apiKeys: creds.apiKeys, adminToken: creds.adminToken, log, clock: () => new Date() });
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
     log({
       at: new Date().toISOString(),

@@ -191,5 +191,5 @@ describe('the installed command', () => {
     expect(stdout).toContain('signature=SFVnCVlRbrZcjMPGTWVxAE4QWZ8%3D');
     const failed = await promisify(execFile)(process.execPath, [bin, 'nope']).catch((err: { code: number; stderr: string }) => err);
     expect((failed as { code: number }).code).toBe(2);
-  }, 30_000);
+  }, 2 * PROCESS_START_LIMIT_MS);
 });

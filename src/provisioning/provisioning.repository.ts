@@ -23,7 +23,7 @@ export interface CustomerInput {
 }
 
 /** Creates the customer, or brings an existing one up to date and active again. */
-export async function upsertCustomer(db: Db, c: CustomerInput): Promise<void> {
+export async function upsertCustomer(db: Db, c: CustomerInput, now: Date): Promise<void> {
   await db
     .insertInto('customers')
     .values({
@@ -40,7 +40,7 @@ export async function upsertCustomer(db: Db, c: CustomerInput): Promise<void> {
         customer_email: eb.ref('excluded.customer_email'),
         customer_phone: eb.ref('excluded.customer_phone'),
         deactivated_at: null,
-        updated_at: new Date(),
+        updated_at: now,
       })),
     )
     .execute();

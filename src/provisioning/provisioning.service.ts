@@ -24,10 +24,10 @@ function inCustomerTransaction<T>(db: Db, customerId: string, fn: (trx: Transact
  * Agora re-sends a request up to twice; every operation here has the effect of one call and
  * answers the same each time.
  */
-export async function provisionCustomer(db: Db, input: repo.CustomerInput): Promise<void> {
+export async function provisionCustomer(db: Db, input: repo.CustomerInput, now = new Date()): Promise<void> {
   await inCustomerTransaction(db, input.customerId, async (trx) => {
-    await repo.closeDeactivation(trx, input.customerId, null, new Date());
-    await repo.upsertCustomer(trx, input);
+    await repo.closeDeactivation(trx, input.customerId, null, now);
+    await repo.upsertCustomer(trx, input, now);
   });
 }
 
@@ -42,7 +42,7 @@ export interface ProjectCredentials {
   appSecret: string;
 }
 
-export async function provisionProject(db: Db, customerId: string, projectId: string): Promise<ProjectCredentials> {
+export async function provisionProject(db: Db, customerId: string, projectId: string, now = new Date()): Promise<ProjectCredentials> {
   return inCustomerTransaction(db, customerId, async (trx) => {
     const customer = await activeCustomer(trx, customerId);
     if (customer.deactivated_at) {
@@ -54,25 +54,25 @@ export async function provisionProject(db: Db, customerId: string, projectId: st
     if (project.customer_id !== customerId) {
       throw new AppError('project_of_another_customer', `Project ${projectId} belongs to another customer`);
     }
-    if (project.deactivated_at) await repo.reactivateProject(trx, customerId, projectId, new Date());
+    if (project.deactivated_at) await repo.reactivateProject(trx, customerId, projectId, now);
     return { appKey: project.app_key, appSecret: project.app_secret };
   });
 }
 
-export async function deactivateCustomer(db: Db, customerId: string): Promise<void> {
+export async function deactivateCustomer(db: Db, customerId: string, now = new Date()): Promise<void> {
   await inCustomerTransaction(db, customerId, async (trx) => {
     await activeCustomer(trx, customerId);
-    await repo.deactivateCustomer(trx, customerId, new Date());
+    await repo.deactivateCustomer(trx, customerId, now);
   });
 }
 
-export async function deactivateProject(db: Db, customerId: string, projectId: string): Promise<void> {
+export async function deactivateProject(db: Db, customerId: string, projectId: string, now = new Date()): Promise<void> {
   await inCustomerTransaction(db, customerId, async (trx) => {
     await activeCustomer(trx, customerId);
     const project = await repo.findProject(trx, projectId);
     if (!project || project.customer_id !== customerId) {
       throw new AppError('unknown_project', `Project ${projectId} is not provisioned for customer ${customerId}`);
     }
-    await repo.deactivateProject(trx, customerId, projectId, new Date());
+    await repo.deactivateProject(trx, customerId, projectId, now);
   });
 }
