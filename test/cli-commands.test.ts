@@ -11,6 +11,7 @@ import type { CliIo } from '../src/cli/io.ts';
 import type { Fetcher } from '../src/cli/poller/poller.ts';
 import { openTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { buildApp, dayStart, KEY, provision, type TestApp } from './helpers/app.ts';
+import { PROCESS_START_LIMIT_MS } from './helpers/server-process.ts';
 
 class Capture extends Writable {
   text = '';
