@@ -17,6 +17,8 @@ export interface AppDeps {
   apiKeys: ApiKeyPair[];
   adminToken: string;
   log: Logger;
+  /** The time now, asked for by every service that reads the clock; tests give a fixed one. */
+  clock: () => Date;
 }
 
 export interface AppEnv {

@@ -116,7 +116,7 @@ export function licenseApiRoutes(deps: AppDeps) {
     }),
     async (c) => {
       const q = c.req.valid('query');
-      const result = await licenses.activate(db, c.get('licenseCaller'), { appid: q.appid, pid: q.pid, licenseKey: checkLicenseKey(q.licenseKey) });
+      const result = await licenses.activate(db, c.get('licenseCaller'), { appid: q.appid, pid: q.pid, licenseKey: checkLicenseKey(q.licenseKey) }, deps.clock());
       return ok(c, activationView(result.license, result.product));
     },
   );
@@ -256,7 +256,7 @@ export function licenseApiRoutes(deps: AppDeps) {
     }),
     async (c) => {
       const q = c.req.valid('query');
-      const result = await licenses.renew(db, c.get('licenseCaller'), { appid: q.appid, license: q.license, renewId: q.renewId });
+      const result = await licenses.renew(db, c.get('licenseCaller'), { appid: q.appid, license: q.license, renewId: q.renewId }, deps.clock());
       return ok(c, renewalView(result.license, result.renewId));
     },
   );
@@ -477,7 +477,7 @@ export function licenseApiRoutes(deps: AppDeps) {
         days: q.expiringDay,
         page: q.page ?? 1,
         size: q.size ?? MAX_PAGE_SIZE,
-      });
+      }, deps.clock());
       return ok(c, {
         count,
         list: rows.map((l) => ({ licenseKey: l.license_key, license: l.license, activeTime: rfc3339(l.activated_at), expireTime: rfc3339(l.expires_at) })),

@@ -354,7 +354,7 @@ export function licensingVendorRoutes(deps: AppDeps) {
     }),
     async (c) => {
       const q = c.req.valid('query');
-      const now = new Date();
+      const now = deps.clock();
       const filter = { customerId: q.customerId, projectId: q.projectId, pid: q.pid, status: q.status, now };
       if (wantsCsv(c.req.header('accept'))) {
         // Streamed in batches of 5,000 (a customer may hold a million licenses).

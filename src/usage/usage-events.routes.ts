@@ -52,7 +52,7 @@ export function usageEventsRoutes(deps: AppDeps) {
   router.use('*', useEnvelope('vendor'), adminAuth({ token: deps.adminToken }), limitBody(4 * 1024 * 1024));
   router.openapi(route, async (c) => {
     const { events } = c.req.valid('json');
-    return c.json(await ingestUsageEvents(deps.db, events), 200);
+    return c.json(await ingestUsageEvents(deps.db, events, deps.clock().getTime()), 200);
   });
   return router;
 }
