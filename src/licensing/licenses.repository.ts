@@ -138,8 +138,9 @@ export function licensesAfter(db: Db, f: LicenseFilter, afterId: string, limit: 
 export interface CustomerLicenseSummary {
   latestExpiry: Date | null;
   earliestActiveExpiry: Date | null;
-  activeCount: number | null;
-  available: number;
+  /** Exact decimal strings, straight from Postgres: totals over many purchases can pass 2^53. */
+  activeCount: string | null;
+  available: string;
   pools: number;
 }
 
@@ -150,21 +151,21 @@ export interface CustomerLicenseSummary {
  */
 export async function customerSummary(db: Db, customerId: string, now: Date, withActiveCount: boolean): Promise<CustomerLicenseSummary> {
   const activeCount = withActiveCount
-    ? sql<string>`(select count(*) from licenses where customer_id = ${customerId} and expires_at > ${now})`
+    ? sql<string>`(select count(*)::text from licenses where customer_id = ${customerId} and expires_at > ${now})`
     : sql<null>`null`;
   const { rows } = await sql<{ latest: Date | null; earliest: Date | null; active: string | null; available: string; pools: string }>`
     select
       (select max(expires_at) from licenses where customer_id = ${customerId}) as latest,
       (select min(expires_at) from licenses where customer_id = ${customerId} and expires_at > ${now}) as earliest,
       ${activeCount} as active,
-      (select coalesce(sum(capacity - used), 0)::bigint from license_pools where customer_id = ${customerId}) as available,
+      (select coalesce(sum(capacity - used), 0)::text from license_pools where customer_id = ${customerId}) as available,
       (select count(*) from license_pools where customer_id = ${customerId}) as pools`.execute(db);
   const r = rows[0]!;
   return {
     latestExpiry: r.latest,
     earliestActiveExpiry: r.earliest,
-    activeCount: r.active === null ? null : Number(r.active),
-    available: Number(r.available),
+    activeCount: r.active,
+    available: r.available,
     pools: Number(r.pools),
   };
 }

@@ -97,7 +97,7 @@ export async function allocate(db: Db, caller: LicenseCaller, input: { appid: st
   await db.transaction().execute(async (trx) => {
     if (!(await quota.moveToProject(trx, customerId, input.pid, project.project_id, input.count))) {
       const shared = (await quota.pools(trx, customerId, input.pid)).find((r) => r.projectId === null);
-      const left = shared ? shared.capacity - shared.used : 0;
+      const left = shared ? shared.capacity - shared.used : 0n;
       throw new AppError('quota_exhausted', `Only ${left} unallocated licenses of PID ${input.pid} are left; ${input.count} were asked for`);
     }
     await quota.insertAllocation(trx, { customerId, projectId: project.project_id, pid: input.pid, count: input.count, creator: input.creator });
@@ -110,7 +110,7 @@ export async function allocate(db: Db, caller: LicenseCaller, input: { appid: st
     appid: project.project_id,
     count: input.count,
     projectQuota: { total: own.capacity, used: own.used, available: own.capacity - own.used },
-    sharedAvailable: shared ? shared.capacity - shared.used : 0,
+    sharedAvailable: shared ? shared.capacity - shared.used : 0n,
   };
 }
 

@@ -6,6 +6,7 @@ import { useEnvelope } from '../http/envelope.ts';
 import { adminAuth, limitBody } from '../http/middleware.ts';
 import { newRouter } from '../http/router.ts';
 import { customerIdSchema } from '../ids.ts';
+import { stringifyExact } from '../json.ts';
 import * as catalogueRepo from './catalogue.repository.ts';
 import { createPid, createSku } from './catalogue.service.ts';
 import * as licensesRepo from './licenses.repository.ts';
@@ -404,7 +405,11 @@ export function licensingVendorRoutes(deps: AppDeps) {
         },
       },
     }),
-    async (c) => c.json({ data: await quotaOf(db, c.req.valid('query').customerId) }, 200) as never,
+    // Written by stringifyExact: the counters are bigints, answered with all their digits.
+    async (c) =>
+      c.body(stringifyExact({ data: await quotaOf(db, c.req.valid('query').customerId) }), 200, {
+        'content-type': 'application/json; charset=utf-8',
+      }) as never,
   );
   return router;
 }
