@@ -39,15 +39,19 @@ const FOREIGN_KEYS = [
   ['license_pads', 'license_pads_customer_fk', 'customer_id', 'customers', 'customer_id'],
 ] as const;
 
-/** The bill's arrays are all present or all absent, and every present array is as long as project_ids. */
+/**
+ * The bill's arrays are all present or all absent, and every present array is as long as
+ * project_ids. (A comparison with a null array is null, which a CHECK lets through: hence the
+ * num_nulls and the coalesce.)
+ */
 const BLOCK_ARRAYS_CHECK = sql`check (
   cardinality(plan_ids) = cardinality(project_ids)
   and cardinality(amounts) = cardinality(project_ids)
   and cardinality(corrections) = cardinality(project_ids)
-  and ((quantities is null and version_ids is null and fees is null)
-    or (cardinality(quantities) = cardinality(project_ids)
-      and cardinality(version_ids) = cardinality(project_ids)
-      and cardinality(fees) = cardinality(project_ids))))`;
+  and num_nulls(quantities, version_ids, fees) in (0, 3)
+  and coalesce(cardinality(quantities) = cardinality(project_ids)
+    and cardinality(version_ids) = cardinality(project_ids)
+    and cardinality(fees) = cardinality(project_ids), true))`;
 
 export async function up(db: Kysely<any>): Promise<void> {
   for (const [table, , column, target, targetColumn] of FOREIGN_KEYS) {
