@@ -209,7 +209,8 @@ async function licenseCall(method: string, url: string) {
  */
 function bases(): Base[] {
   const event = { id: 'fz-event-1', projectId: '101', quantity: '2.5', occurredAt: '2025-06-01T10:00:00Z', description: 'a call' };
-  const version = { name: 'Gold', currency: 'USD', usageUnit: 'Minute', effectiveFrom: '2030-01', monthlyFee: '1.5', tiers: [{ upTo: '1000', unitPrice: '0.002' }, { upTo: null, unitPrice: '0.0015' }] };
+  // Declared fields only: a field a route does not read is ignored, and spoiling it spoils nothing.
+  const version = { currency: 'USD', usageUnit: 'Minute', effectiveFrom: '2030-01', monthlyFee: '1.5', tiers: [{ upTo: '1000', unitPrice: '0.002' }, { upTo: null, unitPrice: '0.0015' }] };
   return [
     { method: 'GET', route: '/healthz', auth: 'none' },
     { method: 'GET', route: '/readyz', auth: 'none' },
@@ -231,7 +232,7 @@ function bases(): Base[] {
     { method: 'GET', route: '/v1/statements/{id}', auth: 'admin', path: { id: known.statementId } },
     { method: 'GET', route: '/v1/statements/{id}/lines', auth: 'admin', path: { id: known.statementId }, query: { pageNum: '1', limit: '100' } },
     { method: 'GET', route: '/v1/plans', auth: 'admin' },
-    { method: 'POST', route: '/v1/plans', auth: 'admin', body: { json: { planId: 'gold', ...version } } },
+    { method: 'POST', route: '/v1/plans', auth: 'admin', body: { json: { planId: 'gold', name: 'Gold', ...version } } },
     { method: 'GET', route: '/v1/plans/{planId}', auth: 'admin', path: { planId: 'basic' } },
     { method: 'POST', route: '/v1/plans/{planId}/versions', auth: 'admin', path: { planId: 'basic' }, body: { json: version } },
     { method: 'GET', route: '/v1/reconciliation', auth: 'admin', query: { month: '2025-05' } },
