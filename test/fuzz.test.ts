@@ -662,18 +662,23 @@ function refusedInBody(base: Base, body: unknown): boolean {
   return b.accepted === 0 && Array.isArray(b.results) && b.results.every((r) => r.status === 'rejected');
 }
 
-/** Failures grouped by route, problem kind, status and code, each with up to three examples. */
+/**
+ * Failures grouped by route, problem kind, status and code; under each, every distinct spoiling
+ * that failed so (auth and poisons), with one example request.
+ */
 function groupFailures(failures: Failure[]): string {
-  const groups = new Map<string, Failure[]>();
+  const groups = new Map<string, Map<string, Failure>>();
   for (const f of failures) {
     const kind = f.problem.replace(/:.*$/s, '');
     const key = `${f.route} | ${kind} | ${f.status} ${f.code}`;
-    groups.set(key, [...(groups.get(key) ?? []), f]);
+    const distinct = groups.get(key) ?? new Map<string, Failure>();
+    const spoiling = [...f.poisons].sort().join('; ');
+    if (!distinct.has(spoiling)) distinct.set(spoiling, f);
+    groups.set(key, distinct);
   }
   return [...groups]
-    .map(([key, list]) => `${key} ×${list.length}\n${list
-      .slice(0, 3)
-      .map((f) => `    [${f.poisons.join('; ')}] ${f.request}\n      → ${f.problem.slice(0, 240)}`)
+    .map(([key, distinct]) => `${key}\n${[...distinct]
+      .map(([spoiling, f]) => `    [${spoiling}] ${f.request}\n      → ${f.problem.slice(0, 200)}`)
       .join('\n')}`)
     .join('\n');
 }
