@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { purchase } from '../src/licensing/quota.service.ts';
 import { ADMIN } from './helpers/app.ts';
-import { licenseWorld, TRIAL_PID } from './helpers/license.ts';
+import { adminJson, COMMERCIAL_PID, licenseWorld, TRIAL_PID } from './helpers/license.ts';
 import { setupTestApp } from './helpers/setup.ts';
 
 const ctx = setupTestApp();
@@ -71,6 +71,33 @@ describe('quota totals beyond an integer', () => {
     expect(allocate.status).toBe(200);
     expect(await allocate.text()).toContain('"sharedAvailable":9007199254740993');
     expect((await p101.activate('101', TRIAL_PID, 'dev-1')).status).toBe(200);
+  });
+});
+
+describe('license expiry beyond year 9999', () => {
+  it('a renewal that would pass 9999-12-31 is refused (409 expiry_limit), consuming nothing; one that stays inside works', async () => {
+    const { p101 } = await licenseWorld(ctx.t, ctx.tdb.db, { commercial: 2 });
+    const a = (await p101.activate('101', COMMERCIAL_PID, 'dev-1')).body.data;
+    const b = (await p101.activate('101', COMMERCIAL_PID, 'dev-2')).body.data;
+    expect((await adminJson(ctx.t, 'POST', '/v1/renewals', { customerId: 'c1', pid: COMMERCIAL_PID, count: 5, renewId: 'R' })).status).toBe(201);
+    // As after many renewals of a long validity: one year from the end of year 9999, and just inside it.
+    await sql`update licenses set expires_at = '9999-03-01T00:00:00Z' where license = ${a.license}`.execute(ctx.tdb.db);
+    await sql`update licenses set expires_at = '9998-12-31T23:59:59Z' where license = ${b.license}`.execute(ctx.tdb.db);
+
+    const refused = await p101.post('/v2/renew', { appid: '101', license: a.license, renewId: 'R' });
+    expect([refused.status, refused.body.error]).toEqual([409, 'expiry_limit']);
+    const kept = await ctx.tdb.db.selectFrom('licenses').select(['expires_at', 'renew_times']).where('license', '=', a.license).executeTakeFirstOrThrow();
+    expect(kept).toEqual({ expires_at: new Date('9999-03-01T00:00:00Z'), renew_times: 0 });
+
+    const renewed = await p101.post('/v2/renew', { appid: '101', license: b.license, renewId: 'R' });
+    expect(renewed.status).toBe(200);
+    expect(renewed.body.data.expireTime).toBe(Date.parse('9999-12-31T23:59:59Z') / 1000);
+    const order = await adminJson(ctx.t, 'GET', '/v1/renewals?customerId=c1');
+    expect(order.body.data).toEqual([expect.objectContaining({ renewId: 'R', used: 1, available: 4 })]);
+
+    // Agora's license query keeps a four-digit year.
+    const agora = await ctx.t.agoraGet('/customers/c1/license', {});
+    expect((await agora.json()).data.expireDate).toBe('9999-12-31');
   });
 });
 

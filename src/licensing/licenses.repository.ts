@@ -63,8 +63,18 @@ export async function findInProject(db: Db, projectId: string, key: string): Pro
     .executeTakeFirst();
 }
 
-/** Extends the license by `months` from its current expiry; one more renewal. */
-export async function extend(db: Transaction<DB>, id: string, months: number, at: Date): Promise<LicenseRow> {
+/**
+ * The latest expiry a license may reach. Renewals add up without end (a 100-year PID renewed 80
+ * times), and past year 9999 every answer breaks: `YYYY-MM-DD` and RFC 3339 have four-digit years,
+ * a JS Date ends in 275760, a Postgres timestamp in 294276.
+ */
+export const LAST_EXPIRY = new Date('9999-12-31T23:59:59Z');
+
+/**
+ * Extends the license by `months` from its current expiry; one more renewal. Undefined (and
+ * nothing changed) when the new expiry would pass LAST_EXPIRY.
+ */
+export async function extend(db: Transaction<DB>, id: string, months: number, at: Date): Promise<LicenseRow | undefined> {
   return db
     .updateTable('licenses')
     .set({
@@ -73,8 +83,9 @@ export async function extend(db: Transaction<DB>, id: string, months: number, at
       last_renew_at: at,
     })
     .where('id', '=', id)
+    .where(sql<boolean>`${plusMonthsUtc(sql.ref('expires_at'), months)} <= ${LAST_EXPIRY}`)
     .returningAll()
-    .executeTakeFirstOrThrow();
+    .executeTakeFirst();
 }
 
 export async function logRenewal(

@@ -154,6 +154,10 @@ export async function renew(db: Db, caller: LicenseCaller, input: { appid: strin
       if (renewId === undefined) throw new AppError('renewal_exhausted', `Customer ${license.customer_id} has no renewals of PID ${license.pid} left`);
     }
     const renewed = await repo.extend(trx, license.id, product.pid.validity_months, at);
+    // Thrown inside the transaction: the renewal consumed above is given back.
+    if (!renewed) {
+      throw new AppError('expiry_limit', `License ${input.license} expires ${license.expires_at.toISOString().slice(0, 10)}; renewing it would pass ${repo.LAST_EXPIRY.toISOString().slice(0, 10)}, the latest expiry a license can have`);
+    }
     await repo.logRenewal(trx, { licenseId: license.id, renewId, previous: license.expires_at, expiresAt: renewed.expires_at, at });
     return { license: renewed, renewId };
   });
