@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sign } from '../src/agora/signature.ts';
+import { ERROR_STATUS, type ErrorCode } from '../src/errors.ts';
 import { ADMIN, buildApp, dayStart, KEY, provision, type TestApp } from './helpers/app.ts';
 import { openTestDatabase, TABLES, type TestDatabase } from './helpers/db.ts';
 import { buy, catalogue, COMMERCIAL_PID, projectCredentials, TRIAL_PID } from './helpers/license.ts';
@@ -543,7 +544,8 @@ function requestOf(s: Spoiled): { url: string; init: RequestInit } {
 /** What is wrong with an error answer's body for its route family, or undefined. */
 function envelopeProblem(family: Family, status: number, body: unknown): string | undefined {
   const b = body as Record<string, any> | null;
-  const stable = (code: unknown) => typeof code === 'string' && /^[a-z][a-z0-9_]*$/.test(code);
+  // One of the codes of src/errors.ts, with the status that code has.
+  const stable = (code: unknown) => typeof code === 'string' && Object.hasOwn(ERROR_STATUS, code) && ERROR_STATUS[code as ErrorCode] === status;
   if (b === null || typeof b !== 'object') return 'not a JSON object';
   switch (family) {
     case 'agora-numeric':
