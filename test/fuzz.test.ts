@@ -93,6 +93,8 @@ const JSON_LEAF_POISONS: [string, Json][] = [
   ['object', { a: 1 }],
   ['array', ['1']],
   ['nested arrays', [[[[[['1']]]]]]],
+  ['arrays nested 5,000 deep', new RawJson(DEEP)],
+  ['objects nested 5,000 deep', new RawJson(DEEP_OBJECT)],
 ];
 /** Bad for a JSON number leaf too. */
 const JSON_NUMBER_POISONS: [string, Json][] = [
@@ -525,7 +527,7 @@ function requestOf(s: Spoiled): { url: string; init: RequestInit } {
     if (base.auth === 'agora') {
       const fields: Record<string, unknown> = { ...(JSON.parse(writeJson(value)) as Record<string, unknown>), apiKey: s.auth === 'unknown-key' ? 'unknown-api-key-0000000000000000' : KEY.apiKey };
       value = { ...value, apiKey: fields.apiKey as string };
-      if (s.auth !== 'unsigned') value.signature = s.auth === 'wrong-signature' ? 'AAAAAAAAAAAAAAAAAAAAAAAAAAA=' : sign(base.method, signedPath, fields, KEY.apiSecret);
+      if (s.auth !== 'unsigned') value.signature = s.auth === 'wrong-signature' ? 'AAAAAAAAAAAAAAAAAAAAAAAAAAA=' : signOrNot(base.method, signedPath, fields);
     }
     body = writeJson(value);
     headers['content-type'] = s.body.contentType;
@@ -539,6 +541,19 @@ function requestOf(s: Spoiled): { url: string; init: RequestInit } {
   }
   const qs = query.map(([k, v]) => `${encodeURIComponent(k)}=${encodeUrl(v)}`).join('&');
   return { url: `${path}${qs ? `?${qs}` : ''}`, init: { method: base.method, headers, ...(body === undefined ? {} : { body }) } };
+}
+
+/**
+ * Agora's signature over the fields, or a wrong one when they cannot be signed: a value nested
+ * 5,000 deep overflows JSON.stringify's stack here. The server must refuse it either way.
+ */
+function signOrNot(method: string, path: string, fields: Record<string, unknown>): string {
+  try {
+    return sign(method, path, fields, KEY.apiSecret);
+  } catch (err) {
+    if (err instanceof RangeError) return 'AAAAAAAAAAAAAAAAAAAAAAAAAAA=';
+    throw err;
+  }
 }
 
 /** What is wrong with an error answer's body for its route family, or undefined. */
