@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 
 /**
- * Constraints the schema relied on the code for, and two fixes of its types:
+ * Constraints the schema had left to the code, a wider type for quota counters, and two cleanups:
  *
  * - Foreign keys on the licensing tables. Nothing ever deletes a customer, project, PID, license or
  *   renewal order, so the application cannot have written an orphan; a row written by hand might
@@ -72,7 +72,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     await sql`alter table ${sql.table(table)} add constraint ${sql.id(name)}
       foreign key (${sql.ref(column)}) references ${sql.table(target)} (${sql.ref(targetColumn)})`.execute(db);
   }
-  // Each key is checked on insert through the referenced table's primary key. No index for the
+  // Each key is checked on insert through the referenced table's primary key, taking a FOR KEY
+  // SHARE lock on the row it names: plain UPDATEs of customers and projects (deactivation) do not
+  // conflict with it, a SELECT … FOR UPDATE of them would (use FOR NO KEY UPDATE). No index for the
   // reverse direction: customers, projects, PIDs, licenses and renewal orders are never deleted.
 
   await sql`alter table license_pools add column id bigint generated always as identity primary key`.execute(db);
