@@ -125,6 +125,11 @@ describe('activation', () => {
       .execute(async (trx) => {
         // In Los Angeles 2027-03-01T04:00Z is still 28 February: local arithmetic would give 28 May.
         await sql`set local timezone = 'America/Los_Angeles'`.execute(trx);
+        // What the licenses' foreign keys name (migrations/20261123050000-hardening.ts).
+        await trx.insertInto('customers').values({ customer_id: 'c', plan_id: 'basic' }).execute();
+        await trx.insertInto('projects').values({ project_id: '1', customer_id: 'c', app_key: 'k', app_secret: 's' }).execute();
+        await trx.insertInto('license_skus').values({ sku_id: 's', product: 1, name: 'n', media_type: 1, minutes: null, period: null }).execute();
+        await trx.insertInto('license_pids').values({ pid: 'p', sku_id: 's', category: 'device', type: 'trial', validity_months: 3 }).execute();
         for (const [key, at, months] of [
           ['a', '2027-03-01T04:00:00Z', 3],
           ['b', '2027-01-31T12:00:00Z', 3],

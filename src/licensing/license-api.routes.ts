@@ -3,6 +3,7 @@ import type { Context } from 'hono';
 import { AppError } from '../errors.ts';
 import type { AppDeps, AppEnv } from '../http/context.ts';
 import { useEnvelope } from '../http/envelope.ts';
+import { stringifyExact } from '../json.ts';
 import { limitBody } from '../http/middleware.ts';
 import { newRouter } from '../http/router.ts';
 import { licenseAuth, strictQuery } from './auth.ts';
@@ -74,8 +75,9 @@ const activation = z
 const padEntry = z.object({ id: z.number().int(), cid: z.string(), licenseKey: z.string(), createTime: z.number().int() });
 const counted = <T extends z.ZodType>(item: T) => z.object({ count: z.number().int(), list: z.array(item) });
 
+/** Written by stringifyExact: quota counters are bigints and are answered with all their digits. */
 function ok(c: Context<AppEnv>, data: unknown, message = 'success'): never {
-  return c.json({ code: 200, message, data }, 200) as never;
+  return c.body(stringifyExact({ code: 200, message, data }), 200, { 'content-type': 'application/json; charset=utf-8' }) as never;
 }
 
 const padView = (r: { id: string; customer_id: string; license_key: string; created_at: Date }) => ({
