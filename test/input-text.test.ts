@@ -84,6 +84,16 @@ describe('text the database cannot store', () => {
     expect((await admin('/v1/plans', { method: 'POST', body: JSON.stringify({ ...plan, name: 'Gold' }) })).status).toBe(201);
   });
 
+  it('in query text that is not percent-encoded UTF-8: a broken escape, a byte that is not UTF-8, a surrogate in UTF-8', async () => {
+    const NOT_UTF8 = /not valid percent-encoded UTF-8/;
+    await expectVendor400(await admin('/v1/purchases?customerId=a%zz'), NOT_UTF8);
+    await expectVendor400(await admin('/v1/renewals?customerId=%FF'), NOT_UTF8);
+    await expectVendor400(await admin('/v1/licenses?customerId=a%ED%A0%80b'), NOT_UTF8);
+    await expectVendor400(await admin('/v1/plans/a%FF'), NOT_UTF8);
+    // A well-formed escape of real text still reads as that text.
+    expect((await admin('/v1/licenses?customerId=caf%C3%A9')).status).toBe(200);
+  });
+
   it('in the license API: query values, bodies and Basic credentials', async () => {
     const before = await snapshot();
     expectLicense400(await w.p101.call('POST', '/v2/active', { pid: 'a\u0000b', licenseKey: 'k', appid: '101' }), NUL);

@@ -76,11 +76,17 @@ export function checkJsonInput(value: unknown, opts: { where?: string; skipItems
   }
 }
 
-function decodedOrRaw(s: string): string {
+/**
+ * Percent-decoded text. A broken escape (`%zz`) or bytes that are not UTF-8 (`%FF`, or `%ED%A0%80`,
+ * a surrogate written as UTF-8) cannot mean any stored value: taken literally they would only make
+ * a search that matches nothing look like a valid empty answer, so they are a 400 too.
+ */
+function decoded(s: string, where: () => string): string {
   try {
     return decodeURIComponent(s.replace(/\+/g, ' '));
   } catch {
-    return s; // not UTF-8: left as written, so it holds neither NUL nor a surrogate
+    const at = where();
+    throw new AppError('invalid_parameter', `${at} is not valid percent-encoded UTF-8`, { path: at });
   }
 }
 
@@ -90,15 +96,15 @@ function decodedOrRaw(s: string): string {
  */
 export function checkRequestText(c: Context<AppEnv>): void {
   const url = new URL(c.req.url);
-  const pathWhy = unstorableText(decodedOrRaw(url.pathname));
+  const pathWhy = unstorableText(decoded(url.pathname, () => 'the path'));
   if (pathWhy) throw textError('the path', pathWhy);
   for (const part of url.search.slice(1).split('&')) {
     if (part === '') continue;
     const eq = part.indexOf('=');
-    const key = decodedOrRaw(eq < 0 ? part : part.slice(0, eq));
+    const key = decoded(eq < 0 ? part : part.slice(0, eq), () => 'a query parameter name');
     const keyWhy = unstorableText(key);
     if (keyWhy) throw textError('a query parameter name', keyWhy);
-    const valueWhy = unstorableText(decodedOrRaw(eq < 0 ? '' : part.slice(eq + 1)));
+    const valueWhy = unstorableText(decoded(eq < 0 ? '' : part.slice(eq + 1), () => `query parameter ${key}`));
     if (valueWhy) throw textError(`query parameter ${key}`, valueWhy);
   }
   // Decoded as the license API decodes it; UTF-8 decoding yields no surrogates, only U+0000 is left.
