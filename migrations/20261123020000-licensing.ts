@@ -86,8 +86,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     )`.execute(db);
   await sql`create index license_renewals_customer_idx on license_renewals (customer_id, pid, created_at)`.execute(db);
 
-  // No foreign keys on the licenses: every row is written by activation, which has checked the
-  // project and the PID in the same transaction, and a per-row check would slow it.
+  // Created without foreign keys; migrations/20261123050000-hardening.ts adds them (activation
+  // checks the project and the PID before its transaction, not inside it, so only keys hold).
   await sql`
     create table licenses (
       id            bigserial primary key,

@@ -1,4 +1,3 @@
-import { swaggerUI } from '@hono/swagger-ui';
 import { AppError } from './errors.ts';
 import { usageRoutes } from './agora/usage.routes.ts';
 import { billRoutes } from './agora/bill.routes.ts';
@@ -6,6 +5,7 @@ import { plansRoutes } from './billing/plans.routes.ts';
 import { reconciliationRoutes } from './billing/reconciliation.routes.ts';
 import { provisioningRoutes } from './agora/provisioning.routes.ts';
 import type { AppDeps } from './http/context.ts';
+import { mountDocs } from './http/docs.ts';
 import { renderError } from './http/envelope.ts';
 import { agoraPriority, deadline, HeavyReadGate, heavyRead, requestLog } from './http/middleware.ts';
 import { wantsCsv } from './csv.ts';
@@ -52,7 +52,7 @@ export function createApp(deps: AppDeps) {
         "Agora's signed callbacks (usage, provisioning) and the vendor API (usage ingestion, statements). Agora-facing routes are signed with HMAC-SHA1; vendor routes take `Authorization: Bearer <ADMIN_TOKEN>`.",
     },
   });
-  app.get('/docs', swaggerUI({ url: '/openapi.json' }));
+  mountDocs(app);
 
   app.notFound(() => {
     throw new AppError('not_found', 'No such route');

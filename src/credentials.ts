@@ -53,17 +53,27 @@ export function resolveCredentials(config: Config): ResolvedCredentials {
   }
 
   const file = join(config.dataDir, 'credentials.json');
+  const read = () => {
+    const parsed = storedSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
+    if (!parsed.success) throw new ConfigError([`${file}: not a valid credentials file; delete it to create new ones`]);
+    return parsed.data;
+  };
   let stored: z.infer<typeof storedSchema>;
   let createdNow = false;
   if (existsSync(file)) {
-    const parsed = storedSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
-    if (!parsed.success) throw new ConfigError([`${file}: not a valid credentials file; delete it to create new ones`]);
-    stored = parsed.data;
+    stored = read();
   } else {
     stored = { apiKey: token32(), apiSecret: token32(), adminToken: token32() + token32() };
     mkdirSync(config.dataDir, { recursive: true });
-    writeFileSync(file, JSON.stringify(stored, null, 2) + '\n', { mode: 0o600 });
-    createdNow = true;
+    try {
+      // Exclusive: a second process starting at the same moment must not replace the pair the
+      // first one has already printed; it reads that one instead.
+      writeFileSync(file, JSON.stringify(stored, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
+      createdNow = true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      stored = read();
+    }
   }
   return {
     apiKeys: config.apiKeys.length > 0 ? config.apiKeys : [{ apiKey: stored.apiKey, apiSecret: stored.apiSecret }],

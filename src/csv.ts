@@ -1,6 +1,22 @@
-/** RFC 4180 CSV: a field with a comma, quote or line break is quoted, quotes doubled. */
+/** A plain decimal number as this server writes amounts and ids (`-7`, `12.5`, `430892`). */
+const NUMBER = /^-?\d+(\.\d+)?$/;
+
+/**
+ * A cell a spreadsheet would run as a formula (OWASP "CSV injection"): one starting with `=`, `+`,
+ * `-`, `@`, a tab or a carriage return. Such text (a licenseKey `=HYPERLINK(…)`, a customer name)
+ * gets a leading `'`, so it shows as text. A well-formed number is left as it is: a negative
+ * amount `-7` is data, not a formula, and must stay a number in the sheet.
+ */
+export function neutralizeFormula(text: string): string {
+  return /^[=+\-@\t\r]/.test(text) && !NUMBER.test(text) ? `'${text}` : text;
+}
+
+/**
+ * RFC 4180 CSV: a field with a comma, quote or line break is quoted, quotes doubled; text that a
+ * spreadsheet would run as a formula is neutralized first. Every CSV the server writes goes through here.
+ */
 export function csvField(value: unknown): string {
-  const text = value === null || value === undefined ? '' : String(value);
+  const text = neutralizeFormula(value === null || value === undefined ? '' : String(value));
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 

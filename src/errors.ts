@@ -41,6 +41,7 @@ export const ERROR_STATUS = {
   plan_exists: 409,
   month_already_billed: 409,
   sku_conflict: 409,
+  expiry_limit: 409,
   pid_conflict: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,

@@ -2,6 +2,7 @@ import { serve } from '@hono/node-server';
 import { createApp } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { resolveCredentials } from './credentials.ts';
+import { DataDirLockedError } from './db/data-dir-lock.ts';
 import { openDatabase } from './db/database.ts';
 import { migrateToLatestOrThrow } from './db/migrate.ts';
 import type { Logger } from './http/context.ts';
@@ -29,7 +30,7 @@ async function main(): Promise<void> {
   });
   const applied = await migrateToLatestOrThrow(database.db);
 
-  const app = createApp({ db: database.db, config, apiKeys: creds.apiKeys, adminToken: creds.adminToken, log });
+  const app = createApp({ db: database.db, config, apiKeys: creds.apiKeys, adminToken: creds.adminToken, log, clock: () => new Date() });
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
     log({
       at: new Date().toISOString(),
@@ -79,6 +80,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+  // A held DATA_DIR is an expected refusal, not a crash: its message names the holder, no stack.
+  if (err instanceof DataDirLockedError) console.error(`Not started: ${err.message}`);
+  else console.error(err instanceof Error ? (err.stack ?? err.message) : err);
   process.exit(1);
 });

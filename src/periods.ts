@@ -13,11 +13,21 @@ export const monthText = (monthNumber: number) => monthStart(monthNumber).toISOS
 /** `YYYY-MM`. */
 export const monthLabel = (monthNumber: number) => monthText(monthNumber).slice(0, 7);
 
-/** `YYYY-MM` or `YYYY-MM-01` to a month number; null when it is not a month. */
+/**
+ * The months a month parameter may name: from 1970-01 to 9999-11. A month's period ends at the
+ * start of the next one, which must still be a 4-digit year (10000-01 is no date PostgreSQL or
+ * `toISOString` writes plainly), and years below 100 would be read by `Date.UTC` as 19xx.
+ */
+export const FIRST_MONTH = 1970 * 12;
+export const LAST_MONTH = 9999 * 12 + 10;
+export const MONTH_RANGE_TEXT = 'a month YYYY-MM from 1970-01 to 9999-11';
+
+/** `YYYY-MM` or `YYYY-MM-01` to a month number; null when it is not a month in the supported range. */
 export function parseMonth(text: string): number | null {
   const m = /^(\d{4})-(\d{2})(?:-01)?$/.exec(text);
   if (!m) return null;
   const month = Number(m[2]);
   if (month < 1 || month > 12) return null;
-  return Number(m[1]) * 12 + month - 1;
+  const n = Number(m[1]) * 12 + month - 1;
+  return n < FIRST_MONTH || n > LAST_MONTH ? null : n;
 }

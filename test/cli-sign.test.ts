@@ -28,6 +28,7 @@ describe('agora-vendor sign', () => {
     expect(r.status).toBe(0);
     expect(r.out).toBe(`/usage?fromTs=1619913600&toTs=1619917200&pageNum=1&apiKey=${KEY.apiKey}&signature=SFVnCVlRbrZcjMPGTWVxAE4QWZ8%3D\n`);
     expect(r.err).toBe(
+      `signing with apiKey ${KEY.apiKey} (from the --key and --secret flags)\n` +
       'source string: GET&%2Fusage&apiKey%3DpzD5XinRSlmA64tZx81fL92YcBsJK0gd%26fromTs%3D1619913600%26pageNum%3D1%26toTs%3D1619917200\n',
     );
   });

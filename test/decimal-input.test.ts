@@ -130,7 +130,7 @@ describe('parseOccurredAt', () => {
   it('accepts Unix seconds as a number or a digit string', () => {
     expect(at(1763892900)).toBe('2025-11-23T10:15:00.000Z');
     expect(at('1763892900')).toBe('2025-11-23T10:15:00.000Z');
-    expect(at(946684800)).toBe('2000-01-01T00:00:00.000Z');
+    expect(at(1000080000)).toBe('2001-09-10T00:00:00.000Z');
   });
 
   it('rejects ISO without a time zone', () => {
@@ -176,12 +176,14 @@ describe('parseOccurredAt', () => {
     expect(error('2027-01-01T00:00:00Z')).toMatch(/future/);
   });
 
-  it('rejects times before 2000', () => {
-    expect(error('1999-12-31T23:59:59Z')).toMatch(/2000/);
-    expect(error('2000-01-01T00:30:00+01:00')).toMatch(/2000/);
-    expect(error(946684799)).toMatch(/2000/);
-    expect(error(0)).toMatch(/2000/);
-    expect(error('0')).toMatch(/2000/);
+  it('rejects times before 2001-09-10, the first UTC day Agora can poll whole with 10-digit seconds', () => {
+    expect(error('1999-12-31T23:59:59Z')).toMatch(/2001-09-10/);
+    expect(error('2001-09-10T00:30:00+01:00')).toMatch(/2001-09-10/);
+    expect(error('2000-06-01T00:00:00Z')).toMatch(/2001-09-10/);
+    expect(error(1000079999)).toMatch(/2001-09-10/);
+    expect(error(999999999)).toMatch(/2001-09-10/);
+    expect(error(0)).toMatch(/2001-09-10/);
+    expect(error('0')).toMatch(/2001-09-10/);
   });
 
   it('requires a value', () => {

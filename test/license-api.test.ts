@@ -89,8 +89,9 @@ describe('authentication', () => {
 
 describe('activation', () => {
   it('answers the license in Agora’s shape and starts its validity now, in UTC calendar months', async () => {
-    const w = await licenseWorld(ctx.t, ctx.tdb.db, { trial: 2, commercial: 1 });
-    const started = Math.floor(Date.now() / 1000);
+    const w = await licenseWorld(ctx.t, ctx.tdb.db, { trial: 3, commercial: 1 });
+    // The app's clock, fixed: the validity arithmetic is checked on any day the suite runs.
+    ctx.t.setNow('2026-01-15T10:20:30.700Z');
     const r = await w.p101.activate('101', TRIAL_PID, 'SN-0001');
     expect(r.status).toBe(200);
     expect(r.body).toEqual({
@@ -106,16 +107,15 @@ describe('activation', () => {
       },
     });
     const { activationTime, expireTime } = r.body.data;
-    expect(activationTime).toBeGreaterThanOrEqual(started);
-    expect(activationTime).toBeLessThanOrEqual(Math.ceil(Date.now() / 1000));
-    const a = new Date(activationTime * 1000);
-    const threeMonths = Date.UTC(a.getUTCFullYear(), a.getUTCMonth() + 3, a.getUTCDate(), a.getUTCHours(), a.getUTCMinutes(), a.getUTCSeconds());
-    // Clamped at the end of a shorter month, as Postgres does.
-    if (new Date(threeMonths).getUTCDate() === a.getUTCDate()) expect(ymd(expireTime)).toBe(new Date(threeMonths).toISOString());
+    expect(ymd(activationTime)).toBe('2026-01-15T10:20:30.000Z');
+    expect(ymd(expireTime)).toBe('2026-04-15T10:20:30.000Z');
     const c = await w.p101.activate('101', COMMERCIAL_PID, 'SN-0001');
-    const oneYear = new Date(c.body.data.activationTime * 1000);
-    oneYear.setUTCFullYear(oneYear.getUTCFullYear() + 1);
-    expect(ymd(c.body.data.expireTime).slice(0, 10)).toBe(oneYear.toISOString().slice(0, 10));
+    expect(ymd(c.body.data.activationTime)).toBe('2026-01-15T10:20:30.000Z');
+    expect(ymd(c.body.data.expireTime)).toBe('2027-01-15T10:20:30.000Z');
+    // Clamped at the end of a shorter month, as Postgres does.
+    ctx.t.setNow('2026-11-30T23:59:59Z');
+    const late = await w.p101.activate('101', TRIAL_PID, 'SN-0002');
+    expect(ymd(late.body.data.expireTime)).toBe('2027-02-28T23:59:59.000Z');
   });
 
   it('adds calendar months in UTC whatever the session time zone, clamping at the end of a month', async () => {
@@ -125,6 +125,11 @@ describe('activation', () => {
       .execute(async (trx) => {
         // In Los Angeles 2027-03-01T04:00Z is still 28 February: local arithmetic would give 28 May.
         await sql`set local timezone = 'America/Los_Angeles'`.execute(trx);
+        // What the licenses' foreign keys name (migrations/20261123050000-hardening.ts).
+        await trx.insertInto('customers').values({ customer_id: 'c', plan_id: 'basic' }).execute();
+        await trx.insertInto('projects').values({ project_id: '1', customer_id: 'c', app_key: 'k', app_secret: 's' }).execute();
+        await trx.insertInto('license_skus').values({ sku_id: 's', product: 1, name: 'n', media_type: 1, minutes: null, period: null }).execute();
+        await trx.insertInto('license_pids').values({ pid: 'p', sku_id: 's', category: 'device', type: 'trial', validity_months: 3 }).execute();
         for (const [key, at, months] of [
           ['a', '2027-03-01T04:00:00Z', 3],
           ['b', '2027-01-31T12:00:00Z', 3],

@@ -58,9 +58,20 @@ describe('operations', () => {
     const params = doc.paths['/usage'].get.parameters.map((p: any) => p.name).sort();
     expect(params).toEqual(['apiKey', 'fromTs', 'limit', 'pageNum', 'signature', 'toTs']);
     expect(doc.components.schemas.UsageEventInput.properties.quantity).toBeDefined();
-    const page = await ctx.t.app.request('/docs');
-    expect(page.status).toBe(200);
-    expect(await page.text()).toContain('/openapi.json');
+    // The page and its scripts come from this server (swagger-ui-dist), none from a CDN.
+    for (const path of ['/docs', '/docs/']) {
+      const page = await ctx.t.app.request(path);
+      expect(page.status).toBe(200);
+      const html = await page.text();
+      expect(html).toContain('<script src="/docs/assets/swagger-ui-bundle.js">');
+      expect(html).not.toMatch(/https?:\/\//);
+    }
+    const init = await ctx.t.app.request('/docs/assets/init.js');
+    expect(await init.text()).toContain("url: '/openapi.json'");
+    const bundle = await ctx.t.app.request('/docs/assets/swagger-ui-bundle.js');
+    expect(bundle.status).toBe(200);
+    expect(bundle.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect((await ctx.t.app.request('/docs/assets/package.json')).status).toBe(404);
   });
 
   it('answers an unknown route with 404 in the vendor envelope', async () => {

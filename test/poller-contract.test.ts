@@ -314,9 +314,15 @@ describe('poll license', () => {
     expect(s.signatures).toEqual([true]);
   });
 
-  it('accepts an empty expireDate (nothing activated yet); catches a failed status, a bad date, a numeric residueCount and a numeric status', async () => {
-    const failed = await license('{"status":"failed","statusReason":"unknown customer","code":"unknown_customer"}', 404);
-    expect(Object.keys(failed.r.violationCounts).sort()).toEqual(['http_status', 'status']);
+  it('accepts an empty expireDate (nothing activated yet) and the documented 404; catches a failed status, a bad date, a numeric residueCount and a numeric status', async () => {
+    // The contract's answer for a customer that is unknown or has no license.
+    const notFound = await license('{"status":"failed","statusReason":"unknown customer","code":"unknown_customer"}', 404);
+    expect(notFound.r.ok).toBe(true);
+    expect(notFound.r.httpStatus).toBe(404);
+    const failed = await license('{"status":"failed","statusReason":"broken"}', 200);
+    expect(Object.keys(failed.r.violationCounts)).toEqual(['status']);
+    const rejected = await license('{"status":"failed","statusReason":"bad signature"}', 401);
+    expect(Object.keys(rejected.r.violationCounts).sort()).toEqual(['http_status', 'status']);
     const none = await license('{"status":"success","statusReason":"","data":{"expireDate":"","residueCount":"5"}}');
     expect(none.r.ok).toBe(true);
     const date = await license('{"status":"success","statusReason":"","data":{"expireDate":"2025-02-30","residueCount":"1"}}');

@@ -2,6 +2,7 @@ import type { MiddlewareHandler } from 'hono';
 import type { ApiKeyPair } from '../config.ts';
 import { AppError } from '../errors.ts';
 import type { AppEnv } from '../http/context.ts';
+import { checkJsonInput } from '../http/input.ts';
 import { verifySignature } from './signature.ts';
 
 /** Query parameters of a GET, each at most once: a repeated one makes the signature ambiguous. */
@@ -45,6 +46,7 @@ export function agoraSignature(options: { keys: ApiKeyPair[] }): MiddlewareHandl
       if (body === null || typeof body !== 'object' || Array.isArray(body)) {
         throw new AppError('invalid_json', 'The request body must be a JSON object');
       }
+      checkJsonInput(body); // before the signature walks it: depth and text the database cannot store
       params = body as Record<string, unknown>;
       c.set('agoraBody', params);
     }

@@ -9,8 +9,8 @@ export function billRoutes(deps: AppDeps) {
     description:
       'What each project owes for one calendar month (UTC), in pages. Any window inside the month stands for the month; its first request fixes the bill. Usage that arrives after is carried into the next bill as a correction.',
     statusReason: 'Success getting bill data',
-    statementKey: (q) => String(billMonth(q.fromTs, q.toTs)),
-    statement: (q) => billStatement(deps.db, billMonth(q.fromTs, q.toTs), deps.config),
+    statementKey: (q) => String(billMonth(q.fromTs, q.toTs, deps.clock().getTime())),
+    statement: (q) => billStatement(deps.db, billMonth(q.fromTs, q.toTs, deps.clock().getTime()), deps.config),
     describe: (statement, lines) => billDescriptions(deps.db, statement.id, lines),
   });
 }

@@ -82,7 +82,7 @@ export function provisioningRoutes(deps: AppDeps) {
         customerName: b.customerName,
         customerEmail: b.customerEmail,
         customerPhone: b.customerPhone,
-      });
+      }, deps.clock());
       return c.json({ status: 'success' as const, statusReason: '' }, 200);
     },
   );
@@ -110,7 +110,7 @@ export function provisioningRoutes(deps: AppDeps) {
     async (c) => {
       const customerId = pathParam(customerIdSchema, c.req.param('customerId'), 'customerId');
       const b = body(c, newProjectBody);
-      const creds = await provisioning.provisionProject(deps.db, customerId, b.projectId);
+      const creds = await provisioning.provisionProject(deps.db, customerId, b.projectId, deps.clock());
       return c.json({ status: 'success' as const, statusReason: '', data: creds }, 200);
     },
   );
@@ -128,7 +128,7 @@ export function provisioningRoutes(deps: AppDeps) {
     async (c) => {
       const customerId = pathParam(customerIdSchema, c.req.param('customerId'), 'customerId');
       body(c, deactivateBody);
-      await provisioning.deactivateCustomer(deps.db, customerId);
+      await provisioning.deactivateCustomer(deps.db, customerId, deps.clock());
       return c.json({ status: 'success' as const, statusReason: '' }, 200);
     },
   );
@@ -146,7 +146,7 @@ export function provisioningRoutes(deps: AppDeps) {
       const customerId = pathParam(customerIdSchema, c.req.param('customerId'), 'customerId');
       const projectId = pathParam(projectIdSchema, c.req.param('projectId'), 'projectId');
       body(c, deactivateBody);
-      await provisioning.deactivateProject(deps.db, customerId, projectId);
+      await provisioning.deactivateProject(deps.db, customerId, projectId, deps.clock());
       return c.json({ status: 'success' as const, statusReason: '' }, 200);
     },
   );

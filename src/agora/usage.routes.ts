@@ -11,7 +11,7 @@ export function usageRoutes(deps: AppDeps) {
       'Usage per project inside one UTC day, in pages. The first request for a window fixes its content; every later page and repeated poll returns the same entries.',
     statusReason: 'Success getting usage data',
     statementKey: (q) => `${q.fromTs}-${q.toTs}`,
-    statement: (q) => usageStatement(deps.db, usageWindow(q.fromTs, q.toTs), deps.config.usageUnit),
+    statement: (q) => usageStatement(deps.db, usageWindow(q.fromTs, q.toTs, deps.clock().getTime()), deps.config.usageUnit),
     describe: (statement, lines) => lines.map((l) => usageDescription(l, statement.unit)),
   });
 }

@@ -6,7 +6,7 @@ import { useEnvelope } from '../http/envelope.ts';
 import { adminAuth, limitBody } from '../http/middleware.ts';
 import { newRouter } from '../http/router.ts';
 import { exactJsonResponse } from '../json.ts';
-import { parseMonth, monthText } from '../periods.ts';
+import { MONTH_RANGE_TEXT, parseMonth, monthText } from '../periods.ts';
 import * as repo from './plans.repository.ts';
 import { addVersion, createPlan } from './plans.service.ts';
 import { buildTiers } from './tiers.ts';
@@ -29,7 +29,7 @@ const month = z
   .transform((v, ctx) => {
     const n = parseMonth(v);
     if (n === null) {
-      ctx.addIssue({ code: 'custom', message: 'must be a month, YYYY-MM' });
+      ctx.addIssue({ code: 'custom', message: `must be ${MONTH_RANGE_TEXT}` });
       return z.NEVER;
     }
     return monthText(n);

@@ -7,7 +7,7 @@ import { useEnvelope } from '../http/envelope.ts';
 import { adminAuth } from '../http/middleware.ts';
 import { newRouter } from '../http/router.ts';
 import { exactJsonResponse } from '../json.ts';
-import { monthLabel, monthStart, monthText, parseMonth } from '../periods.ts';
+import { monthLabel, monthStart, monthText, MONTH_RANGE_TEXT, parseMonth } from '../periods.ts';
 import { findStatement } from '../statements/statements.repository.ts';
 import { reconciliationRows } from './reconciliation.repository.ts';
 
@@ -106,7 +106,7 @@ export function reconciliationRoutes(deps: AppDeps) {
         query: z.object({
           month: z
             .string()
-            .refine((v) => parseMonth(v) !== null, 'must be a month, YYYY-MM')
+            .refine((v) => parseMonth(v) !== null, `must be ${MONTH_RANGE_TEXT}`)
             .openapi({ example: '2026-10' }),
         }),
       },

@@ -15,6 +15,18 @@ export interface CliIo {
   fetch?: Fetcher;
   /** Relative output paths are relative to this. */
   cwd: string;
+  /** The time now; unset: the real clock. Tests fix it. */
+  now?: () => Date;
+}
+
+/** The server as Agora knows it, when no --base-url is given: AGORA_BASE_URL, else this host on PORT. */
+export function defaultBaseUrl(env: CliIo['env']): string {
+  return env.AGORA_BASE_URL || `http://127.0.0.1:${env.PORT || '8080'}`;
+}
+
+/** Says on stderr which key pair signs (the apiKey, never the secret) and where it came from. */
+export function keyLine(key: KeyPair): string {
+  return `apiKey ${key.apiKey} (from ${key.source})`;
 }
 
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { MIGRATE_USAGE, migrateCommand } from './commands/migrate.ts';
 import { POLL_USAGE, pollCommand } from './commands/poll.ts';
 import { SERVE_USAGE, serveCommand } from './commands/serve.ts';
@@ -7,6 +8,7 @@ import { EXIT, UsageError, type CliIo } from './io.ts';
 export const USAGE = `agora-vendor: the Agora extension vendor server and its tools
 
 Usage: agora-vendor <command> [options]      (help for a command: agora-vendor <command> --help)
+       agora-vendor --version                (the version of this package)
 
 Commands
   serve                              run the server (configuration from the environment)
@@ -29,8 +31,18 @@ const COMMANDS = {
  * Runs one command line and returns its exit status; `serve` returns 'running' and the server
  * keeps the process alive. Never calls process.exit, so tests run commands in-process.
  */
+/** The version in package.json, read from the package this file belongs to (in a clone or installed). */
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
 export async function runCli(argv: string[], io: CliIo): Promise<number | 'running'> {
   const [name, ...args] = argv;
+  if ((name === '--version' || name === '-V') && args.length === 0) {
+    io.stdout.write(`agora-vendor ${packageVersion()}\n`);
+    return EXIT.ok;
+  }
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
     const topic = name === 'help' ? args[0] : undefined;
     const command = topic !== undefined && Object.hasOwn(COMMANDS, topic) ? COMMANDS[topic as keyof typeof COMMANDS] : undefined;

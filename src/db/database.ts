@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import { lockDataDir, type DataDirLock } from './data-dir-lock.ts';
 import type { DB } from './schema.ts';
 import { PGliteDialect } from './pglite-dialect.ts';
 import { PoolGate } from './pool-gate.ts';
@@ -71,14 +72,31 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
     return { db, kind: 'postgres', close: () => db.destroy() };
   }
 
-  if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
-  const lite = new PGlite(opts.dataDir ?? 'memory://', {
-    parsers: { [OID.int8]: keepText, [OID.date]: keepText, [OID.numeric]: keepText },
-  });
-  await lite.waitReady;
-  if (opts.schema) {
-    await lite.exec(`create schema if not exists ${opts.schema}; set search_path to ${opts.schema}`);
+  let lock: DataDirLock | undefined;
+  if (opts.dataDir) {
+    mkdirSync(opts.dataDir, { recursive: true });
+    // Before PGlite reads a file: a second process on the folder must stop here (data-dir-lock.ts).
+    lock = lockDataDir(opts.dataDir);
   }
-  const db = new Kysely<DB>({ dialect: new PGliteDialect(lite) });
-  return { db, kind: 'embedded', close: () => db.destroy() };
+  try {
+    const lite = new PGlite(opts.dataDir ?? 'memory://', {
+      parsers: { [OID.int8]: keepText, [OID.date]: keepText, [OID.numeric]: keepText },
+    });
+    await lite.waitReady;
+    if (opts.schema) {
+      await lite.exec(`create schema if not exists ${opts.schema}; set search_path to ${opts.schema}`);
+    }
+    const db = new Kysely<DB>({ dialect: new PGliteDialect(lite) });
+    const close = async () => {
+      try {
+        await db.destroy();
+      } finally {
+        lock?.release();
+      }
+    };
+    return { db, kind: 'embedded', close };
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
 }

@@ -150,7 +150,7 @@ export type Project = Selectable<ProjectsTable>;
 export type Statement = Selectable<StatementsTable>;
 export type NewUsageEvent = Insertable<UsageEventsTable>;
 
-// Licensing (migrations/20261123020000-licensing.ts).
+// Licensing (migrations/20261123020000-licensing.ts, widened by 20261123050000-hardening.ts).
 
 export interface LicenseSkusTable {
   sku_id: string;
@@ -184,13 +184,20 @@ export interface LicensePurchasesTable {
   created_at: CreatedAt;
 }
 
+/**
+ * A quota counter: `bigint` in Postgres, read as a string (the sum of many purchases can pass
+ * 2^31, and nothing stops it at 2^53), handled as a JS `bigint` in code.
+ */
+type Counter = ColumnType<string, string | number, string | number>;
+
 export interface LicensePoolsTable {
+  id: ColumnType<string, never, never>;
   customer_id: string;
   pid: string;
   /** null: shared by all the customer's projects. */
   project_id: BigId | null;
-  capacity: number;
-  used: ColumnType<number, number | undefined, number>;
+  capacity: Counter;
+  used: ColumnType<string, string | number | undefined, string | number>;
 }
 
 export interface LicenseAllocationsTable {

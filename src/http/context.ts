@@ -18,6 +18,8 @@ export interface AppDeps {
   apiKeys: ApiKeyPair[];
   adminToken: string;
   log: Logger;
+  /** The time now, asked for by every service that reads the clock; tests give a fixed one. */
+  clock: () => Date;
 }
 
 /** What routes get: the app's deps plus what the app builds once and shares (the heavy-read gate). */

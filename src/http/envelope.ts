@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { AppError, toAppError } from '../errors.ts';
 import type { AppEnv, Envelope } from './context.ts';
+import { checkRequestText } from './input.ts';
 
 /**
  * The one place where an AppError becomes a response. Each family of routes has its own envelope:
@@ -48,10 +49,15 @@ export function renderError(c: Context<AppEnv>, thrown: unknown): Response {
   return new Response(JSON.stringify(errorBody(envelope, err)), { status: err.status, headers });
 }
 
-/** Marks the routes below it with their envelope. */
+/**
+ * Marks the routes below it with their envelope. Every route family starts with it, so it is also
+ * where the request's path, query and credentials are checked for text the database cannot store
+ * (`http/input.ts`): once, before anything reads them, and answered in the route's envelope.
+ */
 export function useEnvelope(envelope: Envelope) {
   return async function setEnvelope(c: Context<AppEnv>, next: () => Promise<void>) {
     c.set('envelope', envelope);
+    checkRequestText(c);
     await next();
   };
 }

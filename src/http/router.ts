@@ -1,6 +1,7 @@
 import { OpenAPIHono, type z } from '@hono/zod-openapi';
 import { AppError } from '../errors.ts';
 import type { AppEnv } from './context.ts';
+import { checkJsonInput } from './input.ts';
 
 /**
  * One AppError for a failed validation, with every problem in `details`. A field that is absent
@@ -17,11 +18,20 @@ export function validationError(error: z.ZodError, input: unknown): AppError {
   return new AppError('invalid_parameter', where ? `${where}: ${first.message}` : first.message, issues);
 }
 
-/** Every router validates with zod; failures are written in the route's own envelope by the app. */
-export function newRouter(): OpenAPIHono<AppEnv> {
+/**
+ * Every router validates with zod; failures are written in the route's own envelope by the app.
+ * A JSON body is also checked for depth and for text the database cannot store (`http/input.ts`),
+ * before its validation errors are reported: what the handler gets is always storable.
+ * `itemsCheckedByRoute` names a top-level array whose items the route checks one by one itself, so
+ * that one bad item is rejected alone.
+ */
+export function newRouter(options: { itemsCheckedByRoute?: string } = {}): OpenAPIHono<AppEnv> {
   return new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
-      if (!result.success) throw validationError(result.error, (result as { data?: unknown }).data);
+      // On failure `data` is the input; on success the validated value the handler will get.
+      const data = (result as { data?: unknown }).data;
+      if (result.target === 'json') checkJsonInput(data, options.itemsCheckedByRoute === undefined ? {} : { skipItemsOf: options.itemsCheckedByRoute });
+      if (!result.success) throw validationError(result.error, data);
     },
   });
 }

@@ -50,7 +50,7 @@ export function agoraLicenseRoutes(deps: AppDeps) {
     async (c) => {
       const parsed = customerIdSchema.safeParse(c.req.param('customerId'));
       if (!parsed.success) throw new AppError('invalid_parameter', `customerId: ${parsed.error.issues[0]!.message}`);
-      const data = await customerLicense(deps.db, deps.config, parsed.data);
+      const data = await customerLicense(deps.db, deps.config, parsed.data, deps.clock());
       return c.json({ status: 'success' as const, statusReason: '', data }, 200);
     },
   );

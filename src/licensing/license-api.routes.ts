@@ -3,6 +3,7 @@ import type { Context } from 'hono';
 import { AppError } from '../errors.ts';
 import type { AppEnv, RouteDeps } from '../http/context.ts';
 import { useEnvelope } from '../http/envelope.ts';
+import { stringifyExact } from '../json.ts';
 import { LruCache } from '../http/lru.ts';
 import { DEEP_OFFSET, heavyReadIf, limitBody } from '../http/middleware.ts';
 import { newRouter } from '../http/router.ts';
@@ -75,8 +76,9 @@ const activation = z
 const padEntry = z.object({ id: z.number().int(), cid: z.string(), licenseKey: z.string(), createTime: z.number().int() });
 const counted = <T extends z.ZodType>(item: T) => z.object({ count: z.number().int(), list: z.array(item) });
 
+/** Written by stringifyExact: quota counters are bigints and are answered with all their digits. */
 function ok(c: Context<AppEnv>, data: unknown, message = 'success'): never {
-  return c.json({ code: 200, message, data }, 200) as never;
+  return c.body(stringifyExact({ code: 200, message, data }), 200, { 'content-type': 'application/json; charset=utf-8' }) as never;
 }
 
 const padView = (r: { id: string; customer_id: string; license_key: string; created_at: Date }) => ({
@@ -119,7 +121,7 @@ export function licenseApiRoutes(deps: RouteDeps) {
     }),
     async (c) => {
       const q = c.req.valid('query');
-      const result = await licenses.activate(db, c.get('licenseCaller'), { appid: q.appid, pid: q.pid, licenseKey: checkLicenseKey(q.licenseKey) });
+      const result = await licenses.activate(db, c.get('licenseCaller'), { appid: q.appid, pid: q.pid, licenseKey: checkLicenseKey(q.licenseKey) }, deps.clock());
       return ok(c, activationView(result.license, result.product));
     },
   );
@@ -262,7 +264,7 @@ export function licenseApiRoutes(deps: RouteDeps) {
     }),
     async (c) => {
       const q = c.req.valid('query');
-      const result = await licenses.renew(db, c.get('licenseCaller'), { appid: q.appid, license: q.license, renewId: q.renewId });
+      const result = await licenses.renew(db, c.get('licenseCaller'), { appid: q.appid, license: q.license, renewId: q.renewId }, deps.clock());
       return ok(c, renewalView(result.license, result.renewId));
     },
   );
@@ -507,7 +509,7 @@ export function licenseApiRoutes(deps: RouteDeps) {
       const q = c.req.valid('query');
       const [pageNo, pageSize] = [q.page ?? 1, q.size ?? MAX_PAGE_SIZE];
       const { rows, count } = await heavyReadIf(deps.heavyReads, (pageNo - 1) * pageSize > DEEP_OFFSET, () =>
-        licenses.expiring(db, c.get('licenseCaller'), { appid: p.appId, pid: p.pid, days: q.expiringDay, page: pageNo, size: pageSize }),
+        licenses.expiring(db, c.get('licenseCaller'), { appid: p.appId, pid: p.pid, days: q.expiringDay, page: pageNo, size: pageSize }, deps.clock()),
       );
       return ok(c, {
         count,

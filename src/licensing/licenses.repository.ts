@@ -63,8 +63,18 @@ export async function findInProject(db: Db, projectId: string, key: string): Pro
     .executeTakeFirst();
 }
 
-/** Extends the license by `months` from its current expiry; one more renewal. */
-export async function extend(db: Transaction<DB>, id: string, months: number, at: Date): Promise<LicenseRow> {
+/**
+ * The latest expiry a license may reach. Renewals add up without end (a 100-year PID renewed 80
+ * times), and past year 9999 every answer breaks: `YYYY-MM-DD` and RFC 3339 have four-digit years,
+ * a JS Date ends in 275760, a Postgres timestamp in 294276.
+ */
+export const LAST_EXPIRY = new Date('9999-12-31T23:59:59Z');
+
+/**
+ * Extends the license by `months` from its current expiry; one more renewal. Undefined (and
+ * nothing changed) when the new expiry would pass LAST_EXPIRY.
+ */
+export async function extend(db: Transaction<DB>, id: string, months: number, at: Date): Promise<LicenseRow | undefined> {
   return db
     .updateTable('licenses')
     .set({
@@ -73,8 +83,9 @@ export async function extend(db: Transaction<DB>, id: string, months: number, at
       last_renew_at: at,
     })
     .where('id', '=', id)
+    .where(sql<boolean>`${plusMonthsUtc(sql.ref('expires_at'), months)} <= ${LAST_EXPIRY}`)
     .returningAll()
-    .executeTakeFirstOrThrow();
+    .executeTakeFirst();
 }
 
 export async function logRenewal(
@@ -138,8 +149,9 @@ export function licensesAfter(db: Db, f: LicenseFilter, afterId: string, limit: 
 export interface CustomerLicenseSummary {
   latestExpiry: Date | null;
   earliestActiveExpiry: Date | null;
-  activeCount: number | null;
-  available: number;
+  /** Exact decimal strings, straight from Postgres: totals over many purchases can pass 2^53. */
+  activeCount: string | null;
+  available: string;
   pools: number;
 }
 
@@ -150,21 +162,21 @@ export interface CustomerLicenseSummary {
  */
 export async function customerSummary(db: Db, customerId: string, now: Date, withActiveCount: boolean): Promise<CustomerLicenseSummary> {
   const activeCount = withActiveCount
-    ? sql<string>`(select count(*) from licenses where customer_id = ${customerId} and expires_at > ${now})`
+    ? sql<string>`(select count(*)::text from licenses where customer_id = ${customerId} and expires_at > ${now})`
     : sql<null>`null`;
   const { rows } = await sql<{ latest: Date | null; earliest: Date | null; active: string | null; available: string; pools: string }>`
     select
       (select max(expires_at) from licenses where customer_id = ${customerId}) as latest,
       (select min(expires_at) from licenses where customer_id = ${customerId} and expires_at > ${now}) as earliest,
       ${activeCount} as active,
-      (select coalesce(sum(capacity - used), 0)::bigint from license_pools where customer_id = ${customerId}) as available,
+      (select coalesce(sum(capacity - used), 0)::text from license_pools where customer_id = ${customerId}) as available,
       (select count(*) from license_pools where customer_id = ${customerId}) as pools`.execute(db);
   const r = rows[0]!;
   return {
     latestExpiry: r.latest,
     earliestActiveExpiry: r.earliest,
-    activeCount: r.active === null ? null : Number(r.active),
-    available: Number(r.available),
+    activeCount: r.active,
+    available: r.available,
     pools: Number(r.pools),
   };
 }

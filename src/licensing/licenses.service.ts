@@ -97,7 +97,7 @@ export async function allocate(db: Db, caller: LicenseCaller, input: { appid: st
   await db.transaction().execute(async (trx) => {
     if (!(await quota.moveToProject(trx, customerId, input.pid, project.project_id, input.count))) {
       const shared = (await quota.pools(trx, customerId, input.pid)).find((r) => r.projectId === null);
-      const left = shared ? shared.capacity - shared.used : 0;
+      const left = shared ? shared.capacity - shared.used : 0n;
       throw new AppError('quota_exhausted', `Only ${left} unallocated licenses of PID ${input.pid} are left; ${input.count} were asked for`);
     }
     await quota.insertAllocation(trx, { customerId, projectId: project.project_id, pid: input.pid, count: input.count, creator: input.creator });
@@ -110,7 +110,7 @@ export async function allocate(db: Db, caller: LicenseCaller, input: { appid: st
     appid: project.project_id,
     count: input.count,
     projectQuota: { total: own.capacity, used: own.used, available: own.capacity - own.used },
-    sharedAvailable: shared ? shared.capacity - shared.used : 0,
+    sharedAvailable: shared ? shared.capacity - shared.used : 0n,
   };
 }
 
@@ -154,6 +154,10 @@ export async function renew(db: Db, caller: LicenseCaller, input: { appid: strin
       if (renewId === undefined) throw new AppError('renewal_exhausted', `Customer ${license.customer_id} has no renewals of PID ${license.pid} left`);
     }
     const renewed = await repo.extend(trx, license.id, product.pid.validity_months, at);
+    // Thrown inside the transaction: the renewal consumed above is given back.
+    if (!renewed) {
+      throw new AppError('expiry_limit', `License ${input.license} expires ${license.expires_at.toISOString().slice(0, 10)}; renewing it would pass ${repo.LAST_EXPIRY.toISOString().slice(0, 10)}, the latest expiry a license can have`);
+    }
     await repo.logRenewal(trx, { licenseId: license.id, renewId, previous: license.expires_at, expiresAt: renewed.expires_at, at });
     return { license: renewed, renewId };
   });

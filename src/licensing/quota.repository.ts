@@ -8,11 +8,12 @@ import type { DB } from '../db/schema.ts';
  * concurrent requests — on any number of instances — never take more than the row holds.
  */
 
+/** Counters as JS bigints: a pool's capacity is the sum of all its purchases and can pass 2^53. */
 export interface PoolRow {
   pid: string;
   projectId: string | null;
-  capacity: number;
-  used: number;
+  capacity: bigint;
+  used: bigint;
 }
 
 /** Adds `count` to the customer's shared quota of the PID. */
@@ -70,7 +71,7 @@ export async function pools(db: Db, customerId: string, pid?: string): Promise<P
   let q = db.selectFrom('license_pools').select(['pid', 'project_id', 'capacity', 'used']).where('customer_id', '=', customerId);
   if (pid !== undefined) q = q.where('pid', '=', pid);
   const rows = await q.orderBy('pid').orderBy(sql`project_id nulls first`).execute();
-  return rows.map((r) => ({ pid: r.pid, projectId: r.project_id, capacity: r.capacity, used: r.used }));
+  return rows.map((r) => ({ pid: r.pid, projectId: r.project_id, capacity: BigInt(r.capacity), used: BigInt(r.used) }));
 }
 
 export async function insertPurchase(

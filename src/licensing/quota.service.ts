@@ -46,17 +46,17 @@ export async function orderRenewal(db: Db, r: { customerId: string; pid: string;
   return { order, created };
 }
 
-/** The customer's quota per PID: shared, per project, and what is left to activate. */
+/** The customer's quota per PID: shared, per project, and what is left to activate (exact bigints). */
 export async function quotaOf(db: Db, customerId: string) {
   if (!(await findCustomer(db, customerId))) throw new AppError('unknown_customer', `Customer ${customerId} is not provisioned`);
   const rows = await repo.pools(db, customerId);
   const byPid = new Map<string, repo.PoolRow[]>();
   for (const r of rows) byPid.set(r.pid, [...(byPid.get(r.pid) ?? []), r]);
   return [...byPid].map(([pid, list]) => {
-    const shared = list.find((r) => r.projectId === null) ?? { capacity: 0, used: 0 };
+    const shared = list.find((r) => r.projectId === null) ?? { capacity: 0n, used: 0n };
     const projects = list.filter((r) => r.projectId !== null);
-    const total = list.reduce((n, r) => n + r.capacity, 0);
-    const used = list.reduce((n, r) => n + r.used, 0);
+    const total = list.reduce((n, r) => n + r.capacity, 0n);
+    const used = list.reduce((n, r) => n + r.used, 0n);
     return {
       pid,
       total,

@@ -35,6 +35,6 @@ export async function customerLicense(
   const expiry = s.latestExpiry === null ? null : config.licenseExpireRule === 'earliest' ? (s.earliestActiveExpiry ?? s.latestExpiry) : s.latestExpiry;
   return {
     expireDate: expiry === null ? '' : expiry.toISOString().slice(0, 10),
-    residueCount: String(config.licenseResidueRule === 'active' ? s.activeCount : s.available),
+    residueCount: config.licenseResidueRule === 'active' ? (s.activeCount ?? '0') : s.available,
   };
 }

@@ -7,6 +7,7 @@ import { adminAuth, DEEP_OFFSET, heavyReadIf, limitBody } from '../http/middlewa
 import { newRouter } from '../http/router.ts';
 import { batchedStream } from '../http/stream.ts';
 import { customerIdSchema } from '../ids.ts';
+import { stringifyExact } from '../json.ts';
 import * as catalogueRepo from './catalogue.repository.ts';
 import { createPid, createSku } from './catalogue.service.ts';
 import * as licensesRepo from './licenses.repository.ts';
@@ -17,6 +18,11 @@ import { LICENSE_CSV_HEADER, licenseAdminView, licenseCsvRow, pidAdminView, skuA
 const security = [{ adminToken: [] }];
 const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
 
+/**
+ * An id the vendor chooses (SKU, PID, order, renewal). Filters and path parameters use the same
+ * schema as creation, so a value no stored id can be (a NUL, 100,000 characters) is a 400, not a
+ * query that Postgres refuses or a search that cannot match.
+ */
 const code = (what: string) =>
   z
     .string()
@@ -180,7 +186,7 @@ export function licensingVendorRoutes(deps: RouteDeps) {
       tags: ['Licensing'],
       summary: 'One SKU',
       security,
-      request: { params: z.object({ id: z.string() }) },
+      request: { params: z.object({ id: code('id') }) },
       responses: { 200: { description: 'the SKU', ...json(skuView) } },
     }),
     async (c) => {
@@ -223,7 +229,7 @@ export function licensingVendorRoutes(deps: RouteDeps) {
       tags: ['Licensing'],
       summary: 'PIDs, of one SKU or all',
       security,
-      request: { query: z.object({ sku: z.string().optional() }) },
+      request: { query: z.object({ sku: code('sku').optional() }) },
       responses: { 200: { description: 'PIDs', ...json(z.object({ data: z.array(pidView) })) } },
     }),
     async (c) => c.json({ data: (await catalogueRepo.listPids(db, { skuId: c.req.valid('query').sku })).map(pidAdminView) }, 200) as never,
@@ -236,7 +242,7 @@ export function licensingVendorRoutes(deps: RouteDeps) {
       tags: ['Licensing'],
       summary: 'One PID',
       security,
-      request: { params: z.object({ pid: z.string() }) },
+      request: { params: z.object({ pid: code('pid') }) },
       responses: { 200: { description: 'the PID', ...json(pidView) } },
     }),
     async (c) => {
@@ -277,7 +283,7 @@ export function licensingVendorRoutes(deps: RouteDeps) {
       tags: ['Licensing'],
       summary: 'Purchases, oldest first',
       security,
-      request: { query: z.object({ customerId: z.string().optional(), pid: z.string().optional(), ...paging }) },
+      request: { query: z.object({ customerId: customerIdSchema.optional(), pid: code('pid').optional(), ...paging }) },
       responses: { 200: { description: 'a page', ...json(paged(purchase$)) } },
     }),
     async (c) => {
@@ -321,7 +327,7 @@ export function licensingVendorRoutes(deps: RouteDeps) {
       tags: ['Licensing'],
       summary: 'Renewal orders, oldest first',
       security,
-      request: { query: z.object({ customerId: z.string().optional(), pid: z.string().optional(), ...paging }) },
+      request: { query: z.object({ customerId: customerIdSchema.optional(), pid: code('pid').optional(), ...paging }) },
       responses: { 200: { description: 'a page', ...json(paged(renewal$)) } },
     }),
     async (c) => {
@@ -345,12 +351,12 @@ export function licensingVendorRoutes(deps: RouteDeps) {
       security,
       request: {
         query: z.object({
-          customerId: z.string().optional(),
+          customerId: customerIdSchema.optional(),
           projectId: z
             .string()
             .refine((v) => /^[1-9]\d{0,18}$/.test(v) && BigInt(v) <= 9223372036854775807n, 'projectId must be a positive integer of at most 19 digits')
             .optional(),
-          pid: z.string().optional(),
+          pid: code('pid').optional(),
           status: z.enum(['active', 'expired']).optional(),
           ...paging,
         }),
@@ -364,7 +370,7 @@ export function licensingVendorRoutes(deps: RouteDeps) {
     }),
     async (c) => {
       const q = c.req.valid('query');
-      const now = new Date();
+      const now = deps.clock();
       const filter = { customerId: q.customerId, projectId: q.projectId, pid: q.pid, status: q.status, now };
       if (wantsCsv(c.req.header('accept'))) {
         // Streamed in keyset batches as the client reads (a customer may hold a million
@@ -421,7 +427,11 @@ export function licensingVendorRoutes(deps: RouteDeps) {
         },
       },
     }),
-    async (c) => c.json({ data: await quotaOf(db, c.req.valid('query').customerId) }, 200) as never,
+    // Written by stringifyExact: the counters are bigints, answered with all their digits.
+    async (c) =>
+      c.body(stringifyExact({ data: await quotaOf(db, c.req.valid('query').customerId) }), 200, {
+        'content-type': 'application/json; charset=utf-8',
+      }) as never,
   );
   return router;
 }

@@ -1,5 +1,18 @@
+import { sql, type Transaction } from 'kysely';
 import type { Db } from '../db/database.ts';
-import type { Customer, Project } from '../db/schema.ts';
+import type { Customer, DB, Project } from '../db/schema.ts';
+
+/** Advisory lock class of provisioning (7301–7303: statements and plans). Key: the customer id's hash. */
+export const CUSTOMER_LOCK_CLASS = 7304;
+
+/**
+ * Serializes the provisioning writes of one customer until the transaction ends. An advisory lock
+ * rather than the customer row: `POST /customers/new` must also serialize before the row exists.
+ * Two ids with the same hash only wait on each other.
+ */
+export async function lockCustomer(trx: Transaction<DB>, customerId: string): Promise<void> {
+  await sql`select pg_advisory_xact_lock(${CUSTOMER_LOCK_CLASS}::int, hashtext(${customerId}))`.execute(trx);
+}
 
 export interface CustomerInput {
   customerId: string;
@@ -10,7 +23,7 @@ export interface CustomerInput {
 }
 
 /** Creates the customer, or brings an existing one up to date and active again. */
-export async function upsertCustomer(db: Db, c: CustomerInput): Promise<void> {
+export async function upsertCustomer(db: Db, c: CustomerInput, now: Date): Promise<void> {
   await db
     .insertInto('customers')
     .values({
@@ -27,7 +40,7 @@ export async function upsertCustomer(db: Db, c: CustomerInput): Promise<void> {
         customer_email: eb.ref('excluded.customer_email'),
         customer_phone: eb.ref('excluded.customer_phone'),
         deactivated_at: null,
-        updated_at: new Date(),
+        updated_at: now,
       })),
     )
     .execute();

@@ -1,4 +1,6 @@
+import type { Transaction } from 'kysely';
 import type { Db } from '../db/database.ts';
+import type { DB } from '../db/schema.ts';
 import { AppError } from '../errors.ts';
 import { randomToken } from '../ids.ts';
 import * as repo from './provisioning.repository.ts';
@@ -6,13 +8,26 @@ import * as repo from './provisioning.repository.ts';
 export type { CustomerInput } from './provisioning.repository.ts';
 
 /**
+ * Every provisioning write of one customer runs here, one at a time. Each reads state (is the
+ * customer deactivated? which projects are active? is a deactivation period open?) and then writes
+ * on that basis; under READ COMMITTED two of them at once would each act on what the other has not
+ * committed yet, e.g. a project enabled while its customer is being deactivated stays active.
+ */
+function inCustomerTransaction<T>(db: Db, customerId: string, fn: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
+  return db.transaction().execute(async (trx) => {
+    await repo.lockCustomer(trx, customerId);
+    return fn(trx);
+  });
+}
+
+/**
  * Agora re-sends a request up to twice; every operation here has the effect of one call and
  * answers the same each time.
  */
-export async function provisionCustomer(db: Db, input: repo.CustomerInput): Promise<void> {
-  await db.transaction().execute(async (trx) => {
-    await repo.closeDeactivation(trx, input.customerId, null, new Date());
-    await repo.upsertCustomer(trx, input);
+export async function provisionCustomer(db: Db, input: repo.CustomerInput, now = new Date()): Promise<void> {
+  await inCustomerTransaction(db, input.customerId, async (trx) => {
+    await repo.closeDeactivation(trx, input.customerId, null, now);
+    await repo.upsertCustomer(trx, input, now);
   });
 }
 
@@ -27,8 +42,8 @@ export interface ProjectCredentials {
   appSecret: string;
 }
 
-export async function provisionProject(db: Db, customerId: string, projectId: string): Promise<ProjectCredentials> {
-  return db.transaction().execute(async (trx) => {
+export async function provisionProject(db: Db, customerId: string, projectId: string, now = new Date()): Promise<ProjectCredentials> {
+  return inCustomerTransaction(db, customerId, async (trx) => {
     const customer = await activeCustomer(trx, customerId);
     if (customer.deactivated_at) {
       throw new AppError('customer_deactivated', `Customer ${customerId} is deactivated; activate the extension again first`);
@@ -39,25 +54,25 @@ export async function provisionProject(db: Db, customerId: string, projectId: st
     if (project.customer_id !== customerId) {
       throw new AppError('project_of_another_customer', `Project ${projectId} belongs to another customer`);
     }
-    if (project.deactivated_at) await repo.reactivateProject(trx, customerId, projectId, new Date());
+    if (project.deactivated_at) await repo.reactivateProject(trx, customerId, projectId, now);
     return { appKey: project.app_key, appSecret: project.app_secret };
   });
 }
 
-export async function deactivateCustomer(db: Db, customerId: string): Promise<void> {
-  await db.transaction().execute(async (trx) => {
+export async function deactivateCustomer(db: Db, customerId: string, now = new Date()): Promise<void> {
+  await inCustomerTransaction(db, customerId, async (trx) => {
     await activeCustomer(trx, customerId);
-    await repo.deactivateCustomer(trx, customerId, new Date());
+    await repo.deactivateCustomer(trx, customerId, now);
   });
 }
 
-export async function deactivateProject(db: Db, customerId: string, projectId: string): Promise<void> {
-  await db.transaction().execute(async (trx) => {
+export async function deactivateProject(db: Db, customerId: string, projectId: string, now = new Date()): Promise<void> {
+  await inCustomerTransaction(db, customerId, async (trx) => {
     await activeCustomer(trx, customerId);
     const project = await repo.findProject(trx, projectId);
     if (!project || project.customer_id !== customerId) {
       throw new AppError('unknown_project', `Project ${projectId} is not provisioned for customer ${customerId}`);
     }
-    await repo.deactivateProject(trx, customerId, projectId, new Date());
+    await repo.deactivateProject(trx, customerId, projectId, now);
   });
 }

@@ -46,7 +46,9 @@ export const BLOCK_SIZE = 100;
 /**
  * The end of the SQL statement that fixes a statement: stores the CTE `numbered` (`n` from 0 in
  * projectId order, project_id, plan_id, amount, correction; bills also quantity, version_id, fee)
- * in blocks of BLOCK_SIZE lines and selects the statement's line count and totals.
+ * in blocks of BLOCK_SIZE lines and selects the statement's line count and totals. A line whose
+ * amount is not positive fails the insert (check `statement_block_amounts_positive`): the fix rolls
+ * back and nothing is sent, rather than Agora being told a negative amount.
  */
 export function storeBlocksAndTotal(statementId: string, bill: boolean) {
   const block = sql`n / ${sql.lit(BLOCK_SIZE)}`;

@@ -14,7 +14,8 @@ import { billDescriptions } from '../billing/bill.service.ts';
 
 const isoTime = z
   .string()
-  .refine((v) => !Number.isNaN(Date.parse(v)) && /^\d{4}-\d{2}-\d{2}/.test(v), 'must be an ISO-8601 date or time')
+  // Within years 1970 to 9999 in UTC: outside, the time has no plain ISO form PostgreSQL reads.
+  .refine((v) => /^\d{4}-\d{2}-\d{2}/.test(v) && Date.parse(v) >= 0 && Date.parse(v) < Date.UTC(10000, 0, 1), 'must be an ISO-8601 date or time from 1970 to 9999')
   .transform((v) => new Date(v));
 const count = (max: number, dflt: number) =>
   z

@@ -1,9 +1,16 @@
 import { z } from '@hono/zod-openapi';
 import { parseDecimalInput } from '../decimal.ts';
+import { unstorableText } from '../http/input.ts';
 import { projectIdSchema } from '../ids.ts';
 
 const ISO = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
-const EARLIEST_MS = Date.UTC(2000, 0, 1);
+/**
+ * The earliest moment an event may have: 2001-09-10T00:00:00Z. Agora polls with 10-digit Unix
+ * seconds (from 1,000,000,000 = 2001-09-09T01:46:40Z), within one UTC day, and reads a whole day's
+ * usage with a whole-day window; 2001-09-10 is the first UTC day whose start has 10 digits, so it
+ * is the first day every window of which can be polled. Earlier usage could never be reported.
+ */
+export const EARLIEST_MS = Date.UTC(2001, 8, 10);
 /** How far ahead of this server's clock an event may be dated (the sender's clock may be ahead). */
 export const FUTURE_TOLERANCE_MS = 5 * 60_000;
 
@@ -31,7 +38,7 @@ export function parseOccurredAt(value: unknown, nowMs: number): { at: Date } | {
   } else {
     return { error: 'occurredAt is required' };
   }
-  if (ms < EARLIEST_MS) return { error: 'occurredAt is before 2000-01-01' };
+  if (ms < EARLIEST_MS) return { error: 'occurredAt is before 2001-09-10T00:00:00Z, the first day Agora can poll' };
   if (ms > nowMs + FUTURE_TOLERANCE_MS) return { error: 'occurredAt is in the future' };
   return { at: new Date(ms) };
 }
@@ -55,6 +62,9 @@ export function parseUsageEvent(raw: unknown, nowMs: number): ParsedEvent {
   if (id === null || id.length === 0) return fail('id is required: a string of 1 to 128 characters');
   if (id.length > 128) return { ok: false, id: null, message: 'id is longer than 128 characters' };
   if (/[\u0000-\u001f\u007f]/.test(id)) return fail('id must not contain control characters');
+  // Not stored as sent (PostgreSQL would hold U+FFFD), so it could never be found again by its id.
+  const idText = unstorableText(id);
+  if (idText) return fail(`id ${idText}`);
   const project = projectIdSchema.safeParse(o.projectId);
   if (!project.success) return fail(o.projectId === undefined ? 'projectId is required' : project.error.issues[0]!.message);
   const quantity = parseDecimalInput(o.quantity);
@@ -66,6 +76,9 @@ export function parseUsageEvent(raw: unknown, nowMs: number): ParsedEvent {
   if (o.description !== undefined && o.description !== null) {
     if (typeof o.description !== 'string') return fail('description must be a string');
     if (o.description.length > 256) return fail('description is longer than 256 characters');
+    // Checked here, not for the whole body (see `itemsCheckedByRoute`): one bad event is rejected alone.
+    const why = unstorableText(o.description);
+    if (why) return fail(`description ${why}, which cannot be stored as text`);
     description = o.description;
   }
   return { ok: true, event: { id, projectId: project.data, quantity: quantity.toFixed(), occurredAt: at.at, description } };
@@ -76,7 +89,7 @@ export const usageEventDoc = z
     id: z.string().max(128).openapi({ description: "the caller's idempotency key", example: 'evt-2026-11-23-0001' }),
     projectId: z.union([z.string(), z.number()]).openapi({ example: '430892' }),
     quantity: z.union([z.string(), z.number()]).openapi({ description: 'decimal > 0 in the usage unit', example: '12.5' }),
-    occurredAt: z.union([z.string(), z.number()]).openapi({ description: 'ISO-8601 with zone, or Unix seconds', example: '2026-11-23T10:15:00Z' }),
-    description: z.string().max(256).optional(),
+    occurredAt: z.union([z.string(), z.number()]).openapi({ description: 'ISO-8601 with zone, or Unix seconds; from 2001-09-10T00:00:00Z, the first day Agora can poll', example: '2026-11-23T10:15:00Z' }),
+    description: z.string().max(256).optional().openapi({ description: 'text without U+0000 or lone surrogates (else this event alone is rejected)' }),
   })
   .openapi('UsageEventInput');

@@ -46,12 +46,13 @@ const route = createRoute({
 
 /** Mounted at /v1/usage-events. */
 export function usageEventsRoutes(deps: AppDeps) {
-  const router = newRouter();
+  // Each event's text is checked with the event (`parseUsageEvent`): a bad one is rejected alone.
+  const router = newRouter({ itemsCheckedByRoute: 'events' });
   router.openAPIRegistry.register('UsageEventInput', usageEventDoc);
   router.use('*', useEnvelope('vendor'), adminAuth({ token: deps.adminToken }), limitBody(4 * 1024 * 1024));
   router.openapi(route, async (c) => {
     const { events } = c.req.valid('json');
-    return c.json(await ingestUsageEvents(deps.db, events), 200);
+    return c.json(await ingestUsageEvents(deps.db, events, deps.clock().getTime()), 200);
   });
   return router;
 }

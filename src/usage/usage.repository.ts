@@ -37,15 +37,9 @@ export function reportedWindows(db: Db, from: Date, to: Date) {
     .execute();
 }
 
-/**
- * Inserts the events whose id is new and returns those ids. Arrays through `unnest` keep a batch
- * of 1,000 to one short statement; an id that exists (or is being inserted by a concurrent
- * request) is left alone and compared by the caller.
- */
-export async function insertNewEvents(db: Db, rows: EventRow[]): Promise<Set<string>> {
-  if (rows.length === 0) return new Set();
-  const result = await sql<{ id: string }>`
-    insert into usage_events (id, project_id, quantity, occurred_at, description, late, bill_late)
+/** A batch of events as `unnest` arrays, numbered from 1 in the order given (`ord`). */
+function inputRows(rows: EventRow[]) {
+  return sql`
     select * from unnest(
       ${rows.map((r) => r.id)}::text[],
       ${rows.map((r) => r.projectId)}::bigint[],
@@ -54,41 +48,64 @@ export async function insertNewEvents(db: Db, rows: EventRow[]): Promise<Set<str
       ${rows.map((r) => r.description)}::text[],
       ${rows.map((r) => r.late)}::boolean[],
       ${rows.map((r) => r.billLate)}::boolean[])
-    on conflict (id) do nothing
-    returning id`.execute(db);
-  return new Set(result.rows.map((r) => r.id));
+      with ordinality as i(id, project_id, quantity, occurred_at, description, late, bill_late, ord)`;
 }
 
-export function eventsByIds(db: Db, ids: string[]) {
-  return db
-    .selectFrom('usage_events')
-    .select(['id', 'project_id', 'quantity', 'occurred_at', 'description'])
-    .where('id', 'in', ids)
-    .execute();
+/**
+ * Inserts the events whose id is new and adds exactly what was inserted to the rollups, in one
+ * statement: each rollup gains the stored rows that are on time for it. Returns the positions
+ * (from 0) in `rows` of the events inserted, matched to the stored rows by the database itself, so
+ * the answer is what was stored and never a comparison of JavaScript strings with what came back.
+ * An id that exists (or is being inserted by a concurrent request) is left alone; see
+ * `compareWithStored`.
+ *
+ * Row locks are taken in one global order, so concurrent batches (the same ids, in any order)
+ * wait for each other but never deadlock: events in id order, then day rollups and month rollups
+ * in (period, project) order. Arrays through `unnest` keep a batch of 1,000 to one short statement.
+ */
+export async function insertNewEvents(db: Db, rows: EventRow[]): Promise<Set<number>> {
+  if (rows.length === 0) return new Set();
+  const result = await sql<{ ord: string }>`
+    with input as (${inputRows(rows)}),
+    ins as (
+      insert into usage_events (id, project_id, quantity, occurred_at, description, late, bill_late)
+      select id, project_id, quantity, occurred_at, description, late, bill_late from input order by id
+      on conflict (id) do nothing
+      returning id, project_id, quantity, occurred_at, late, bill_late
+    ), day_rollup as (
+      -- trim_scale: the sum written as its shortest decimal, as each quantity is
+      insert into usage_day_rollup (day, project_id, quantity)
+      select (occurred_at at time zone 'UTC')::date, project_id, trim_scale(sum(quantity))
+      from ins where not late group by 1, 2 order by 1, 2
+      on conflict (day, project_id) do update set quantity = usage_day_rollup.quantity + excluded.quantity
+      returning 1
+    ), month_rollup as (
+      insert into usage_month_rollup (month, project_id, quantity)
+      select date_trunc('month', occurred_at at time zone 'UTC')::date, project_id, trim_scale(sum(quantity))
+      from ins where not bill_late group by 1, 2 order by 1, 2
+      on conflict (month, project_id) do update set quantity = usage_month_rollup.quantity + excluded.quantity
+      returning 1
+    )
+    select i.ord::text as ord from input i join ins on ins.id = i.id`.execute(db);
+  return new Set(result.rows.map((r) => Number(r.ord) - 1));
 }
 
-/** Adds to a rollup per (period, project). Rows go in key order so concurrent batches never deadlock. */
-export async function addToRollup(
-  db: Db,
-  table: 'usage_day_rollup' | 'usage_month_rollup',
-  column: 'day' | 'month',
-  rows: { period: string; projectId: string; quantity: string }[],
-): Promise<void> {
-  if (rows.length === 0) return;
-  const sorted = [...rows].sort((a, b) =>
-    a.period !== b.period ? (a.period < b.period ? -1 : 1) : compareBigIdText(a.projectId, b.projectId),
-  );
-  await sql`
-    insert into ${sql.table(table)} (${sql.ref(column)}, project_id, quantity)
-    select * from unnest(
-      ${sorted.map((r) => r.period)}::date[],
-      ${sorted.map((r) => r.projectId)}::bigint[],
-      ${sorted.map((r) => r.quantity)}::numeric[])
-    on conflict (${sql.ref(column)}, project_id) do update set quantity = ${sql.table(table)}.quantity + excluded.quantity`.execute(db);
-}
-
-function compareBigIdText(a: string, b: string): number {
-  return a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0;
+/**
+ * For events not inserted: whether the stored event of the same id has the same content, decided
+ * by the database on the stored values (`missing` when no event of that id is stored). Keyed by
+ * position (from 0) in `rows`.
+ */
+export async function compareWithStored(db: Db, rows: EventRow[]): Promise<Map<number, 'same' | 'different' | 'missing'>> {
+  if (rows.length === 0) return new Map();
+  const result = await sql<{ ord: string; verdict: 'same' | 'different' | 'missing' }>`
+    select i.ord::text as ord,
+           case when e.id is null then 'missing'
+                when e.project_id = i.project_id and e.quantity = i.quantity and e.occurred_at = i.occurred_at
+                     and e.description is not distinct from i.description then 'same'
+                else 'different' end as verdict
+    from (${inputRows(rows)}) i
+    left join usage_events e on e.id = i.id`.execute(db);
+  return new Map(result.rows.map((r) => [Number(r.ord) - 1, r.verdict]));
 }
 
 export interface FixTotals {

@@ -3,7 +3,7 @@ import { Decimal } from '../decimal.ts';
 import type { ErrorCode } from '../errors.ts';
 import type { Statement } from '../db/schema.ts';
 import type { DayWindow } from '../agora/window.ts';
-import { DAY_MS, dayNumberOf, dayText, monthNumberOf, monthStart, monthText } from '../periods.ts';
+import { DAY_MS, dayNumberOf, monthNumberOf, monthStart } from '../periods.ts';
 import * as statements from '../statements/statements.repository.ts';
 import * as repo from './usage.repository.ts';
 import { parseUsageEvent, type UsageEventInput } from './usage-event.ts';
@@ -20,25 +20,12 @@ export interface IngestSummary {
   results: EventResult[];
 }
 
-/** Exact sums of quantities per (period, project). */
-class RollupSums {
-  private readonly sums = new Map<string, { period: string; projectId: string; quantity: Decimal }>();
-  add(period: string, projectId: string, quantity: string): void {
-    const key = `${period}|${projectId}`;
-    const s = this.sums.get(key);
-    if (s) s.quantity = s.quantity.plus(quantity);
-    else this.sums.set(key, { period, projectId, quantity: new Decimal(quantity) });
-  }
-  rows() {
-    return [...this.sums.values()].map((s) => ({ period: s.period, projectId: s.projectId, quantity: s.quantity.toFixed() }));
-  }
-}
-
-function sameContent(a: UsageEventInput, b: { project_id: string; quantity: string; occurred_at: Date; description: string | null }): boolean {
+/** Two events of one batch with the same id: the same content (compared as the database would). */
+function sameContent(a: UsageEventInput, b: UsageEventInput): boolean {
   return (
-    a.projectId === b.project_id &&
+    a.projectId === b.projectId &&
     new Decimal(a.quantity).eq(b.quantity) &&
-    a.occurredAt.getTime() === b.occurred_at.getTime() &&
+    a.occurredAt.getTime() === b.occurredAt.getTime() &&
     a.description === b.description
   );
 }
@@ -48,7 +35,13 @@ function sameContent(a: UsageEventInput, b: { project_id: string; quantity: stri
  * nothing changes) or rejected with a code; valid events are kept whatever happens to the others,
  * so re-sending a whole batch is always safe. The duplicate check, the insert and the rollup are
  * one transaction, taken under the shared lock of each day the events fall in so that no window
- * of those days is being reported meanwhile (see `fixUsageStatement`).
+ * of those days is being reported meanwhile (see `fixUsageStatement`). Every answer comes from
+ * what the database stored (see `repo.insertNewEvents`).
+ *
+ * An id repeated inside the batch is answered after its first use: `duplicate` only when the first
+ * was stored (or was itself a duplicate) and the content is the same; the rejection of the first
+ * when the first was rejected (the same content fails the same way); `conflict` when the content
+ * differs.
  */
 export async function ingestUsageEvents(db: Db, rawEvents: unknown[], nowMs = Date.now()): Promise<IngestSummary> {
   const results: EventResult[] = new Array(rawEvents.length);
@@ -56,19 +49,16 @@ export async function ingestUsageEvents(db: Db, rawEvents: unknown[], nowMs = Da
     results[index] = { index, id, status: 'rejected', code, message };
   };
 
-  // 1. Each event on its own; a repeated id inside the batch is compared with its first use.
+  // 1. Each event on its own; a repeated id inside the batch waits for the outcome of its first use.
   const firstById = new Map<string, { index: number; event: UsageEventInput }>();
   const candidates: { index: number; event: UsageEventInput }[] = [];
+  const repeats: { index: number; first: { index: number; event: UsageEventInput }; event: UsageEventInput }[] = [];
   rawEvents.forEach((raw, index) => {
     const parsed = parseUsageEvent(raw, nowMs);
     if (!parsed.ok) return reject(index, parsed.id, 'invalid_parameter', parsed.message);
     const first = firstById.get(parsed.event.id);
     if (first) {
-      if (sameContent(parsed.event, { project_id: first.event.projectId, quantity: first.event.quantity, occurred_at: first.event.occurredAt, description: first.event.description })) {
-        results[index] = { index, id: parsed.event.id, status: 'duplicate' };
-      } else {
-        reject(index, parsed.event.id, 'conflict', `id ${parsed.event.id} is used twice in this batch with different content`);
-      }
+      repeats.push({ index, first, event: parsed.event });
       return;
     }
     firstById.set(parsed.event.id, { index, event: parsed.event });
@@ -116,31 +106,35 @@ export async function ingestUsageEvents(db: Db, rawEvents: unknown[], nowMs = Da
         reported.some((w) => w.kind === kind && w.window_start <= at && at < w.window_end);
       const rows = valid.map(({ event }) => ({ ...event, late: inside('usage', event.occurredAt), billLate: inside('bill', event.occurredAt) }));
 
-      // 4. Insert the new ids; an existing id is a duplicate when its content is the same.
+      // 4. Insert the new ids (and roll up what was inserted); an existing id is a duplicate when
+      // the stored event has the same content.
       const inserted = await repo.insertNewEvents(trx, rows);
-      const existingIds = rows.filter((r) => !inserted.has(r.id)).map((r) => r.id);
-      const existing = new Map(existingIds.length ? (await repo.eventsByIds(trx, existingIds)).map((e) => [e.id, e]) : []);
-      for (const { index, event } of valid) {
-        if (inserted.has(event.id)) {
+      const others = rows.map((r, i) => ({ r, i })).filter(({ i }) => !inserted.has(i));
+      const verdicts = await repo.compareWithStored(trx, others.map((o) => o.r));
+      const verdictOf = new Map(others.map((o, k) => [o.i, verdicts.get(k)]));
+      valid.forEach(({ index, event }, i) => {
+        if (inserted.has(i)) {
           results[index] = { index, id: event.id, status: 'accepted' };
-          continue;
+          return;
         }
-        const prior = existing.get(event.id);
-        if (prior && sameContent(event, prior)) results[index] = { index, id: event.id, status: 'duplicate' };
-        else reject(index, event.id, 'conflict', `id ${event.id} was already used for a different event`);
-      }
-
-      // 5. The rollups gain exactly the events inserted now that are on time for them.
-      const days = new RollupSums();
-      const months = new RollupSums();
-      rows.forEach((r, i) => {
-        if (!inserted.has(r.id)) return;
-        if (!r.late) days.add(dayText(dayNumbers[i]!), r.projectId, r.quantity);
-        if (!r.billLate) months.add(monthText(monthNumbers[i]!), r.projectId, r.quantity);
+        const verdict = verdictOf.get(i);
+        if (verdict === 'same') results[index] = { index, id: event.id, status: 'duplicate' };
+        else if (verdict === 'different') reject(index, event.id, 'conflict', `id ${event.id} was already used for a different event`);
+        else reject(index, event.id, 'conflict', `id ${event.id} could not be stored; send it again`);
       });
-      await repo.addToRollup(trx, 'usage_day_rollup', 'day', days.rows());
-      await repo.addToRollup(trx, 'usage_month_rollup', 'month', months.rows());
     });
+  }
+
+  // 5. Repeats inside the batch, now that their first use has its answer.
+  for (const { index, first, event } of repeats) {
+    const outcome = results[first.index]!;
+    if (!sameContent(event, first.event)) {
+      reject(index, event.id, 'conflict', `id ${event.id} is used twice in this batch with different content`);
+    } else if (outcome.status === 'rejected') {
+      reject(index, event.id, outcome.code, `${outcome.message} (as event ${first.index} of this batch, which has the same id)`);
+    } else {
+      results[index] = { index, id: event.id, status: 'duplicate' };
+    }
   }
 
   const summary: IngestSummary = { accepted: 0, duplicates: 0, rejected: 0, results };

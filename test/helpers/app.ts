@@ -17,16 +17,23 @@ export interface TestApp {
   /** A signed POST or PUT as Agora sends it. */
   agoraSend(method: 'POST' | 'PUT', path: string, body: Record<string, unknown>, key?: typeof KEY): Promise<Response>;
   admin(method: string, path: string, body?: unknown): Promise<Response>;
+  /** Fixes the app's clock (`AppDeps.clock`) at an instant; undefined: real time again. */
+  setNow(at: Date | string | undefined): void;
 }
 
 export function buildApp(db: Db, env: Record<string, string> = {}): TestApp {
   const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', AGORA_DEADLINE_MS: '5000', REQUEST_DEADLINE_MS: '30000', ...env });
   const logs: LogLine[] = [];
-  const app = createApp({ db, config, apiKeys: [KEY, KEY2], adminToken: ADMIN, log: (l) => logs.push(l) });
+  let now: Date | undefined;
+  const clock = () => (now ? new Date(now) : new Date());
+  const app = createApp({ db, config, apiKeys: [KEY, KEY2], adminToken: ADMIN, log: (l) => logs.push(l), clock });
   return {
     app,
     config,
     logs,
+    setNow: (at) => {
+      now = at === undefined ? undefined : new Date(at);
+    },
     agoraGet: async (path, params, key = KEY) => app.request(signedGetUrl(path, { ...params, apiKey: key.apiKey }, key.apiSecret)),
     agoraSend: async (method, path, body, key = KEY) =>
       app.request(path, {

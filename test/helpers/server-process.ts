@@ -3,15 +3,24 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-export interface ServerProcess {
+/**
+ * How long a real process may take to start. Generous on purpose: on a busy machine tsx's compile
+ * and opening the embedded database take 8–30 s; a test must fail on a wrong answer, not a slow host.
+ */
+export const PROCESS_START_LIMIT_MS = 120_000;
+
+export interface SpawnedProcess {
   child: ChildProcess;
-  url: string;
   output: () => string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts `src/main.ts` as `npm start` does, on a free port, and waits for its "listening" line. */
-export async function startServer(env: Record<string, string>): Promise<ServerProcess> {
+export interface ServerProcess extends SpawnedProcess {
+  url: string;
+}
+
+/** Starts `src/main.ts` as `npm start` does, on a free port, without waiting for it. */
+export function spawnServer(env: Record<string, string>): SpawnedProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', ...env },
@@ -23,20 +32,37 @@ export async function startServer(env: Record<string, string>): Promise<ServerPr
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('exit', (code, signal) => resolve({ code, signal })),
   );
+  return { child, output: () => out, exited };
+}
+
+/** Starts `src/main.ts` as `npm start` does, on a free port, and waits for its "listening" line. */
+export async function startServer(env: Record<string, string>): Promise<ServerProcess> {
+  const p = spawnServer(env);
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 20_000);
+    const timer = setTimeout(() => {
+      p.child.kill('SIGKILL');
+      reject(new Error(`server did not start within ${PROCESS_START_LIMIT_MS} ms:\n${p.output()}`));
+    }, PROCESS_START_LIMIT_MS);
     const check = () => {
-      const m = /"event":"listening","url":"([^"]+)"/.exec(out);
+      const m = /"event":"listening","url":"([^"]+)"/.exec(p.output());
       if (m) {
         clearTimeout(timer);
         resolve(m[1]!);
       }
     };
-    child.stdout!.on('data', check);
-    void exited.then(() => {
+    p.child.stdout!.on('data', check);
+    void p.exited.then(() => {
       clearTimeout(timer);
-      reject(new Error(`server exited:\n${out}`));
+      reject(new Error(`server exited:\n${p.output()}`));
     });
   });
-  return { child, url, output: () => out, exited };
+  return { ...p, url };
 }
+
+/** Stops a server with SIGTERM and waits for it to exit. */
+export async function stopServer(p: SpawnedProcess): Promise<void> {
+  if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGTERM');
+  await p.exited;
+}
+
+export { ROOT };

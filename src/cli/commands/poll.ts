@@ -1,7 +1,7 @@
-import { writeFileSync } from 'node:fs';
+import { renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { MAX_LIMIT } from '../../agora/query.ts';
-import { EXIT, nonNegativeInt, parseCommand, positiveInt, resolveKeyPair, UsageError, type CliIo } from '../io.ts';
+import { defaultBaseUrl, EXIT, keyLine, nonNegativeInt, parseCommand, positiveInt, resolveKeyPair, UsageError, type CliIo } from '../io.ts';
 import { createProgress } from '../progress.ts';
 import { dayWindow, monthWindow, pollLicense, pollPaged, type PagedKind, type PagedPollResult } from '../poller/poller.ts';
 import { entriesCsv, entriesJson, licenseSummary, pagedSummary, summaryJson } from '../poller/report.ts';
@@ -16,7 +16,8 @@ Polls a vendor server as Agora does: signs every request, walks pageNum from 1 u
 false, waits --timeout-ms for each answer and re-sends at most --retries times, and checks every
 answer against the contract. Prints a summary; exits 1 on any violation.
 
-Note: the first poll of a window fixes what the server reports for it, for good.
+Note: the first poll of a window fixes what the server reports for it, for good. So poll bill
+refuses a month that has not ended yet (by this machine's clock) unless --force is given.
 
 Options
   --base-url URL      the server as Agora knows it (default AGORA_BASE_URL, else http://127.0.0.1:$PORT or :8080)
@@ -25,7 +26,9 @@ Options
   --timeout-ms N      per request (default 500, as Agora)
   --retries N         re-sends after a timeout or a 5xx (default 2, as Agora)
   --max-pages N       stop a walk after N pages whatever hasNext says (default 100000)
-  --out FILE          write the entries to FILE (CSV, or JSON when FILE ends in .json); "-" for stdout
+  --out FILE          write the entries to FILE (CSV, or JSON when FILE ends in .json); "-" for stdout.
+                      Written only when the poll succeeds: after a failure there is no file
+  --force             poll bill: poll a month that has not ended yet (it is fixed then, for good)
   --format csv|json   the format of --out (default: from the file name, else csv)
   --summary text|json the summary's form (default text)
   --quiet             no progress
@@ -52,6 +55,7 @@ export async function pollCommand(args: string[], io: CliIo): Promise<number> {
       summary: { type: 'string', default: 'text' },
       quiet: { type: 'boolean', default: false },
       plain: { type: 'boolean', default: false },
+      force: { type: 'boolean', default: false },
     },
     true,
   );
@@ -60,13 +64,15 @@ export async function pollCommand(args: string[], io: CliIo): Promise<number> {
   if (extra.length > 0) throw new UsageError(`unexpected ${extra.join(' ')}`);
   if (values.summary !== 'text' && values.summary !== 'json') throw new UsageError('--summary must be text or json');
 
-  const baseUrl = values['base-url'] ?? io.env.AGORA_BASE_URL ?? `http://127.0.0.1:${io.env.PORT || '8080'}`;
+  const baseUrl = values['base-url'] ?? defaultBaseUrl(io.env);
   try {
     new URL(baseUrl);
   } catch {
     throw new UsageError(`--base-url ${baseUrl} is not a URL`);
   }
   const key = resolveKeyPair(io, values);
+  // Always said, even with --quiet: which key signed is what one checks first when Agora's key differs.
+  io.stderr.write(`polling ${baseUrl} as Agora, signing with ${keyLine(key)}\n`);
   const common = {
     baseUrl,
     apiKey: key.apiKey,
@@ -81,6 +87,7 @@ export async function pollCommand(args: string[], io: CliIo): Promise<number> {
 
   if (kind === 'license') {
     if (!values.customer) throw new UsageError('poll license needs --customer ID');
+    if (values.force) throw new UsageError('--force applies to poll bill only');
     for (const flag of ['date', 'month', 'from-ts', 'to-ts', 'limit', 'out'] as const) {
       if (values[flag] !== undefined) throw new UsageError(`--${flag} does not apply to poll license`);
     }
@@ -90,11 +97,24 @@ export async function pollCommand(args: string[], io: CliIo): Promise<number> {
   }
 
   const window = pagedWindow(kind, values);
+  if (values.force && kind !== 'bill') throw new UsageError('--force applies to poll bill only');
+  if (kind === 'bill') {
+    // The month of a bill window ends at the first second of the next month (UTC).
+    const from = new Date(window.fromTs * 1000);
+    const monthEnd = Date.UTC(from.getUTCFullYear(), from.getUTCMonth() + 1, 1);
+    const now = (io.now ?? (() => new Date()))().getTime();
+    if (monthEnd > now && !values.force) {
+      throw new UsageError(
+        `${from.toISOString().slice(0, 7)} has not ended yet: the first bill poll of a month fixes it for good, and usage ` +
+          'of the rest of the month would only reach Agora as a correction next month. Poll it once it is over, or give --force.',
+      );
+    }
+    if (monthEnd > now) io.stderr.write(`warning: ${from.toISOString().slice(0, 7)} has not ended yet; --force: its bill is fixed now\n`);
+  }
   const format = values.format ?? (values.out?.endsWith('.json') ? 'json' : 'csv');
   if (format !== 'csv' && format !== 'json') throw new UsageError('--format must be csv or json');
   const limit = positiveInt('limit', values.limit, MAX_LIMIT);
   const progress = createProgress(`poll ${kind}`, { stream: io.stderr, enabled: !values.quiet, plain: values.plain, unit: 'pages' });
-  if (!values.quiet) io.stderr.write(`polling ${baseUrl} as Agora, signing with ${key.source}\n`);
   let r: PagedPollResult;
   try {
     r = await pollPaged(kind, window, {
@@ -106,14 +126,34 @@ export async function pollCommand(args: string[], io: CliIo): Promise<number> {
   } finally {
     progress.stop();
   }
-  if (values.out !== undefined) {
+  // Entries only from a poll that succeeded: a file (or output) from a failed walk would read as
+  // "this is the usage" when it is a part of it, or nothing at all.
+  if (values.out !== undefined && r.ok) {
     const text = format === 'json' ? entriesJson(r.entries) : entriesCsv(r.entries);
     if (toStdout) io.stdout.write(text);
-    else writeFileSync(resolve(io.cwd, values.out), text);
+    else writeAtomically(resolve(io.cwd, values.out), text);
   }
   summaryTo.write(`${values.summary === 'json' ? summaryJson(r) : pagedSummary(r)}\n`);
-  if (values.out !== undefined && !toStdout && values.summary === 'text') summaryTo.write(`entries written to ${values.out} (${format})\n`);
+  if (values.out !== undefined && values.summary === 'text') {
+    summaryTo.write(r.ok ? (toStdout ? '' : `entries written to ${values.out} (${format})\n`) : `entries not written${toStdout ? '' : ` to ${values.out}`}: the poll failed\n`);
+  }
   return r.ok ? EXIT.ok : EXIT.failed;
+}
+
+/** Through a temporary file beside it, renamed into place: a reader never sees half a file. */
+function writeAtomically(file: string, text: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, text);
+    renameSync(tmp, file);
+  } catch (err) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // Never created.
+    }
+    throw err;
+  }
 }
 
 function pagedWindow(

@@ -1,6 +1,6 @@
 import { paramText, signedBody, signedGetUrl, sourceString } from '../../agora/signature.ts';
 import { agoraGetUrl } from '../poller/poller.ts';
-import { parseCommand, resolveKeyPair, shellQuote, UsageError, type CliIo } from '../io.ts';
+import { defaultBaseUrl, keyLine, parseCommand, resolveKeyPair, shellQuote, UsageError, type CliIo } from '../io.ts';
 
 export const SIGN_USAGE = `Usage: agora-vendor sign --method GET|POST|PUT --path PATH [PARAM ...] [options]
 
@@ -16,7 +16,8 @@ Options
   --path PATH        the request path, e.g. /usage or /customers/123456/projects/new
   --body JSON        body fields as one JSON object (merged with the PARAMs)
   --base-url URL     print a full URL (its path prefix is signed too)
-  --curl             print a curl command instead
+  --curl             print a curl command instead (to --base-url, else AGORA_BASE_URL, else
+                     http://127.0.0.1:$PORT, port 8080 when PORT is unset)
   --show-source      also print the source string that was signed (on stderr)
   --key K --secret S the key pair (default: AGORA_API_KEY/AGORA_API_SECRET, AGORA_API_KEYS, DATA_DIR/credentials.json)
 
@@ -45,6 +46,7 @@ export async function signCommand(args: string[], io: CliIo): Promise<number> {
   if (!values.path.startsWith('/')) throw new UsageError('--path must start with "/"');
   if (values.path.includes('?')) throw new UsageError('--path is the path alone; give query parameters as key=value');
   const key = resolveKeyPair(io, values);
+  io.stderr.write(`signing with ${keyLine(key)}\n`);
 
   const params: Record<string, unknown> = {};
   if (values.body !== undefined) {
@@ -75,7 +77,8 @@ export async function signCommand(args: string[], io: CliIo): Promise<number> {
   if (params.signature !== undefined) throw new UsageError('signature is what this command computes; do not pass it');
   if (params.apiKey === undefined) params.apiKey = key.apiKey;
 
-  const base = values['base-url'];
+  // A curl command needs a whole URL: without --base-url, the server this machine runs.
+  const base = values['base-url'] ?? (values.curl ? defaultBaseUrl(io.env) : undefined);
   let signedPath = values.path;
   if (base !== undefined) {
     try {
@@ -94,8 +97,8 @@ export async function signCommand(args: string[], io: CliIo): Promise<number> {
     return 0;
   }
   const body = JSON.stringify(signedBody(method, signedPath, params, key.apiSecret));
-  if (values.curl) {
-    const target = base !== undefined ? `${base.replace(/\/+$/, '')}${values.path}` : `http://127.0.0.1:8080${values.path}`;
+  if (values.curl && base !== undefined) {
+    const target = `${base.replace(/\/+$/, '')}${values.path}`;
     io.stdout.write(`curl -sS -X ${method} ${shellQuote(target)} -H 'content-type: application/json' -d ${shellQuote(body)}\n`);
   } else {
     io.stdout.write(`${body}\n`);

@@ -107,6 +107,8 @@ export interface LicensePollResult extends PollSummaryBase {
   kind: 'license';
   customerId: string;
   license: LicenseFacts | null;
+  /** The HTTP status of the answer; null when none came. */
+  httpStatus: number | null;
 }
 
 export const MAX_VIOLATIONS_KEPT = 200;
@@ -340,6 +342,13 @@ export async function pollLicense(customerId: string, o: PollerOptions): Promise
   let license: LicenseFacts | null = null;
   if (!answer.ok) {
     v.add(answer.failure!.code, answer.failure!.message);
+  } else if (answer.status === 404) {
+    // The contract's answer for a customer that is unknown or has no license: HTTP 404 with
+    // status "failed" and a statusReason. That keeps the contract; only its shape is checked.
+    const found: { code: ViolationCode; message: string }[] = [];
+    license = readLicenseAnswer(answer.text!, (code, message) => found.push({ code, message }));
+    for (const f of found) if (!(f.code === 'status' && license?.status === 'failed')) v.add(f.code, f.message);
+    if (license && license.status !== 'failed') v.add('http_status', `HTTP 404 with status ${JSON.stringify(license.status)}: ${preview(answer.text ?? '')}`);
   } else {
     // A failed license answer is still read: its statusReason says why.
     if (answer.status !== 200) v.add('http_status', `HTTP ${answer.status}: ${preview(answer.text ?? '')}`);
@@ -350,6 +359,7 @@ export async function pollLicense(customerId: string, o: PollerOptions): Promise
     customerId,
     url,
     license,
+    httpStatus: answer.status ?? null,
     ...outcome(started, stats, v),
   };
 }

@@ -67,7 +67,7 @@ export function licenseSummary(r: LicensePollResult): string {
   const l = r.license;
   const rows: [string, string][] = [
     ['customer', r.customerId],
-    ['status', l ? `${l.status}${l.statusReason ? ` (${l.statusReason})` : ''}` : '-'],
+    ['status', l ? `${l.status}${l.statusReason ? ` (${l.statusReason})` : ''}${r.httpStatus === 404 && l.status === 'failed' ? ', HTTP 404: no license for this customer' : ''}` : '-'],
     ['expireDate', l?.expireDate === '' ? '(none: no license activated yet)' : (l?.expireDate ?? '-')],
     ['residueCount', l?.residueCountText ?? '-'],
     ...commonLines(r),
@@ -79,7 +79,7 @@ export function licenseSummary(r: LicensePollResult): string {
 export function summaryJson(r: PagedPollResult | LicensePollResult): string {
   const { violations, violationCounts, ok, requests, retries, retryReasons, slowest, wallMs, url } = r;
   const common = { ok, violationCounts, violations, requests, retries, retryReasons, slowest, wallMs, url: url.replace(/signature=[^&]*/, 'signature=…') };
-  if (r.kind === 'license') return stringifyExact({ kind: r.kind, customerId: r.customerId, license: r.license && { ...r.license, residueCount: r.license.residueCount }, ...common });
+  if (r.kind === 'license') return stringifyExact({ kind: r.kind, customerId: r.customerId, httpStatus: r.httpStatus, license: r.license && { ...r.license, residueCount: r.license.residueCount }, ...common });
   return stringifyExact({
     kind: r.kind,
     fromTs: r.fromTs,

@@ -1,0 +1,115 @@
+import type { Context } from 'hono';
+import { AppError } from '../errors.ts';
+import type { AppEnv } from './context.ts';
+
+/**
+ * Text the database cannot store, checked once where input enters. PostgreSQL's `text` refuses
+ * U+0000 (the query fails, so the request would answer 500 and a batch would lose its valid
+ * events), and a lone UTF-16 surrogate (`"\ud800"` in JSON) has no UTF-8 form: the driver writes
+ * U+FFFD instead, so what is stored is not what was sent. Both are a 400 here instead.
+ *
+ * Where it is checked:
+ * - the path, every query parameter and the user of HTTP Basic credentials, by `checkRequestText`,
+ *   which `useEnvelope` calls first on every route family (so the error is in the route's envelope);
+ * - JSON bodies after parsing (the escapes `\u0000` and `\ud800` only become those characters
+ *   then): by the validation hook of every router (`http/router.ts`) and by Agora's signature check,
+ *   which reads the body itself. Both also refuse a body nested deeper than MAX_JSON_DEPTH: deep
+ *   nesting serves no route and would overflow the stack of recursive code (JSON.stringify in the
+ *   signature, zod).
+ * A route whose body is a list of independent records (usage events) checks the text of each
+ * record itself, so one bad record is rejected alone (`itemsCheckedByRoute`).
+ */
+
+/** Deeper than any body a route takes (a plan's tiers are 3 levels), far below what overflows the stack. */
+export const MAX_JSON_DEPTH = 32;
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Why a string cannot be stored as text, or null when it can. */
+export function unstorableText(s: string): string | null {
+  if (s.includes('\u0000')) return 'contains a NUL character (U+0000)';
+  if (LONE_SURROGATE.test(s)) return 'contains a lone UTF-16 surrogate (not valid Unicode text)';
+  return null;
+}
+
+function textError(where: string, why: string): AppError {
+  return new AppError('invalid_parameter', `${where} ${why}, which cannot be stored as text`, { path: where });
+}
+
+/**
+ * Walks a parsed JSON value without recursion: throws `invalid_json` when it is nested deeper than
+ * `maxDepth`, and `invalid_parameter` naming the first key or string whose text cannot be stored.
+ * Values inside the items of the top-level array `skipItemsOf` are only measured for depth.
+ */
+export function checkJsonInput(value: unknown, opts: { where?: string; skipItemsOf?: string; maxDepth?: number } = {}): void {
+  const where = opts.where ?? 'body';
+  const maxDepth = opts.maxDepth ?? MAX_JSON_DEPTH;
+  const stack: { v: unknown; path: string; depth: number; text: boolean }[] = [{ v: value, path: where, depth: 0, text: true }];
+  while (stack.length > 0) {
+    const { v, path, depth, text } = stack.pop()!;
+    if (typeof v === 'string') {
+      const why = text ? unstorableText(v) : null;
+      if (why) throw textError(path, why);
+      continue;
+    }
+    if (v === null || typeof v !== 'object') continue;
+    if (depth >= maxDepth) throw new AppError('invalid_json', `The JSON is nested deeper than ${maxDepth} levels`);
+    if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) stack.push({ v: v[i], path: `${path}.${i}`, depth: depth + 1, text });
+      continue;
+    }
+    const entries = Object.entries(v as Record<string, unknown>);
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [k, child] = entries[i]!;
+      if (text) {
+        const why = unstorableText(k);
+        if (why) throw textError(`${path} key ${JSON.stringify(k)}`, why);
+      }
+      const skip = depth === 0 && opts.skipItemsOf === k && Array.isArray(child);
+      if (skip) {
+        // The route judges each item's text itself; the list and its items are still measured.
+        (child as unknown[]).forEach((item, j) => stack.push({ v: item, path: `${path}.${k}.${j}`, depth: depth + 2, text: false }));
+      } else {
+        stack.push({ v: child, path: `${path}.${k}`, depth: depth + 1, text });
+      }
+    }
+  }
+}
+
+/**
+ * Percent-decoded text. A broken escape (`%zz`) or bytes that are not UTF-8 (`%FF`, or `%ED%A0%80`,
+ * a surrogate written as UTF-8) cannot mean any stored value: taken literally they would only make
+ * a search that matches nothing look like a valid empty answer, so they are a 400 too.
+ */
+function decoded(s: string, where: () => string): string {
+  try {
+    return decodeURIComponent(s.replace(/\+/g, ' '));
+  } catch {
+    const at = where();
+    throw new AppError('invalid_parameter', `${at} is not valid percent-encoded UTF-8`, { path: at });
+  }
+}
+
+/**
+ * The path (decoded, as route parameters are), every query key and value, and the credentials of
+ * HTTP Basic. Bearer tokens are only compared, never stored, so they are left alone.
+ */
+export function checkRequestText(c: Context<AppEnv>): void {
+  const url = new URL(c.req.url);
+  const pathWhy = unstorableText(decoded(url.pathname, () => 'the path'));
+  if (pathWhy) throw textError('the path', pathWhy);
+  for (const part of url.search.slice(1).split('&')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const key = decoded(eq < 0 ? part : part.slice(0, eq), () => 'a query parameter name');
+    const keyWhy = unstorableText(key);
+    if (keyWhy) throw textError('a query parameter name', keyWhy);
+    const valueWhy = unstorableText(decoded(eq < 0 ? '' : part.slice(eq + 1), () => `query parameter ${key}`));
+    if (valueWhy) throw textError(`query parameter ${key}`, valueWhy);
+  }
+  // Decoded as the license API decodes it; UTF-8 decoding yields no surrogates, only U+0000 is left.
+  const basic = /^Basic\s+([A-Za-z0-9+/=_-]+)\s*$/i.exec(c.req.header('authorization') ?? '');
+  if (basic && Buffer.from(basic[1]!, 'base64').toString('utf8').includes('\u0000')) {
+    throw textError('the Basic credentials', 'contain a NUL character (U+0000)');
+  }
+}
