@@ -233,7 +233,10 @@ describe('activation', () => {
     const auth = { authorization: `Basic ${Buffer.from(`${(await projectCredentials(ctx.tdb.db, '101')).appKey}:${(await projectCredentials(ctx.tdb.db, '101')).appSecret}`).toString('base64')}` };
     const bad = await ctx.t.app.request(`/dabiz/license/v2/active?pid=${TRIAL_PID}&appid=101&licenseKey=%FF%FE`, { method: 'POST', headers: auth });
     expect(bad.status).toBe(400);
-    expect(((await bad.json()) as any).error).toBe('invalid_license_key');
+    // Refused where all request text is checked (http/input.ts), naming the parameter.
+    const badBody = (await bad.json()) as any;
+    expect(badBody.error).toBe('invalid_parameter');
+    expect(badBody.message).toMatch(/licenseKey is not valid percent-encoded UTF-8/);
     const twice = await ctx.t.app.request(`/dabiz/license/v2/active?pid=${TRIAL_PID}&appid=101&licenseKey=a&licenseKey=b`, { method: 'POST', headers: auth });
     expect(((await twice.json()) as any).error).toBe('repeated_parameter');
     // Percent-encoded UTF-8 is text like any other.
