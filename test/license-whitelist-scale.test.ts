@@ -157,8 +157,11 @@ describe.runIf(!onPostgres)('exports on the embedded database', () => {
       }),
     ).finally(() => (done = true));
     // /healthz every few milliseconds while the exports run: the longest silence between two
-    // answers is how long the process was blocked (before: the whole export, seconds).
-    let last = performance.now();
+    // answers is how long the process was blocked. Before, one export was one query that held the
+    // process for its whole length (a third of the run or more); now it is one batch. Measured as a
+    // share of the run, not in milliseconds, so a slow or busy machine scales both alike.
+    const started = performance.now();
+    let last = started;
     let longestGap = 0;
     let answered = 0;
     while (!done) {
@@ -170,7 +173,8 @@ describe.runIf(!onPostgres)('exports on the embedded database', () => {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
     expect(await exports).toEqual([60_000, 60_000, 60_000]);
-    expect(answered).toBeGreaterThanOrEqual(5);
-    expect(longestGap).toBeLessThan(1000); // generous: a batch is a few milliseconds
+    const run = performance.now() - started;
+    expect(answered).toBeGreaterThanOrEqual(10);
+    expect(longestGap).toBeLessThan(run / 5);
   });
 });
