@@ -1,0 +1,297 @@
+import { CompiledQuery, sql, type KyselyPlugin } from 'kysely';
+import { describe, expect, it } from 'vitest';
+import { ADMIN, buildApp, type TestApp } from './helpers/app.ts';
+import { COMMERCIAL_PID, licenseClient, licenseWorld, TRIAL_PID } from './helpers/license.ts';
+import { setupTestApp } from './helpers/setup.ts';
+import * as listings from '../src/licensing/listings.repository.ts';
+
+const ctx = setupTestApp({ env: { LICENSE_RATE_LIMIT: '0' } });
+
+/** The app's clock in these tests: licenses below expire from 2030-01-01 on, one day after another. */
+const NOW = new Date('2030-06-01T00:00:00Z');
+
+/**
+ * `n` licenses written straight in one statement: 4 of 5 for customer c1 (projects 101 and 102),
+ * 1 of 5 for c2 (201), both PIDs, expiring over 700 days from 2030-01-01 (so ~150 days' worth are
+ * expired at NOW, and many share an expiry: the order's tie-break by id matters).
+ */
+async function seedLicenses(n: number, from = 1) {
+  await sql`
+    insert into licenses (license, customer_id, project_id, pid, license_key, activated_at, expires_at)
+    select 'L-' || g, case when g % 5 = 0 then 'c2' else 'c1' end,
+           case when g % 5 = 0 then 201 when g % 3 = 0 then 102 else 101 end,
+           case when g % 2 = 0 then ${TRIAL_PID} else ${COMMERCIAL_PID} end,
+           'key-' || g, '2029-12-01T00:00:00Z'::timestamptz, '2030-01-01T01:00:00Z'::timestamptz + (g % 700) * interval '1 day'
+    from generate_series(${from}::int, ${from + n - 1}::int) g`.execute(ctx.tdb.db);
+}
+
+async function seedOrders(n: number) {
+  const db = ctx.tdb.db;
+  await sql`
+    insert into license_purchases (customer_id, pid, count)
+    select case when g % 4 = 0 then 'c2' else 'c1' end, case when g % 3 = 0 then ${TRIAL_PID} else ${COMMERCIAL_PID} end, 1
+    from generate_series(1, ${n}::int) g`.execute(db);
+  // Many orders share a created_at; renewIds sort in another order than creation.
+  await sql`
+    insert into license_renewals (renew_id, customer_id, pid, capacity, created_at)
+    select 'R-' || md5(g::text), case when g % 4 = 0 then 'c2' else 'c1' end, case when g % 3 = 0 then ${TRIAL_PID} else ${COMMERCIAL_PID} end, 1,
+           '2030-01-01T00:00:00Z'::timestamptz + (g % 97) * interval '1 minute'
+    from generate_series(1, ${n}::int) g`.execute(db);
+  await sql`
+    insert into license_allocations (customer_id, project_id, pid, count, creator)
+    select 'c1', case when g % 7 = 0 then 102 else 101 end, case when g % 3 = 0 then ${TRIAL_PID} else ${COMMERCIAL_PID} end, 1, 'ops-' || g
+    from generate_series(1, ${n}::int) g`.execute(db);
+}
+
+async function adminGet(t: TestApp, path: string, params: Record<string, string | number | undefined>) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) q.append(k, String(v));
+  const r = await t.admin('GET', `${path}?${q}`);
+  return { status: r.status, body: (await r.json()) as any };
+}
+
+/** What OFFSET would answer: the keys of rows `offset`… of the reference query, and its count(*). */
+async function reference(query: string, params: unknown[], offset: number, limit: number) {
+  const rows = await ctx.tdb.db.executeQuery<{ k: string }>(CompiledQuery.raw(`${query} offset ${offset} limit ${limit}`, params));
+  return rows.rows.map((r) => r.k);
+}
+async function referenceCount(query: string, params: unknown[]) {
+  const rows = await ctx.tdb.db.executeQuery<{ n: string }>(CompiledQuery.raw(`select count(*) as n from (${query}) x`, params));
+  return Number(rows.rows[0]!.n);
+}
+
+interface Case {
+  name: string;
+  path: string;
+  params: Record<string, string | number>;
+  /** The key of an answered row, as the reference query's `k`. */
+  key: (row: any) => string;
+  /** Rows of the answer. */
+  rows: (body: any) => any[];
+  counted: (body: any) => number;
+  next: (body: any) => string | null;
+  sql: string;
+  sqlParams: unknown[];
+  license?: boolean;
+}
+
+const vendor = (c: Omit<Case, 'rows' | 'counted' | 'next'>): Case => ({ ...c, rows: (b) => b.data, counted: (b) => b.count, next: (b) => b.next });
+const licenseApi = (c: Omit<Case, 'rows' | 'counted' | 'next'>): Case => ({
+  ...c,
+  license: true,
+  rows: (b) => b.data.list,
+  counted: (b) => b.data.count,
+  next: (b) => b.data.next,
+});
+
+const CASES: Case[] = [
+  vendor({ name: 'licenses of a customer', path: '/v1/licenses', params: { customerId: 'c1' }, key: (r) => r.license, sql: `select license as k from licenses where customer_id = $1 order by id`, sqlParams: ['c1'] }),
+  vendor({ name: 'licenses of a project and PID', path: '/v1/licenses', params: { projectId: '101', pid: TRIAL_PID }, key: (r) => r.license, sql: `select license as k from licenses where project_id = 101 and pid = $1 order by id`, sqlParams: [TRIAL_PID] }),
+  vendor({ name: 'active licenses of a customer', path: '/v1/licenses', params: { customerId: 'c1', status: 'active' }, key: (r) => r.license, sql: `select license as k from licenses where customer_id = $1 and expires_at > $2 order by id`, sqlParams: ['c1', NOW] }),
+  vendor({ name: 'every license', path: '/v1/licenses', params: {}, key: (r) => r.license, sql: `select license as k from licenses order by id`, sqlParams: [] }),
+  vendor({ name: 'purchases of a customer', path: '/v1/purchases', params: { customerId: 'c1' }, key: (r) => r.id, sql: `select id::text as k from license_purchases where customer_id = $1 order by id`, sqlParams: ['c1'] }),
+  vendor({ name: 'purchases of a PID', path: '/v1/purchases', params: { pid: TRIAL_PID }, key: (r) => r.id, sql: `select id::text as k from license_purchases where pid = $1 order by id`, sqlParams: [TRIAL_PID] }),
+  vendor({ name: 'renewals of a customer', path: '/v1/renewals', params: { customerId: 'c1' }, key: (r) => r.renewId, sql: `select renew_id as k from license_renewals where customer_id = $1 order by created_at, renew_id`, sqlParams: ['c1'] }),
+  vendor({ name: 'renewals of a customer and PID', path: '/v1/renewals', params: { customerId: 'c1', pid: COMMERCIAL_PID }, key: (r) => r.renewId, sql: `select renew_id as k from license_renewals where customer_id = $1 and pid = $2 order by created_at, renew_id`, sqlParams: ['c1', COMMERCIAL_PID] }),
+  licenseApi({ name: 'allocations of a project', path: '/dabiz/license/v2/product/allocations', params: { appid: '101' }, key: (r) => r.creator, sql: `select creator as k from license_allocations where project_id = 101 order by id desc`, sqlParams: [] }),
+  licenseApi({ name: 'allocations of a project and PID', path: '/dabiz/license/v2/product/allocations', params: { appid: '101', pid: TRIAL_PID }, key: (r) => r.creator, sql: `select creator as k from license_allocations where project_id = 101 and pid = $1 order by id desc`, sqlParams: [TRIAL_PID] }),
+  licenseApi({
+    name: 'licenses expiring within 120 days',
+    path: `/dabiz/license/v3/projects/101/pids/${COMMERCIAL_PID}/expiringLicenses`,
+    params: { expiringDay: 120 },
+    key: (r) => r.license,
+    sql: `select license as k from licenses where project_id = 101 and pid = $1 and expires_at > $2 and expires_at <= $3 order by expires_at, id`,
+    sqlParams: [COMMERCIAL_PID, NOW, new Date(NOW.getTime() + 120 * 86_400_000)],
+  }),
+];
+
+describe('listing pages', () => {
+  it('by number, by cursor and by jumping are exactly what OFFSET gives, and the counts are count(*)', { timeout: 300_000 }, async () => {
+    await licenseWorld(ctx.t, ctx.tdb.db);
+    await seedLicenses(4000);
+    await seedOrders(2500);
+    const t = buildApp(ctx.tdb.db, { LICENSE_RATE_LIMIT: '0' });
+    t.setNow(NOW);
+    for (const c of CASES) {
+      const get = (params: Record<string, string | number | undefined>) =>
+        c.license ? licenseClient(t, { admin: true }).get(c.path.replace('/dabiz/license', ''), { ...c.params, ...params }) : adminGet(t, c.path, { ...c.params, ...params });
+      const total = await referenceCount(c.sql, c.sqlParams);
+      expect(total, c.name).toBeGreaterThan(150);
+      const size = 97;
+      const pages = Math.ceil(total / size) + 1; // and one past the end
+      // A walk by page number (pages 2… continue from the remembered end of the page before).
+      let cursor: string | undefined;
+      for (let page = 1; page <= pages; page++) {
+        const byNumber = await get({ page, size });
+        expect(byNumber.status, c.name).toBe(200);
+        const expected = await reference(c.sql, c.sqlParams, (page - 1) * size, size);
+        expect(c.rows(byNumber.body).map(c.key), `${c.name}, page ${page}`).toEqual(expected);
+        expect(c.counted(byNumber.body), c.name).toBe(total);
+        // The same page after the previous page's cursor.
+        if (page > 1 && cursor !== undefined) {
+          const byCursor = await get({ after: cursor, size });
+          expect(c.rows(byCursor.body).map(c.key), `${c.name}, after page ${page - 1}`).toEqual(expected);
+          expect(c.next(byCursor.body)).toBe(c.next(byNumber.body));
+        }
+        const next = c.next(byNumber.body);
+        expect(next === null, `${c.name}, page ${page}: next`).toBe(expected.length < size);
+        cursor = next ?? undefined;
+      }
+      // Jumps nobody walked to, on a fresh instance (no remembered page ends).
+      const fresh = buildApp(ctx.tdb.db, { LICENSE_RATE_LIMIT: '0' });
+      fresh.setNow(NOW);
+      for (const page of [7, 3, Math.ceil(total / 50)]) {
+        const r = c.license
+          ? await licenseClient(fresh, { admin: true }).get(c.path.replace('/dabiz/license', ''), { ...c.params, page, size: 50 })
+          : await adminGet(fresh, c.path, { ...c.params, page, size: 50 });
+        expect(c.rows(r.body).map(c.key), `${c.name}, jump to ${page}`).toEqual(await reference(c.sql, c.sqlParams, (page - 1) * 50, 50));
+      }
+    }
+  });
+
+  it('re-reads by offset when the list changed between two pages of a walk', async () => {
+    await licenseWorld(ctx.t, ctx.tdb.db);
+    await seedLicenses(500);
+    const t = buildApp(ctx.tdb.db, { LICENSE_RATE_LIMIT: '0' });
+    const q = `select license as k from licenses where customer_id = 'c1' order by id`;
+    expect((await adminGet(t, '/v1/licenses', { customerId: 'c1', page: 1, size: 50 })).status).toBe(200);
+    // Licenses of page 1 go away: page 2 by the remembered end would skip 10 rows.
+    await sql`delete from licenses where id in (select id from licenses where customer_id = 'c1' order by id limit 10)`.execute(ctx.tdb.db);
+    const page2 = await adminGet(t, '/v1/licenses', { customerId: 'c1', page: 2, size: 50 });
+    expect(page2.body.data.map((r: any) => r.license)).toEqual(await reference(q, [], 50, 50));
+    expect(page2.body.count).toBe(await referenceCount(q, []));
+  });
+});
+
+describe('listing counts', () => {
+  it('follow inserts, deletes and activations, per customer, project and PID', async () => {
+    const w = await licenseWorld(ctx.t, ctx.tdb.db, { trial: 50 });
+    const t = ctx.t;
+    const count = async (params: Record<string, string>) => (await adminGet(t, '/v1/licenses', { ...params, size: 1 })).body.count;
+    await seedLicenses(300);
+    const check = async () => {
+      for (const [params, where] of [
+        [{ customerId: 'c1' }, `customer_id = 'c1'`],
+        [{ customerId: 'c2' }, `customer_id = 'c2'`],
+        [{ projectId: '102' }, `project_id = 102`],
+        [{ customerId: 'c1', pid: TRIAL_PID }, `customer_id = 'c1' and pid = '${TRIAL_PID}'`],
+        [{ pid: COMMERCIAL_PID }, `pid = '${COMMERCIAL_PID}'`],
+        [{}, `true`],
+      ] as const) {
+        const exact = await referenceCount(`select 1 from licenses where ${where}`, []);
+        expect(await count(params), JSON.stringify(params)).toBe(exact);
+      }
+    };
+    await check();
+    for (let i = 0; i < 5; i++) expect((await w.p101.activate('101', TRIAL_PID, `dev-${i}`)).status).toBe(200);
+    await w.p101.activate('101', TRIAL_PID, 'dev-1'); // a repeat adds nothing
+    expect(await count({ projectId: '101', pid: TRIAL_PID })).toBe(await referenceCount(`select 1 from licenses where project_id = 101 and pid = '${TRIAL_PID}'`, []));
+    await check();
+    await sql`delete from licenses where id % 7 = 0`.execute(ctx.tdb.db);
+    await check();
+    // Purchases, renewals and allocations too.
+    await seedOrders(40);
+    expect((await adminGet(t, '/v1/purchases', { customerId: 'c1' })).body.count).toBe(await referenceCount(`select 1 from license_purchases where customer_id = 'c1'`, []));
+    expect((await adminGet(t, '/v1/renewals', { customerId: 'c2', pid: TRIAL_PID })).body.count).toBe(
+      await referenceCount(`select 1 from license_renewals where customer_id = 'c2' and pid = '${TRIAL_PID}'`, []),
+    );
+    await w.p101.post('/v2/allocate', { appid: '101' }, { pid: TRIAL_PID, count: 3 });
+    const allocations = await w.p101.get('/v2/product/allocations', { appid: '101', size: 1 });
+    expect(allocations.body.data.count).toBe(await referenceCount(`select 1 from license_allocations where project_id = 101`, []));
+  });
+
+  it('stay exact under concurrent activations', { timeout: 120_000 }, async () => {
+    const w = await licenseWorld(ctx.t, ctx.tdb.db, { trial: 200 });
+    const answers = await Promise.all(
+      Array.from({ length: 120 }, (_, i) => (i % 2 === 0 ? w.p101 : w.p102).activate(i % 2 === 0 ? '101' : '102', TRIAL_PID, `dev-${i}`)),
+    );
+    expect(answers.map((a) => a.status)).toEqual(answers.map(() => 200));
+    const exact = await referenceCount(`select 1 from licenses where customer_id = 'c1'`, []);
+    expect(exact).toBe(120);
+    expect((await adminGet(ctx.t, '/v1/licenses', { customerId: 'c1' })).body.count).toBe(exact);
+    expect((await adminGet(ctx.t, '/v1/licenses', { projectId: '101' })).body.count).toBe(await referenceCount(`select 1 from licenses where project_id = 101`, []));
+  });
+
+  it('with a status, which the clock changes, count up to 10,000 and say when there are more', { timeout: 120_000 }, async () => {
+    await licenseWorld(ctx.t, ctx.tdb.db);
+    await seedLicenses(18_000);
+    ctx.t.setNow(NOW);
+    const exactActive = await referenceCount(`select 1 from licenses where customer_id = 'c1' and expires_at > $1`, [NOW]);
+    const exactExpired = await referenceCount(`select 1 from licenses where customer_id = 'c1' and expires_at <= $1`, [NOW]);
+    expect(exactActive).toBeGreaterThan(listings.COUNT_CAP);
+    expect(exactExpired).toBeLessThan(listings.COUNT_CAP);
+    expect((await adminGet(ctx.t, '/v1/licenses', { customerId: 'c1', status: 'active' })).body).toMatchObject({ count: listings.COUNT_CAP, countExact: false });
+    expect((await adminGet(ctx.t, '/v1/licenses', { customerId: 'c1', status: 'expired' })).body).toMatchObject({ count: exactExpired, countExact: true });
+    // Later, more of them have expired.
+    ctx.t.setNow(new Date('2031-06-01T00:00:00Z'));
+    const later = await referenceCount(`select 1 from licenses where customer_id = 'c1' and expires_at <= '2031-06-01T00:00:00Z'`, []);
+    expect((await adminGet(ctx.t, '/v1/licenses', { customerId: 'c1', status: 'expired' })).body).toMatchObject({ count: Math.min(later, listings.COUNT_CAP) });
+    expect((await adminGet(ctx.t, '/v1/licenses', { customerId: 'c1' })).body).toMatchObject({ count: await referenceCount(`select 1 from licenses where customer_id = 'c1'`, []), countExact: true });
+  });
+});
+
+describe('deep pages', () => {
+  it('a jump nobody walked to is a heavy read; a walk and a cursor are not', { timeout: 180_000 }, async () => {
+    await licenseWorld(ctx.t, ctx.tdb.db);
+    await seedLicenses(13_000);
+    await sql`insert into license_pads (project_id, customer_id, license_key) select 101, 'c1', 'pad-' || g from generate_series(1, 5000) g`.execute(ctx.tdb.db);
+    const t = buildApp(ctx.tdb.db, { LICENSE_RATE_LIMIT: '0', HEAVY_READ_CONCURRENCY: '1', HEAVY_READ_QUEUE: '0' });
+    // An export holds the one heavy-read slot while its body is not read.
+    const running = await t.app.request('/dabiz/license/v2/pads/export?appid=101', { headers: { authorization: `Bearer ${ADMIN}` } });
+    expect(running.status).toBe(200);
+    const deep = await adminGet(t, '/v1/licenses', { customerId: 'c1', page: 102, size: 100 }); // offset 10,100
+    expect(deep.status).toBe(503);
+    expect(deep.body.error.code).toBe('overloaded');
+    // Walking there reads by keyset all the way, and needs no slot.
+    let next: string | null = null;
+    for (let page = 1; page <= 102; page++) {
+      const r = await adminGet(t, '/v1/licenses', { customerId: 'c1', page, size: 100 });
+      expect(r.status, `page ${page}`).toBe(200);
+      next = r.body.next;
+    }
+    expect((await adminGet(t, '/v1/licenses', { customerId: 'c1', page: 102, size: 100 })).status).toBe(200);
+    expect((await adminGet(t, '/v1/licenses', { customerId: 'c1', after: next!, size: 100 })).status).toBe(200);
+    // A page past the end is answered from the counter, without reading the index.
+    expect((await adminGet(t, '/v1/licenses', { customerId: 'c1', page: 5000, size: 100 })).body).toMatchObject({ data: [], next: null });
+    await running.body!.cancel();
+    expect((await adminGet(t, '/v1/licenses', { customerId: 'c1', page: 103, size: 100 })).status).toBe(200);
+  });
+
+  it('a page after a deep cursor is an index range read of `size` rows, not a scan of the rows before it', { timeout: 120_000 }, async () => {
+    await licenseWorld(ctx.t, ctx.tdb.db);
+    await seedLicenses(20_000);
+    await sql`analyze licenses`.execute(ctx.tdb.db);
+    // Capture each statement the listing runs, and explain it.
+    const statements: CompiledQuery[] = [];
+    const plugin: KyselyPlugin = {
+      transformQuery: (args) => {
+        statements.push(ctx.tdb.db.getExecutor().compileQuery(args.node, args.queryId));
+        return args.node;
+      },
+      transformResult: async (args) => args.result,
+    };
+    const db = ctx.tdb.db.withPlugin(plugin);
+    const rowsRead = async (after: string | undefined) => {
+      statements.length = 0;
+      const page = await listings.licenses(db, { customerId: 'c1', now: NOW }).read({ after, offset: 0, limit: 100 });
+      expect(page.rows).toHaveLength(100);
+      const [statement] = statements;
+      const plan = await ctx.tdb.db.executeQuery<Record<string, unknown>>(CompiledQuery.raw(`explain (analyze, format json) ${statement!.sql}`, [...statement!.parameters]));
+      const nodes: any[] = [];
+      const walk = (n: any) => {
+        nodes.push(n);
+        for (const c of n.Plans ?? []) walk(c);
+      };
+      const json = Object.values(plan.rows[0]!)[0];
+      walk((typeof json === 'string' ? JSON.parse(json) : json)[0].Plan);
+      const onLicenses = nodes.filter((n) => n['Relation Name'] === 'licenses');
+      expect(onLicenses.map((n) => n['Node Type'])).not.toContain('Seq Scan');
+      return onLicenses.reduce((sum, n) => sum + n['Actual Rows'] * (n['Actual Loops'] ?? 1), 0);
+    };
+    const deepId = await sql<{ id: string }>`select id from licenses where customer_id = 'c1' order by id offset 15000 limit 1`.execute(ctx.tdb.db);
+    const first = await rowsRead(undefined);
+    const deep = await rowsRead(deepId.rows[0]!.id);
+    expect(first).toBeLessThanOrEqual(101);
+    expect(deep).toBeLessThanOrEqual(101);
+  });
+});
