@@ -3,7 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { ADMIN, buildApp, type TestApp } from './helpers/app.ts';
 import { COMMERCIAL_PID, licenseClient, licenseWorld, TRIAL_PID } from './helpers/license.ts';
 import { setupTestApp } from './helpers/setup.ts';
+import { migrator } from '../src/db/migrate.ts';
 import * as listings from '../src/licensing/listings.repository.ts';
+
+const LISTING_COUNTS = '20261123070000-listing-counts';
 
 const ctx = setupTestApp({ env: { LICENSE_RATE_LIMIT: '0' } });
 
@@ -25,22 +28,22 @@ async function seedLicenses(n: number, from = 1) {
     from generate_series(${from}::int, ${from + n - 1}::int) g`.execute(ctx.tdb.db);
 }
 
-async function seedOrders(n: number) {
+async function seedOrders(n: number, from = 1) {
   const db = ctx.tdb.db;
   await sql`
     insert into license_purchases (customer_id, pid, count)
     select case when g % 4 = 0 then 'c2' else 'c1' end, case when g % 3 = 0 then ${TRIAL_PID} else ${COMMERCIAL_PID} end, 1
-    from generate_series(1, ${n}::int) g`.execute(db);
+    from generate_series(${from}::int, ${from + n - 1}::int) g`.execute(db);
   // Many orders share a created_at; renewIds sort in another order than creation.
   await sql`
     insert into license_renewals (renew_id, customer_id, pid, capacity, created_at)
     select 'R-' || md5(g::text), case when g % 4 = 0 then 'c2' else 'c1' end, case when g % 3 = 0 then ${TRIAL_PID} else ${COMMERCIAL_PID} end, 1,
            '2030-01-01T00:00:00Z'::timestamptz + (g % 97) * interval '1 minute'
-    from generate_series(1, ${n}::int) g`.execute(db);
+    from generate_series(${from}::int, ${from + n - 1}::int) g`.execute(db);
   await sql`
     insert into license_allocations (customer_id, project_id, pid, count, creator)
     select 'c1', case when g % 7 = 0 then 102 else 101 end, case when g % 3 = 0 then ${TRIAL_PID} else ${COMMERCIAL_PID} end, 1, 'ops-' || g
-    from generate_series(1, ${n}::int) g`.execute(db);
+    from generate_series(${from}::int, ${from + n - 1}::int) g`.execute(db);
 }
 
 async function adminGet(t: TestApp, path: string, params: Record<string, string | number | undefined>) {
@@ -293,5 +296,63 @@ describe('deep pages', () => {
     const deep = await rowsRead(deepId.rows[0]!.id);
     expect(first).toBeLessThanOrEqual(101);
     expect(deep).toBeLessThanOrEqual(101);
+  });
+});
+
+describe('the listing-counts migration', () => {
+  it('backfills the counters from existing rows, and migrates down and up again', { timeout: 120_000 }, async () => {
+    await licenseWorld(ctx.t, ctx.tdb.db);
+    await seedLicenses(300);
+    await seedOrders(50);
+    const m = await migrator(ctx.tdb.db);
+    const names = (await m.getMigrations()).map((x) => x.name);
+    const down = await m.migrateTo(names[names.indexOf(LISTING_COUNTS) - 1]!);
+    expect(down.error).toBeUndefined();
+    expect(down.results).toContainEqual({ migrationName: LISTING_COUNTS, direction: 'Down', status: 'Success' });
+    expect(await sql<{ t: string | null }>`select to_regclass('listing_counts')::text as t`.execute(ctx.tdb.db).then((r) => r.rows[0]!.t)).toBeNull();
+    // Rows written while there are no triggers are counted by the backfill.
+    await seedLicenses(200, 1000);
+    await sql`delete from licenses where id % 9 = 0`.execute(ctx.tdb.db);
+    const up = await m.migrateToLatest();
+    expect(up.error).toBeUndefined();
+    const counted = async () =>
+      (
+        await sql<{ listing: string; n: string }>`select listing || ':' || customer_id || ':' || project_id || ':' || pid as listing, n::text from listing_counts where n > 0 order by 1`.execute(ctx.tdb.db)
+      ).rows;
+    const exact = async () =>
+      (
+        await sql<{ listing: string; n: string }>`
+          select * from (
+            select 'licenses:' || customer_id || ':' || project_id || ':' || pid as listing, count(*)::text as n from licenses group by 1
+            union all select 'allocations:' || customer_id || ':' || project_id || ':' || pid, count(*)::text from license_allocations group by 1
+            union all select 'purchases:' || customer_id || ':0:' || pid, count(*)::text from license_purchases group by 1
+            union all select 'renewals:' || customer_id || ':0:' || pid, count(*)::text from license_renewals group by 1
+          ) x order by 1`.execute(ctx.tdb.db)
+      ).rows;
+    expect(await counted()).toEqual(await exact());
+    await seedLicenses(10, 5000);
+    await seedOrders(5, 1000);
+    expect(await counted()).toEqual(await exact());
+  });
+});
+
+describe('cursors', () => {
+  it('a cursor that no row can have is a 400 naming `after`; an unknown renewId reads as past the end', async () => {
+    const w = await licenseWorld(ctx.t, ctx.tdb.db);
+    for (const after of ['9223372036854775808', '99999999999999999999', 'abc', '-1', '']) {
+      for (const path of ['/v1/licenses', '/v1/purchases']) {
+        const r = await adminGet(ctx.t, path, { after });
+        expect(r.status, `${path} after=${after}`).toBe(400);
+        expect(JSON.stringify(r.body)).toMatch(/after/);
+      }
+      const a = await w.p101.get('/v2/product/allocations', { appid: '101', after });
+      expect(a.status, `allocations after=${after}`).toBe(400);
+      expect(a.body.message).toMatch(/after/);
+    }
+    expect((await adminGet(ctx.t, '/v1/licenses', { after: '9223372036854775807' })).body).toMatchObject({ data: [], next: null });
+    expect((await adminGet(ctx.t, '/v1/renewals', { after: 'no-such-order' })).body).toMatchObject({ data: [], next: null });
+    const expiring = await w.p101.get(`/v3/projects/101/pids/${TRIAL_PID}/expiringLicenses`, { expiringDay: 30, after: 'no-such-license' });
+    expect(expiring.body.data).toMatchObject({ list: [], next: null });
+    expect((await w.p101.get(`/v3/projects/101/pids/${TRIAL_PID}/expiringLicenses`, { expiringDay: 30, after: 'a\u0000b' })).status).toBe(400);
   });
 });

@@ -81,10 +81,11 @@ const counted = <T extends z.ZodType>(item: T) => z.object({ count: z.number().i
 const countedNext = <T extends z.ZodType>(item: T) =>
   counted(item).extend({ next: z.string().nullable().openapi({ description: 'pass as `after` for the next page; null on the last page' }) });
 /** The cursor of a keyset page: the key of the last row already read. */
-const after = (what: string, pattern: RegExp, example: string) =>
+const after = (what: string, pattern: RegExp, example: string, isId = false) =>
   z
     .string()
-    .regex(pattern, `after must be ${what}`)
+    // An id is also a bigint: a larger number would reach Postgres and fail there.
+    .refine((v) => pattern.test(v) && (!isId || BigInt(v) <= 9223372036854775807n), `after must be ${what}`)
     .optional()
     .openapi({ description: `${what} of the last row already read (the previous page's \`next\`): the page starts after it, and \`page\` is ignored`, example });
 
@@ -213,7 +214,7 @@ export function licenseApiRoutes(deps: RouteDeps) {
       description:
         'Walk it with `page` = 1, 2, 3… (each page continues where the previous one ended), or with `after` = the previous page\'s `next`; either way a page costs the same at any depth. `count` is the number of allocations of the whole list (a maintained counter).',
       security,
-      request: { query: z.object({ appid, pid: pid.optional(), page, size, after: after('the allocation id', /^[1-9]\d{0,18}$/, '42') }) },
+      request: { query: z.object({ appid, pid: pid.optional(), page, size, after: after('the allocation id', /^[1-9]\d{0,18}$/, '42', true) }) },
       responses: {
         200: {
           description: 'a page',

@@ -44,16 +44,17 @@ const queryNumber = (name: string, min: number, max: number, dflt: number) =>
     .optional()
     .transform((n) => n ?? dflt);
 /** `after`: the previous page's `next`, the key of the last row already read. */
-const pagingQuery = (cursor: string, pattern: RegExp, example: string) => ({
+const pagingQuery = (cursor: string, pattern: RegExp, example: string, isId = false) => ({
   page: queryNumber('page', 1, 1_000_000, 1),
   size: queryNumber('size', 1, 100, 100),
   after: z
     .string()
-    .regex(pattern, `after must be ${cursor}`)
+    // An id is also a bigint: a larger number would reach Postgres and fail there.
+    .refine((v) => pattern.test(v) && (!isId || BigInt(v) <= 9223372036854775807n), `after must be ${cursor}`)
     .optional()
     .openapi({ description: `${cursor} of the last row already read (the previous page's \`next\`): the page starts after it, and \`page\` is ignored`, example }),
 });
-const byId = (what: string) => pagingQuery(`the id of a ${what}`, /^(0|[1-9]\d{0,18})$/, '1042');
+const byId = (what: string) => pagingQuery(`the id of a ${what}`, /^(0|[1-9]\d{0,18})$/, '1042', true);
 
 const skuBody = z.object({
   id: code('id').openapi({ description: 'your SKU id', example: 'iot-audio-basic' }),
