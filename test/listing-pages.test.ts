@@ -357,3 +357,13 @@ describe('cursors', () => {
     expect((await w.p101.get(`/v3/projects/101/pids/${TRIAL_PID}/expiringLicenses`, { expiringDay: 30, after: 'a\u0000b' })).status).toBe(400);
   });
 });
+
+describe('the API description', () => {
+  it('documents `after` on every listing', async () => {
+    const doc = (await (await ctx.t.app.request('/openapi.json')).json()) as any;
+    for (const path of ['/v1/licenses', '/v1/purchases', '/v1/renewals', '/dabiz/license/v2/product/allocations', '/dabiz/license/v2/pads', '/dabiz/license/v3/projects/{appId}/pids/{pid}/expiringLicenses']) {
+      const names = (doc.paths[path]?.get?.parameters ?? []).map((p: any) => p.name);
+      expect(names, path).toContain('after');
+    }
+  });
+});
