@@ -289,7 +289,7 @@ describe('allocation', () => {
       { pid: TRIAL_PID, type: 2, creator: 'ops', count: 4, createTime: expect.any(Number) },
     ]);
     expect((await w.p101.get('/v2/product/allocations', { appid: '101', pid: TRIAL_PID, page: 1, size: 1 })).body.data).toMatchObject({ count: 1, list: [{ count: 4 }] });
-    expect((await w.p101.get('/v2/product/allocations', { appid: '102' })).body.data).toEqual({ count: 0, list: [] });
+    expect((await w.p101.get('/v2/product/allocations', { appid: '102' })).body.data).toEqual({ count: 0, list: [], next: null });
   });
 
   it.each([

@@ -143,6 +143,7 @@ export interface DB {
   license_pad_settings: LicensePadSettingsTable;
   license_pads: LicensePadsTable;
   license_pad_counts: LicensePadCountsTable;
+  listing_counts: ListingCountsTable;
 }
 
 export type Customer = Selectable<CustomersTable>;
@@ -259,6 +260,20 @@ export interface LicensePadsTable {
 export interface LicensePadCountsTable {
   project_id: BigId;
   entries: string;
+  version: string;
+}
+
+/**
+ * Rows per listing and group (customer, project, PID), kept by triggers on licenses, allocations,
+ * purchases and renewals (migrations/20261123070000-listing-counts.ts); never written by the app.
+ */
+export interface ListingCountsTable {
+  listing: 'licenses' | 'allocations' | 'purchases' | 'renewals';
+  customer_id: string;
+  /** 0 for the listings not kept per project (purchases, renewals). */
+  project_id: BigId;
+  pid: string;
+  n: string;
   version: string;
 }
 

@@ -5,11 +5,13 @@ import type { AppEnv, RouteDeps } from '../http/context.ts';
 import { useEnvelope } from '../http/envelope.ts';
 import { stringifyExact } from '../json.ts';
 import { LruCache } from '../http/lru.ts';
-import { DEEP_OFFSET, heavyReadIf, limitBody } from '../http/middleware.ts';
+import { limitBody } from '../http/middleware.ts';
+import { BOOKMARKS, type PageBookmarks } from '../http/paging.ts';
 import { newRouter } from '../http/router.ts';
 import { licenseAuth, strictQuery } from './auth.ts';
 import { checkLicenseKey } from './license-key.ts';
 import * as licenses from './licenses.service.ts';
+import * as listings from './listings.service.ts';
 import { MAX_PAD_FILE_BYTES, parsePadFile } from './pad-file.ts';
 import * as pads from './pads.service.ts';
 import { activationView, pidTypeNumber, renewalView, rfc3339, unixSeconds } from './views.ts';
@@ -75,6 +77,17 @@ const activation = z
   .openapi('LicenseActivation');
 const padEntry = z.object({ id: z.number().int(), cid: z.string(), licenseKey: z.string(), createTime: z.number().int() });
 const counted = <T extends z.ZodType>(item: T) => z.object({ count: z.number().int(), list: z.array(item) });
+/** A listing's page with the cursor of the next one (an addition to Agora's shape: `count` and `list` are as documented). */
+const countedNext = <T extends z.ZodType>(item: T) =>
+  counted(item).extend({ next: z.string().nullable().openapi({ description: 'pass as `after` for the next page; null on the last page' }) });
+/** The cursor of a keyset page: the key of the last row already read. */
+const after = (what: string, pattern: RegExp, example: string, isId = false) =>
+  z
+    .string()
+    // An id is also a bigint: a larger number would reach Postgres and fail there.
+    .refine((v) => pattern.test(v) && (!isId || BigInt(v) <= 9223372036854775807n), `after must be ${what}`)
+    .optional()
+    .openapi({ description: `${what} of the last row already read (the previous page's \`next\`): the page starts after it, and \`page\` is ignored`, example });
 
 /** Written by stringifyExact: quota counters are bigints and are answered with all their digits. */
 function ok(c: Context<AppEnv>, data: unknown, message = 'success'): never {
@@ -104,8 +117,9 @@ export function licenseApiRoutes(deps: RouteDeps) {
   router.use('/v2/pad/upload', limitBody(MAX_PAD_FILE_BYTES + 64 * 1024));
   for (const path of ['/v2/allocate', '/v2/pad/delete']) router.use(path, limitBody(64 * 1024));
   const db = deps.db;
-  // Where each page of a whitelist walk ended: page n+1 starts there instead of at an offset.
-  const padBookmarks: pads.PageBookmarks = new LruCache<string>(20_000);
+  // Where each page of a walk ended: page n+1 starts there instead of at an offset.
+  const bookmarks: PageBookmarks = new LruCache<string>(BOOKMARKS);
+  const paging = { bookmarks, heavy: () => deps.heavyReads.acquire() };
 
   router.openapi(
     createRoute({
@@ -197,14 +211,16 @@ export function licenseApiRoutes(deps: RouteDeps) {
       path: '/v2/product/allocations',
       tags: ['License'],
       summary: 'The allocations made to a project, newest first',
+      description:
+        'Walk it with `page` = 1, 2, 3… (each page continues where the previous one ended), or with `after` = the previous page\'s `next`; either way a page costs the same at any depth. `count` is the number of allocations of the whole list (a maintained counter).',
       security,
-      request: { query: z.object({ appid, pid: pid.optional(), page, size }) },
+      request: { query: z.object({ appid, pid: pid.optional(), page, size, after: after('the allocation id', /^[1-9]\d{0,18}$/, '42', true) }) },
       responses: {
         200: {
           description: 'a page',
           ...json(
             answer(
-              counted(
+              countedNext(
                 z.object({
                   pid: z.string(),
                   type: z.number().int().openapi({ description: '1 commercial, 2 trial' }),
@@ -221,13 +237,16 @@ export function licenseApiRoutes(deps: RouteDeps) {
     }),
     async (c) => {
       const q = c.req.valid('query');
-      const [pageNo, pageSize] = [q.page ?? 1, q.size ?? MAX_PAGE_SIZE];
-      const { rows, count } = await heavyReadIf(deps.heavyReads, (pageNo - 1) * pageSize > DEEP_OFFSET, () =>
-        licenses.allocations(db, c.get('licenseCaller'), { appid: q.appid, pid: q.pid, page: pageNo, size: pageSize }),
+      const { rows, count, next } = await listings.allocations(
+        db,
+        c.get('licenseCaller'),
+        { appid: q.appid, pid: q.pid, page: q.page ?? 1, size: q.size ?? MAX_PAGE_SIZE, after: q.after },
+        paging,
       );
       return ok(c, {
         count,
         list: rows.map((r) => ({ pid: r.pid, type: pidTypeNumber(r.type), creator: r.creator ?? '', count: r.count, createTime: unixSeconds(r.created_at) })),
+        next,
       });
     },
   );
@@ -438,7 +457,7 @@ export function licenseApiRoutes(deps: RouteDeps) {
         c.get('licenseCaller'),
         q.appid,
         { page: q.page ?? 1, size: q.size ?? MAX_PAGE_SIZE, after: q.after },
-        { bookmarks: padBookmarks, heavy: () => deps.heavyReads.acquire() },
+        paging,
       );
       return ok(c, { count, list: rows.map(padView) });
     },
@@ -479,18 +498,24 @@ export function licenseApiRoutes(deps: RouteDeps) {
       path: '/v3/projects/{appId}/pids/{pid}/expiringLicenses',
       tags: ['License'],
       summary: 'Licenses of a project and PID expiring within the next days, soonest first',
-      description: 'Licenses expiring after now and at most `expiringDay` days from now; already expired ones are not listed.',
+      description:
+        'Licenses expiring after now and at most `expiringDay` days from now; already expired ones are not listed. Walk it with `page` = 1, 2, 3… (each page continues where the previous one ended), or with `after` = the previous page\'s `next` (a `license`); either way a page costs the same at any depth. The list moves with the clock, so `count` is counted: exact up to 10,000; a list longer than that answers 10,000.',
       security,
       request: {
         params: z.object({ appId: appid, pid }),
-        query: z.object({ expiringDay: wholeNumber('expiringDay', 1, 3650).openapi({ description: 'days from now, 1 to 3650', example: '45' }), page, size }),
+        query: z.object({
+          expiringDay: wholeNumber('expiringDay', 1, 3650).openapi({ description: 'days from now, 1 to 3650', example: '45' }),
+          page,
+          size,
+          after: after('the license', /^[A-Za-z0-9._-]{1,128}$/, 'L-7Q2M9X4K'),
+        }),
       },
       responses: {
         200: {
           description: 'a page',
           ...json(
             answer(
-              counted(
+              countedNext(
                 z.object({
                   licenseKey: z.string(),
                   license: z.string(),
@@ -507,13 +532,17 @@ export function licenseApiRoutes(deps: RouteDeps) {
     async (c) => {
       const p = c.req.valid('param');
       const q = c.req.valid('query');
-      const [pageNo, pageSize] = [q.page ?? 1, q.size ?? MAX_PAGE_SIZE];
-      const { rows, count } = await heavyReadIf(deps.heavyReads, (pageNo - 1) * pageSize > DEEP_OFFSET, () =>
-        licenses.expiring(db, c.get('licenseCaller'), { appid: p.appId, pid: p.pid, days: q.expiringDay, page: pageNo, size: pageSize }, deps.clock()),
+      const { rows, count, next } = await listings.expiring(
+        db,
+        c.get('licenseCaller'),
+        { appid: p.appId, pid: p.pid, days: q.expiringDay, page: q.page ?? 1, size: q.size ?? MAX_PAGE_SIZE, after: q.after },
+        deps.clock(),
+        paging,
       );
       return ok(c, {
         count,
         list: rows.map((l) => ({ licenseKey: l.license_key, license: l.license, activeTime: rfc3339(l.activated_at), expireTime: rfc3339(l.expires_at) })),
+        next,
       });
     },
   );

@@ -98,54 +98,6 @@ export async function logRenewal(
     .execute();
 }
 
-/** Licenses of a project and PID expiring after `from` and at or before `to`, soonest first. */
-export async function expiring(db: Db, f: { projectId: string; pid: string; from: Date; to: Date; offset: number; limit: number }) {
-  const q = db
-    .selectFrom('licenses')
-    .where('project_id', '=', f.projectId)
-    .where('pid', '=', f.pid)
-    .where('expires_at', '>', f.from)
-    .where('expires_at', '<=', f.to);
-  const [rows, total] = await Promise.all([
-    q.selectAll().orderBy('expires_at').orderBy('id').offset(f.offset).limit(f.limit).execute(),
-    q.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
-  ]);
-  return { rows, count: Number(total.n) };
-}
-
-export interface LicenseFilter {
-  customerId?: string | undefined;
-  projectId?: string | undefined;
-  pid?: string | undefined;
-  status?: 'active' | 'expired' | undefined;
-  now: Date;
-}
-
-function filtered(db: Db, f: LicenseFilter) {
-  let q = db.selectFrom('licenses');
-  if (f.customerId !== undefined) q = q.where('customer_id', '=', f.customerId);
-  if (f.projectId !== undefined) q = q.where('project_id', '=', f.projectId);
-  if (f.pid !== undefined) q = q.where('pid', '=', f.pid);
-  if (f.status === 'active') q = q.where('expires_at', '>', f.now);
-  if (f.status === 'expired') q = q.where('expires_at', '<=', f.now);
-  return q;
-}
-
-/** A page of licenses in id order (activation order), and how many match. */
-export async function listLicenses(db: Db, f: LicenseFilter & { offset: number; limit: number }) {
-  const q = filtered(db, f);
-  const [rows, total] = await Promise.all([
-    q.selectAll().orderBy('id').offset(f.offset).limit(f.limit).execute(),
-    q.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
-  ]);
-  return { rows, count: Number(total.n) };
-}
-
-/** Licenses after id `afterId`, for exports read in batches. */
-export function licensesAfter(db: Db, f: LicenseFilter, afterId: string, limit: number): Promise<LicenseRow[]> {
-  return filtered(db, f).selectAll().where('id', '>', afterId).orderBy('id').limit(limit).execute();
-}
-
 export interface CustomerLicenseSummary {
   latestExpiry: Date | null;
   earliestActiveExpiry: Date | null;

@@ -114,12 +114,6 @@ export async function allocate(db: Db, caller: LicenseCaller, input: { appid: st
   };
 }
 
-export async function allocations(db: Db, caller: LicenseCaller, input: { appid: string; pid: string | undefined; page: number; size: number }) {
-  const project = await projectFor(db, caller, input.appid, { change: false });
-  if (input.pid !== undefined) await productOf(db, input.pid);
-  return quota.listAllocations(db, { projectId: project.project_id, pid: input.pid, offset: (input.page - 1) * input.size, limit: input.size });
-}
-
 /**
  * Extends a license of the project by its PID's validity, from its current expiry (not from now:
  * renewing early loses nothing), consuming one renewal of the order `renewId`, or of the customer's
@@ -163,16 +157,3 @@ export async function renew(db: Db, caller: LicenseCaller, input: { appid: strin
   });
 }
 
-/** The project's licenses of the PID expiring within `days` days from now, soonest first. */
-export async function expiring(db: Db, caller: LicenseCaller, input: { appid: string; pid: string; days: number; page: number; size: number }, now = new Date()) {
-  const project = await projectFor(db, caller, input.appid, { change: false });
-  await productOf(db, input.pid);
-  return repo.expiring(db, {
-    projectId: project.project_id,
-    pid: input.pid,
-    from: now,
-    to: new Date(now.getTime() + input.days * 86_400_000),
-    offset: (input.page - 1) * input.size,
-    limit: input.size,
-  });
-}

@@ -1,8 +1,7 @@
 import type { Db } from '../db/database.ts';
 import type { Project } from '../db/schema.ts';
 import { AppError } from '../errors.ts';
-import type { LruCache } from '../http/lru.ts';
-import { DEEP_OFFSET } from '../http/middleware.ts';
+import { keysetPage, type Listing, type PageBookmarks } from '../http/paging.ts';
 import { batchedStream } from '../http/stream.ts';
 import type { LicenseCaller } from '../http/context.ts';
 import { projectFor } from './access.ts';
@@ -70,15 +69,10 @@ export async function search(db: Db, caller: LicenseCaller, appid: string, licen
   return repo.find(db, project.project_id, licenseKey);
 }
 
-/** Where each page of a walk ended, per project, page size and list version. */
-export type PageBookmarks = LruCache<string>;
-
 /**
- * A page of the whitelist. With `after` (an entry id): the entries after it, a keyset read that
- * costs the same at any depth. With `page`: a walk page 1, 2, 3… continues from where the previous
- * page ended (remembered per list version, so a page is exactly what OFFSET would give), also a
- * keyset read; only a jump to a deep page nobody walked to reads its offset, and that is bounded by
- * the cap and goes through the heavy-read gate. `count` is the maintained counter, never count(*).
+ * A page of the whitelist, by number or after an entry id (see keysetPage): a keyset read on
+ * `(project_id, id)` at any depth; only a jump to a deep page nobody walked to reads its offset,
+ * bounded by the cap and through the heavy-read gate. `count` is the maintained counter.
  */
 export async function list(
   db: Db,
@@ -89,32 +83,20 @@ export async function list(
 ): Promise<repo.PadPage> {
   const project = await projectFor(db, caller, appid, { change: false });
   const pid = project.project_id;
-  if (q.after !== undefined) return repo.page(db, pid, { after: q.after, offset: 0, limit: q.size });
-  const key = (page: number, version: string) => `${pid}:${version}:${q.size}:${page}`;
-  const remember = (result: repo.PadPage) => {
-    opts.bookmarks.set(`${pid}:version`, result.version);
-    const last = result.rows[result.rows.length - 1];
-    if (last && result.rows.length === q.size) opts.bookmarks.set(key(q.page, result.version), last.id);
-    return result;
+  const listing: Listing<repo.PadPage['rows'][number]> = {
+    scope: `pads:${pid}`,
+    read: async (p) => {
+      const page = await repo.page(db, pid, { after: p.after ?? '0', offset: p.offset, limit: p.limit });
+      return { ...page, exact: true };
+    },
+    counted: async () => {
+      const c = await repo.counter(db, pid);
+      return { count: c.entries, exact: true, version: c.version };
+    },
+    cursorOf: (row) => row.id,
   };
-  const offset = (q.page - 1) * q.size;
-  if (offset === 0) return remember(await repo.page(db, pid, { after: '0', offset: 0, limit: q.size }));
-  // The version is not known before reading; try the bookmark of the version last seen.
-  const seen = opts.bookmarks.get(`${pid}:version`);
-  const from = seen === undefined ? undefined : opts.bookmarks.get(key(q.page - 1, seen));
-  if (from !== undefined) {
-    const result = await repo.page(db, pid, { after: from, offset: 0, limit: q.size });
-    if (result.version === seen) return remember(result);
-  }
-  // A page past the end is empty: say so from the counter instead of walking the whole index.
-  const counter = await repo.counter(db, pid);
-  if (offset >= counter.entries) return { rows: [], count: counter.entries, version: counter.version };
-  const release = offset > DEEP_OFFSET ? await opts.heavy() : () => {};
-  try {
-    return remember(await repo.page(db, pid, { after: '0', offset, limit: q.size }));
-  } finally {
-    release();
-  }
+  const { rows, count, version } = await keysetPage(listing, q, opts);
+  return { rows, count, version };
 }
 
 /**

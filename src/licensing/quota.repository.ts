@@ -93,17 +93,6 @@ export function findPurchaseByOrder(db: Db, orderId: string): Promise<PurchaseRo
   return db.selectFrom('license_purchases').selectAll().where('order_id', '=', orderId).executeTakeFirst();
 }
 
-export async function listPurchases(db: Db, f: { customerId?: string | undefined; pid?: string | undefined; offset: number; limit: number }) {
-  let q = db.selectFrom('license_purchases');
-  if (f.customerId !== undefined) q = q.where('customer_id', '=', f.customerId);
-  if (f.pid !== undefined) q = q.where('pid', '=', f.pid);
-  const [rows, total] = await Promise.all([
-    q.selectAll().orderBy('id').offset(f.offset).limit(f.limit).execute(),
-    q.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
-  ]);
-  return { rows, count: Number(total.n) };
-}
-
 export async function insertAllocation(
   db: Transaction<DB>,
   a: { customerId: string; projectId: string; pid: string; count: number; creator: string | null },
@@ -112,22 +101,6 @@ export async function insertAllocation(
     .insertInto('license_allocations')
     .values({ customer_id: a.customerId, project_id: a.projectId, pid: a.pid, count: a.count, creator: a.creator })
     .execute();
-}
-
-export async function listAllocations(db: Db, f: { projectId: string; pid?: string | undefined; offset: number; limit: number }) {
-  let q = db.selectFrom('license_allocations as a').where('a.project_id', '=', f.projectId);
-  if (f.pid !== undefined) q = q.where('a.pid', '=', f.pid);
-  const [rows, total] = await Promise.all([
-    q
-      .innerJoin('license_pids as p', 'p.pid', 'a.pid')
-      .select(['a.id', 'a.pid', 'p.type', 'a.creator', 'a.count', 'a.created_at'])
-      .orderBy('a.id', 'desc')
-      .offset(f.offset)
-      .limit(f.limit)
-      .execute(),
-    q.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
-  ]);
-  return { rows, count: Number(total.n) };
 }
 
 export type RenewalRow = { renew_id: string; customer_id: string; pid: string; capacity: number; used: number; created_at: Date };
@@ -145,17 +118,6 @@ export async function insertRenewal(db: Db, r: { renewId: string; customerId: st
 
 export function findRenewal(db: Db, renewId: string): Promise<RenewalRow | undefined> {
   return db.selectFrom('license_renewals').selectAll().where('renew_id', '=', renewId).executeTakeFirst();
-}
-
-export async function listRenewals(db: Db, f: { customerId?: string | undefined; pid?: string | undefined; offset: number; limit: number }) {
-  let q = db.selectFrom('license_renewals');
-  if (f.customerId !== undefined) q = q.where('customer_id', '=', f.customerId);
-  if (f.pid !== undefined) q = q.where('pid', '=', f.pid);
-  const [rows, total] = await Promise.all([
-    q.selectAll().orderBy('created_at').orderBy('renew_id').offset(f.offset).limit(f.limit).execute(),
-    q.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
-  ]);
-  return { rows, count: Number(total.n) };
 }
 
 /** Renewal orders of the customer and PID with renewals left, oldest first. */

@@ -3,15 +3,17 @@ import { csvLine, wantsCsv } from '../csv.ts';
 import { AppError } from '../errors.ts';
 import type { RouteDeps } from '../http/context.ts';
 import { useEnvelope } from '../http/envelope.ts';
-import { adminAuth, DEEP_OFFSET, heavyReadIf, limitBody } from '../http/middleware.ts';
+import { LruCache } from '../http/lru.ts';
+import { adminAuth, limitBody } from '../http/middleware.ts';
+import { BOOKMARKS, keysetPage, nextCursor, type Listing, type PageBookmarks } from '../http/paging.ts';
 import { newRouter } from '../http/router.ts';
 import { batchedStream } from '../http/stream.ts';
 import { customerIdSchema } from '../ids.ts';
 import { stringifyExact } from '../json.ts';
 import * as catalogueRepo from './catalogue.repository.ts';
 import { createPid, createSku } from './catalogue.service.ts';
-import * as licensesRepo from './licenses.repository.ts';
-import * as quotaRepo from './quota.repository.ts';
+import * as listings from './listings.repository.ts';
+import type * as quotaRepo from './quota.repository.ts';
 import { orderRenewal, purchase, quotaOf } from './quota.service.ts';
 import { LICENSE_CSV_HEADER, licenseAdminView, licenseCsvRow, pidAdminView, skuAdminView } from './views.ts';
 
@@ -41,7 +43,18 @@ const queryNumber = (name: string, min: number, max: number, dflt: number) =>
     .transform(Number)
     .optional()
     .transform((n) => n ?? dflt);
-const paging = { page: queryNumber('page', 1, 1_000_000, 1), size: queryNumber('size', 1, 100, 100) };
+/** `after`: the previous page's `next`, the key of the last row already read. */
+const pagingQuery = (cursor: string, pattern: RegExp, example: string, isId = false) => ({
+  page: queryNumber('page', 1, 1_000_000, 1),
+  size: queryNumber('size', 1, 100, 100),
+  after: z
+    .string()
+    // An id is also a bigint: a larger number would reach Postgres and fail there.
+    .refine((v) => pattern.test(v) && (!isId || BigInt(v) <= 9223372036854775807n), `after must be ${cursor}`)
+    .optional()
+    .openapi({ description: `${cursor} of the last row already read (the previous page's \`next\`): the page starts after it, and \`page\` is ignored`, example }),
+});
+const byId = (what: string) => pagingQuery(`the id of a ${what}`, /^(0|[1-9]\d{0,18})$/, '1042', true);
 
 const skuBody = z.object({
   id: code('id').openapi({ description: 'your SKU id', example: 'iot-audio-basic' }),
@@ -135,8 +148,30 @@ const license$ = z
   })
   .openapi('License');
 
-const paged = <T extends z.ZodType>(item: T) => z.object({ count: z.number().int(), page: z.number().int(), size: z.number().int(), data: z.array(item) });
+const paged = <T extends z.ZodType>(item: T) =>
+  z.object({
+    count: z.number().int().openapi({ description: 'rows of the whole list (see countExact)' }),
+    countExact: z.boolean().openapi({ description: 'false: the list holds more than `count` rows (a count that the clock changes is counted up to 10,000)' }),
+    page: z.number().int(),
+    size: z.number().int(),
+    next: z.string().nullable().openapi({ description: 'pass as `after` for the next page; null on the last page' }),
+    data: z.array(item),
+  });
+
+/** A page by number or after a cursor (see src/http/paging.ts), in the vendor API's shape. */
+async function pageOf<R, V>(
+  listing: Listing<R>,
+  q: { page: number; size: number; after?: string | undefined },
+  paging: { bookmarks: PageBookmarks; heavy: () => Promise<() => void> },
+  view: (row: R) => V,
+) {
+  const p = await keysetPage(listing, q, paging);
+  return { count: p.count, countExact: p.exact, page: q.page, size: q.size, next: nextCursor(listing, p, q.size), data: p.rows.map(view) };
+}
 const quotaCounts = z.object({ total: z.number().int(), used: z.number().int(), available: z.number().int() });
+
+const WALK =
+  'Walk it with `page` = 1, 2, 3… (each page continues where the previous one ended on this instance), or with `after` = the previous page\'s `next`; either way a page costs the same at any depth. Only a jump to a deep page nobody walked to reads its offset (past 10,000 rows, a heavy read). `count` comes from counters kept with the rows.';
 
 /** Licenses per CSV batch: a few milliseconds of database time, also on the embedded database. */
 const CSV_BATCH = 2000;
@@ -148,6 +183,8 @@ export function licensingVendorRoutes(deps: RouteDeps) {
   const router = newRouter();
   for (const path of PATHS) router.use(path, useEnvelope('vendor'), adminAuth({ token: deps.adminToken }), limitBody(64 * 1024));
   const db = deps.db;
+  // Where each page of a walk ended: page n+1 starts there instead of at an offset.
+  const paging = { bookmarks: new LruCache<string>(BOOKMARKS), heavy: () => deps.heavyReads.acquire() };
 
   router.openapi(
     createRoute({
@@ -282,17 +319,14 @@ export function licensingVendorRoutes(deps: RouteDeps) {
       path: '/purchases',
       tags: ['Licensing'],
       summary: 'Purchases, oldest first',
+      description: WALK,
       security,
-      request: { query: z.object({ customerId: customerIdSchema.optional(), pid: code('pid').optional(), ...paging }) },
+      request: { query: z.object({ customerId: customerIdSchema.optional(), pid: code('pid').optional(), ...byId('purchase') }) },
       responses: { 200: { description: 'a page', ...json(paged(purchase$)) } },
     }),
     async (c) => {
       const q = c.req.valid('query');
-      const offset = (q.page - 1) * q.size;
-      const { rows, count: n } = await heavyReadIf(deps.heavyReads, offset > DEEP_OFFSET, () =>
-        quotaRepo.listPurchases(db, { customerId: q.customerId, pid: q.pid, offset, limit: q.size }),
-      );
-      return c.json({ count: n, page: q.page, size: q.size, data: rows.map(purchaseView) }, 200) as never;
+      return c.json(await pageOf(listings.purchases(db, { customerId: q.customerId, pid: q.pid }), q, paging, purchaseView), 200) as never;
     },
   );
 
@@ -326,17 +360,14 @@ export function licensingVendorRoutes(deps: RouteDeps) {
       path: '/renewals',
       tags: ['Licensing'],
       summary: 'Renewal orders, oldest first',
+      description: WALK,
       security,
-      request: { query: z.object({ customerId: customerIdSchema.optional(), pid: code('pid').optional(), ...paging }) },
+      request: { query: z.object({ customerId: customerIdSchema.optional(), pid: code('pid').optional(), ...pagingQuery('the renewId', /^[A-Za-z0-9._-]{1,64}$/, 'R-2027-01') }) },
       responses: { 200: { description: 'a page', ...json(paged(renewal$)) } },
     }),
     async (c) => {
       const q = c.req.valid('query');
-      const offset = (q.page - 1) * q.size;
-      const { rows, count: n } = await heavyReadIf(deps.heavyReads, offset > DEEP_OFFSET, () =>
-        quotaRepo.listRenewals(db, { customerId: q.customerId, pid: q.pid, offset, limit: q.size }),
-      );
-      return c.json({ count: n, page: q.page, size: q.size, data: rows.map(renewalView) }, 200) as never;
+      return c.json(await pageOf(listings.renewals(db, { customerId: q.customerId, pid: q.pid }), q, paging, renewalView), 200) as never;
     },
   );
 
@@ -347,7 +378,9 @@ export function licensingVendorRoutes(deps: RouteDeps) {
       tags: ['Licensing'],
       summary: 'Activated licenses, in activation order',
       description:
-        'JSON pages, or every matching license as CSV with `Accept: text/csv` (License, LicenseKey, PID, Project, Customer, Activation, Expiry, Status, RenewTimes), the columns of Agora Console’s “Export License Details”.',
+        'JSON pages, or every matching license as CSV with `Accept: text/csv` (License, LicenseKey, PID, Project, Customer, Activation, Expiry, Status, RenewTimes), the columns of Agora Console’s “Export License Details”. ' +
+        WALK +
+        ' With `status`, which the clock changes, `count` is counted: exact up to 10,000, else 10,000 with `countExact` false.',
       security,
       request: {
         query: z.object({
@@ -358,7 +391,7 @@ export function licensingVendorRoutes(deps: RouteDeps) {
             .optional(),
           pid: code('pid').optional(),
           status: z.enum(['active', 'expired']).optional(),
-          ...paging,
+          ...byId('license'),
         }),
       },
       responses: {
@@ -382,7 +415,7 @@ export function licensingVendorRoutes(deps: RouteDeps) {
           release,
           idleMs: 30_000,
           next: async (after) => {
-            const batch = await licensesRepo.licensesAfter(db, filter, after, CSV_BATCH);
+            const batch = await listings.licensesAfter(db, filter, after, CSV_BATCH);
             return {
               text: batch.map((l) => csvLine(licenseCsvRow(l, now))).join(''),
               cursor: batch.length < CSV_BATCH ? null : batch[batch.length - 1]!.id,
@@ -395,14 +428,7 @@ export function licensingVendorRoutes(deps: RouteDeps) {
           headers: { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="${name}"` },
         }) as never;
       }
-      // Its count covers every matching license: over all customers (no customer or project
-      // filter) that is the whole table, a heavy read like a deep page.
-      const offset = (q.page - 1) * q.size;
-      const wholeTable = q.customerId === undefined && q.projectId === undefined;
-      const { rows, count: n } = await heavyReadIf(deps.heavyReads, wholeTable || offset > DEEP_OFFSET, () =>
-        licensesRepo.listLicenses(db, { ...filter, offset, limit: q.size }),
-      );
-      return c.json({ count: n, page: q.page, size: q.size, data: rows.map((l) => licenseAdminView(l, now)) }, 200) as never;
+      return c.json(await pageOf(listings.licenses(db, filter), q, paging, (l) => licenseAdminView(l, now)), 200) as never;
     },
   );
 
