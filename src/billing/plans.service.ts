@@ -1,10 +1,10 @@
 import type { Db } from '../db/database.ts';
 import { AppError } from '../errors.ts';
-import { lockExclusive } from '../statements/statements.repository.ts';
+import { LOCK, lockExclusive } from '../db/locks.ts';
 import * as repo from './plans.repository.ts';
 
 /** Plan changes and bill fixing exclude each other, so a bill is priced with settled versions. */
-export const PLAN_LOCK_CLASS = 7303;
+export const PLAN_LOCK_CLASS = LOCK.PLAN;
 
 export interface PlanInput extends repo.VersionInput {
   planId: string;
