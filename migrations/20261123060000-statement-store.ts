@@ -5,7 +5,7 @@ import { sql, type Kysely } from 'kysely';
  *
  * - `usage_day_counts`: per UTC day, how many projects have a row in `usage_day_rollup` and the sum
  *   of their quantities. Ingestion keeps it in the statement that upserts the rollup (one small
- *   upsert per batch and day), so fixing a day reads its line count and total in one row.
+ *   upsert per batch and day), so fixing a day reads its line count and total in a few rows.
  * - `statements.building`: the statement's count and totals are fixed, but its lines are still being
  *   numbered into `statement_blocks`, in projectId order, from frozen rows (the day's rollup, which
  *   no event touches once the day is reported). Whoever reads a line not numbered yet, or the
@@ -18,15 +18,19 @@ import { sql, type Kysely } from 'kysely';
  *   customer had when the statement was fixed: the first change stamped after `fixed_at` tells it.
  */
 export async function up(db: Kysely<any>): Promise<void> {
+  // In a few shards per day (a batch writes the shard of its connection), so concurrent batches of
+  // one day do not queue on one row until they commit; a day's count is the sum of its shards.
   await sql`
     create table usage_day_counts (
-      day      date primary key,
-      projects integer not null check (projects >= 0),
-      quantity numeric not null
+      day      date not null,
+      shard    smallint not null,
+      projects integer not null,
+      quantity numeric not null,
+      primary key (day, shard)
     )`.execute(db);
   await sql`
-    insert into usage_day_counts (day, projects, quantity)
-    select day, count(*), coalesce(sum(quantity), 0) from usage_day_rollup group by day`.execute(db);
+    insert into usage_day_counts (day, shard, projects, quantity)
+    select day, 0, count(*), coalesce(sum(quantity), 0) from usage_day_rollup group by day`.execute(db);
 
   await sql`alter table statements add column building boolean not null default false`.execute(db);
   await sql`create index statements_building_idx on statements (id) where building`.execute(db);

@@ -57,6 +57,8 @@ export interface StatementCorrectionsTable {
 export interface UsageDayCountsTable {
   /** `YYYY-MM-DD`. */
   day: string;
+  /** The connection's shard: a day's count is the sum of its rows. */
+  shard: number;
   projects: number;
   quantity: Numeric;
 }

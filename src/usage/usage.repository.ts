@@ -38,6 +38,9 @@ export function reportedWindows(db: Db, from: Date, to: Date) {
     .execute();
 }
 
+/** Rows per day of `usage_day_counts`: concurrent batches write different rows, mostly. */
+const DAY_COUNT_SHARDS = 8;
+
 /** A batch of events as `unnest` arrays, numbered from 1 in the order given (`ord`). */
 function inputRows(rows: EventRow[]) {
   return sql`
@@ -88,16 +91,16 @@ export async function insertNewEvents(db: Db, rows: EventRow[]): Promise<Set<num
       returning 1
     ), day_counts as (
       -- Per day: the projects that got their first rollup row (xmax 0: inserted, not updated) and the
-      -- quantity added. Reads month_rollup too, so the counter rows are locked last, after every
-      -- rollup row (the global lock order), in day order.
-      insert into usage_day_counts (day, projects, quantity)
-      select d.day, d.projects, s.quantity
+      -- quantity added, into the shard of this connection. Reads month_rollup too, so the counter
+      -- rows are locked last, after every rollup row (the global lock order), in day order.
+      insert into usage_day_counts (day, shard, projects, quantity)
+      select d.day, pg_backend_pid() % ${DAY_COUNT_SHARDS}::int, d.projects, s.quantity
       from (select day, count(*) filter (where fresh) as projects from day_rollup group by day) d
       join (select (occurred_at at time zone 'UTC')::date as day, trim_scale(sum(quantity)) as quantity from ins where not late group by 1) s
         on s.day = d.day
       cross join (select count(*) from month_rollup) m
       order by d.day
-      on conflict (day) do update set projects = usage_day_counts.projects + excluded.projects,
+      on conflict (day, shard) do update set projects = usage_day_counts.projects + excluded.projects,
                                       quantity = usage_day_counts.quantity + excluded.quantity
       returning 1
     )
@@ -227,8 +230,8 @@ export async function freezeUsageDay(db: Db, statementId: string, day: string): 
       select ${s}::bigint, project_id, sum(quantity) from taken group by project_id order by project_id
       returning project_id, quantity
     ), counts as (
-      select coalesce((select projects from usage_day_counts where day = ${day}::date), 0) as projects,
-             coalesce((select quantity from usage_day_counts where day = ${day}::date), 0) as quantity
+      select coalesce(sum(projects), 0) as projects, coalesce(sum(quantity), 0) as quantity
+      from usage_day_counts where day = ${day}::date
     )
     select ((select projects from counts)
             + (select count(*) from corr c
@@ -278,6 +281,6 @@ export function usageDayLines(st: Statement, after: string | null, base: number,
 export async function recountDays(db: Db): Promise<void> {
   await sql`delete from usage_day_counts`.execute(db);
   await sql`
-    insert into usage_day_counts (day, projects, quantity)
-    select day, count(*), coalesce(sum(quantity), 0) from usage_day_rollup group by day`.execute(db);
+    insert into usage_day_counts (day, shard, projects, quantity)
+    select day, 0, count(*), coalesce(sum(quantity), 0) from usage_day_rollup group by day`.execute(db);
 }
