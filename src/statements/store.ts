@@ -80,8 +80,10 @@ export function defineDeferredLines(kind: StatementKind, lines: DeferredLines): 
 export const buildSettings: {
   /** Lines numbered per transaction (a multiple of BLOCK_SIZE). */
   chunkLines: number;
-  /** Number the rest of a deferred statement in the background right after its fix. */
+  /** Number the rest of a deferred statement in the background after its fix. */
   background: boolean;
+  /** How long after the fix the background numbering starts (the first page is read meanwhile). */
+  backgroundDelayMs: number;
   /** Called before each chunk is numbered (tests: a numbering that dies half-way). */
   beforeChunk: ((statementId: string, fromLine: number) => void | Promise<void>) | null;
   /** Where a background numbering's failure is told (main: the log). */
@@ -89,6 +91,7 @@ export const buildSettings: {
 } = {
   chunkLines: 2000,
   background: true,
+  backgroundDelayMs: 100,
   beforeChunk: null,
   report: (err, id) => process.stderr.write(`statement ${id}: numbering its lines failed: ${err instanceof Error ? err.message : String(err)}\n`),
 };
@@ -130,7 +133,9 @@ export async function fixedStatement(db: Db, recipe: FixRecipe): Promise<Stateme
     // blocks refuse leaves nothing fixed.
     return st.building ? ((await numberChunk(trx, st, repo.BLOCK_SIZE)) ?? st) : st;
   });
-  if (statement.building && buildSettings.background) buildInBackground(db, statement.id);
+  // A moment later: the first page is read right after the fix, and on a small machine the
+  // numbering would compete with it.
+  if (statement.building && buildSettings.background) scheduleBuild(db, statement.id);
   return statement;
 }
 
@@ -157,7 +162,6 @@ async function numberChunk(trx: Db, st: Statement, want: number): Promise<Statem
   if (base >= st.line_count) return complete();
   const count = Math.min(want, st.line_count - base);
   await buildSettings.beforeChunk?.(st.id, base);
-  await sql`set local work_mem = '64MB'`.execute(trx);
   const r = await sql<{ line_count: number }>`
     with numbered as (${lines(st, done?.last_project_id ?? null, base, count)}),
     ${repo.storeBlocksAndTotal(st.id, st.kind === 'bill')}`.execute(trx);
@@ -204,6 +208,19 @@ export function buildInBackground(db: Db, id: string): Promise<void> {
   return job;
 }
 
+const scheduled = new WeakMap<Db, Set<Promise<void>>>();
+
+/** `buildInBackground` a moment from now (`buildSettings.backgroundDelayMs`). */
+function scheduleBuild(db: Db, id: string): void {
+  let pending = scheduled.get(db);
+  if (!pending) scheduled.set(db, (pending = new Set()));
+  const set = pending;
+  const job: Promise<void> = new Promise<void>((resolve) => setTimeout(resolve, buildSettings.backgroundDelayMs))
+    .then(() => buildInBackground(db, id))
+    .finally(() => set.delete(job));
+  set.add(job);
+}
+
 /** Resumes the numbering of every statement left building (a process that stopped half-way). */
 export async function resumeBuilds(db: Db): Promise<void> {
   for (const id of await repo.buildingIds(db)) void buildInBackground(db, id);
@@ -211,6 +228,7 @@ export async function resumeBuilds(db: Db): Promise<void> {
 
 /** Waits for the background numberings of this process (tests). */
 export async function settleBuilds(db: Db): Promise<void> {
+  await Promise.all([...(scheduled.get(db) ?? [])]);
   await Promise.all([...(inFlight.get(db)?.values() ?? [])]);
 }
 
