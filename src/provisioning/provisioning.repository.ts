@@ -3,9 +3,6 @@ import { LOCK, lockExclusiveText } from '../db/locks.ts';
 import type { Db } from '../db/database.ts';
 import type { Customer, DB, Project } from '../db/schema.ts';
 
-/** Advisory lock class of provisioning (all classes: src/db/locks.ts). Key: the customer id's hash. */
-export const CUSTOMER_LOCK_CLASS = LOCK.CUSTOMER;
-
 /**
  * Serializes the provisioning writes of one customer until the transaction ends. An advisory lock
  * rather than the customer row: `POST /customers/new` must also serialize before the row exists.

@@ -89,7 +89,7 @@ export const buildSettings: {
   /** Where a background numbering's failure is told (main: the log). */
   report: (err: unknown, statementId: string) => void;
 } = {
-  chunkLines: 2000,
+  chunkLines: 1000,
   background: true,
   backgroundDelayMs: 100,
   beforeChunk: null,
@@ -183,7 +183,9 @@ export async function numberLines(db: Db, id: string, throughBlock = Infinity): 
       if (!st || !st.building) return true;
       const done = await repo.lastBlock(trx, id);
       if (done && done.block_no >= throughBlock) return true;
-      const after = await numberChunk(trx, st, buildSettings.chunkLines);
+      // A page numbers only up to the block it needs; the background job a chunk at a time.
+      const base = done ? done.block_no * repo.BLOCK_SIZE + done.lines : 0;
+      const after = await numberChunk(trx, st, Math.min(buildSettings.chunkLines, (throughBlock + 1) * repo.BLOCK_SIZE - base));
       return after === null || !after.building;
     });
     if (finished) return;
