@@ -84,6 +84,8 @@ export const buildSettings: {
   background: boolean;
   /** How long after the fix the background numbering starts (the first page is read meanwhile). */
   backgroundDelayMs: number;
+  /** The background job's pause between chunks, so pages asked meanwhile are not held up. */
+  pauseMs: number;
   /** Called before each chunk is numbered (tests: a numbering that dies half-way). */
   beforeChunk: ((statementId: string, fromLine: number) => void | Promise<void>) | null;
   /** Where a background numbering's failure is told (main: the log). */
@@ -92,6 +94,7 @@ export const buildSettings: {
   chunkLines: 1000,
   background: true,
   backgroundDelayMs: 100,
+  pauseMs: 20,
   beforeChunk: null,
   report: (err, id) => process.stderr.write(`statement ${id}: numbering its lines failed: ${err instanceof Error ? err.message : String(err)}\n`),
 };
@@ -176,16 +179,20 @@ async function numberChunk(trx: Db, st: Statement, want: number): Promise<Statem
  * then goes on from what is written, so any number of callers (pages, background jobs, instances)
  * finish the statement together and never write a block twice.
  */
-export async function numberLines(db: Db, id: string, throughBlock = Infinity): Promise<void> {
-  for (;;) {
+export async function numberLines(db: Db, id: string, throughBlock = Infinity, pauseMs = 0): Promise<void> {
+  for (let first = true; ; first = false) {
+    // The background job leaves the database to requests between its chunks.
+    if (!first && pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
     const finished = await db.transaction().execute(async (trx) => {
       const st = await repo.lockStatement(trx, id);
       if (!st || !st.building) return true;
       const done = await repo.lastBlock(trx, id);
       if (done && done.block_no >= throughBlock) return true;
-      // A page numbers only up to the block it needs; the background job a chunk at a time.
+      // A chunk at a time, and at least up to the block a page needs: a poller reading page after
+      // page then numbers once every chunk and reads the pages between.
       const base = done ? done.block_no * repo.BLOCK_SIZE + done.lines : 0;
-      const after = await numberChunk(trx, st, Math.min(buildSettings.chunkLines, (throughBlock + 1) * repo.BLOCK_SIZE - base));
+      const needed = Number.isFinite(throughBlock) ? (throughBlock + 1) * repo.BLOCK_SIZE - base : 0;
+      const after = await numberChunk(trx, st, Math.max(buildSettings.chunkLines, needed));
       return after === null || !after.building;
     });
     if (finished) return;
@@ -202,7 +209,7 @@ export function buildInBackground(db: Db, id: string): Promise<void> {
   if (!running) inFlight.set(db, (running = new Map()));
   const existing = running.get(id);
   if (existing) return existing;
-  const job = numberLines(db, id)
+  const job = numberLines(db, id, Infinity, buildSettings.pauseMs)
     .then(() => void complete.add(id))
     .catch((err: unknown) => buildSettings.report(err, id))
     .finally(() => running.delete(id));

@@ -253,12 +253,7 @@ export function usageDayLines(st: Statement, after: string | null, base: number,
   const day = st.window_start.toISOString().slice(0, 10);
   const from = sql`coalesce(${after}::bigint, -9223372036854775808)`;
   return sql`
-    select ${base}::bigint + row_number() over (order by m.project_id) - 1 as n, m.project_id,
-           coalesce((select ch.plan_id from customer_plan_changes ch
-                     where ch.customer_id = p.customer_id
-                       and ch.changed_at > (select fixed_at from statements where id = ${st.id}::bigint)
-                     order by ch.changed_at limit 1), cu.plan_id) as plan_id,
-           m.amount, m.correction
+    select ${base}::bigint + row_number() over (order by m.project_id) - 1 as n, m.project_id, o.plan_id, m.amount, m.correction
     from (
       select coalesce(r.project_id, c.project_id) as project_id,
              coalesce(r.quantity, 0) + coalesce(c.quantity, 0) as amount,
@@ -270,8 +265,16 @@ export function usageDayLines(st: Statement, after: string | null, base: number,
         on c.project_id = r.project_id
       order by 1 limit ${count}::int
     ) m
-    join projects p on p.project_id = m.project_id
-    join customers cu on cu.customer_id = p.customer_id`;
+    -- By key for each line (limit 1 keeps the planner from hashing every project instead).
+    cross join lateral (
+      select coalesce((select ch.plan_id from customer_plan_changes ch
+                       where ch.customer_id = p.customer_id
+                         and ch.changed_at > (select fixed_at from statements where id = ${st.id}::bigint)
+                       order by ch.changed_at limit 1), cu.plan_id) as plan_id
+      from projects p join customers cu on cu.customer_id = p.customer_id
+      where p.project_id = m.project_id
+      limit 1
+    ) o`;
 }
 
 /**
