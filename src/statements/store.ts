@@ -134,7 +134,7 @@ export async function fixedStatement(db: Db, recipe: FixRecipe): Promise<Stateme
     const st = await repo.setStatementTotals(trx, id, frozen, frozen.lineCount > 0);
     // The first block now, in the fixing transaction: the first page is ready, and a first line the
     // blocks refuse leaves nothing fixed.
-    return st.building ? ((await numberChunk(trx, st, repo.BLOCK_SIZE)) ?? st) : st;
+    return st.building ? numberChunk(trx, st, repo.BLOCK_SIZE) : st;
   });
   // A moment later: the first page is read right after the fix, and on a small machine the
   // numbering would compete with it.
@@ -144,10 +144,9 @@ export async function fixedStatement(db: Db, recipe: FixRecipe): Promise<Stateme
 
 /**
  * Numbers the next `want` lines (at most) of building statement `st`, which the caller holds
- * (row lock), after the blocks already written. Answers the statement as it is after, or null when
- * it was complete.
+ * (row lock), after the blocks already written. Answers the statement as it is after.
  */
-async function numberChunk(trx: Db, st: Statement, want: number): Promise<Statement | null> {
+async function numberChunk(trx: Db, st: Statement, want: number): Promise<Statement> {
   const lines = deferredLines.get(st.kind);
   if (!lines) throw new Error(`no deferred lines for ${st.kind} statements`);
   const done = await repo.lastBlock(trx, st.id);
@@ -155,11 +154,13 @@ async function numberChunk(trx: Db, st: Statement, want: number): Promise<Statem
   if (done && done.lines < repo.BLOCK_SIZE && base < st.line_count) {
     throw new Error(`statement ${st.id}: block ${done.block_no} holds ${done.lines} lines, not the last`);
   }
-  // Every line numbered: nothing may follow the last (the count ingestion kept was right).
+  // Every line numbered: nothing may follow the last. If something does (the count ingestion kept
+  // was wrong), Agora was told the count already: the statement stays as answered, the log says
+  // so, and reconciliation shows the difference.
   const complete = async () => {
     const last = await repo.lastBlock(trx, st.id);
     const more = await sql<{ n: string }>`select count(*)::text as n from (${lines(st, last?.last_project_id ?? null, st.line_count, 1)}) x`.execute(trx);
-    if (more.rows[0]!.n !== '0') throw new Error(`statement ${st.id}: more lines than its count ${st.line_count}`);
+    if (more.rows[0]!.n !== '0') buildSettings.report(new Error(`more lines than the count ${st.line_count} it was fixed with`), st.id);
     return repo.setBuilding(trx, st.id, false);
   };
   if (base >= st.line_count) return complete();
@@ -193,7 +194,7 @@ export async function numberLines(db: Db, id: string, throughBlock = Infinity, p
       const base = done ? done.block_no * repo.BLOCK_SIZE + done.lines : 0;
       const needed = Number.isFinite(throughBlock) ? (throughBlock + 1) * repo.BLOCK_SIZE - base : 0;
       const after = await numberChunk(trx, st, Math.max(buildSettings.chunkLines, needed));
-      return after === null || !after.building;
+      return !after.building;
     });
     if (finished) return;
   }
