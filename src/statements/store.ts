@@ -189,11 +189,14 @@ export async function numberLines(db: Db, id: string, throughBlock = Infinity, p
       if (!st || !st.building) return true;
       const done = await repo.lastBlock(trx, id);
       if (done && done.block_no >= throughBlock) return true;
-      // A chunk at a time, and at least up to the block a page needs: a poller reading page after
-      // page then numbers once every chunk and reads the pages between.
+      // A chunk at a time, and at least up to the block a page needs (a poller reading page after
+      // page then numbers once every chunk and reads the pages between), but never so much in one
+      // transaction that a page far ahead holds the lock for long: what it numbered stays numbered
+      // if its answer comes too late for Agora, and the retry goes on from there.
       const base = done ? done.block_no * repo.BLOCK_SIZE + done.lines : 0;
       const needed = Number.isFinite(throughBlock) ? (throughBlock + 1) * repo.BLOCK_SIZE - base : 0;
-      const after = await numberChunk(trx, st, Math.max(buildSettings.chunkLines, needed));
+      const chunk = buildSettings.chunkLines;
+      const after = await numberChunk(trx, st, Math.min(Math.max(chunk, needed), 10 * chunk));
       return !after.building;
     });
     if (finished) return;
