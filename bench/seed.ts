@@ -1,3 +1,4 @@
+import { recountDays } from '../src/usage/usage.repository.ts';
 import { sql } from 'kysely';
 import type { Db } from '../src/db/database.ts';
 
@@ -100,6 +101,8 @@ export async function seed(db: Db, o: SeedOptions, progress: (msg: string) => vo
       group by project_id
       on conflict (month, project_id) do update set quantity = excluded.quantity`.execute(db);
   }
+  // The per-day counts ingestion keeps beside the day rollup (first pages of a day read them).
+  await recountDays(db);
   await sql`analyze`.execute(db);
 }
 

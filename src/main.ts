@@ -6,6 +6,7 @@ import { DataDirLockedError } from './db/data-dir-lock.ts';
 import { openDatabase } from './db/database.ts';
 import { migrateToLatestOrThrow } from './db/migrate.ts';
 import type { Logger } from './http/context.ts';
+import { buildSettings, resumeBuilds } from './statements/store.ts';
 
 async function main(): Promise<void> {
   let config;
@@ -29,6 +30,11 @@ async function main(): Promise<void> {
     onPoolError: (err) => log({ at: new Date().toISOString(), level: 'warn', event: 'db_pool_error', error: err.message }),
   });
   const applied = await migrateToLatestOrThrow(database.db);
+
+  // Lines of statements a stopped process left half-numbered are numbered in the background.
+  buildSettings.report = (err, statementId) =>
+    log({ at: new Date().toISOString(), level: 'error', event: 'statement_numbering_failed', statementId, error: err instanceof Error ? err.message : String(err) });
+  void resumeBuilds(database.db).catch((err: unknown) => buildSettings.report(err, '*'));
 
   const app = createApp({ db: database.db, config, apiKeys: creds.apiKeys, adminToken: creds.adminToken, log, clock: () => new Date() });
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {

@@ -7,12 +7,12 @@ import { deadline } from '../http/middleware.ts';
 import { newRouter } from '../http/router.ts';
 import { stringifyExact } from '../json.ts';
 import { LruCache } from '../http/lru.ts';
+import * as store from '../statements/store.ts';
+import { agoraSignature } from './auth.ts';
+import { DEFAULT_LIMIT, numericErrorResponse, pagedAmountsResponse, pagedWindowQuery, type PagedWindowQuery } from './query.ts';
 
 /** Memory for rendered pages of fixed statements, per poll (usage, bill). */
 const PAGE_CACHE_BYTES = 32 * 1024 * 1024;
-import * as statements from '../statements/statements.repository.ts';
-import { agoraSignature } from './auth.ts';
-import { DEFAULT_LIMIT, numericErrorResponse, pagedAmountsResponse, pagedWindowQuery, type PagedWindowQuery } from './query.ts';
 
 /**
  * Agora's paged polls (usage, bill): signed, validated, answered from a statement fixed on the
@@ -27,7 +27,7 @@ export function pagedPollRoutes(
     /** Names the statement a query asks for (its window), so a fixed one is found in memory. */
     statementKey: (q: PagedWindowQuery) => string;
     statement: (q: PagedWindowQuery) => Promise<Statement>;
-    describe: (statement: Statement, lines: statements.StatementLine[]) => Promise<string[]> | string[];
+    describe: (statement: Statement, lines: store.StatementLine[]) => Promise<string[]> | string[];
   },
 ) {
   // A fixed statement and its pages never change, so rendered pages are kept in memory (bounded)
@@ -66,7 +66,7 @@ export function pagedPollRoutes(
       let body = pages.get(pageKey);
       if (body === undefined) {
         const offset = (q.pageNum - 1) * limit;
-        const lines = offset < statement.line_count ? await statements.linesPage(deps.db, statement.id, offset, limit) : [];
+        const lines = await store.linesPage(deps.db, statement, offset, limit);
         const descriptions = await poll.describe(statement, lines);
         body = stringifyExact({
           status: 0,

@@ -1,7 +1,7 @@
 import type { AppDeps } from '../http/context.ts';
 import { usageDescription, usageStatement } from '../usage/usage.service.ts';
 import { pagedPollRoutes } from './paged.ts';
-import { usageWindow } from './window.ts';
+import { usageWindow } from '../statements/windows.ts';
 
 /** Mounted at /usage. */
 export function usageRoutes(deps: AppDeps) {

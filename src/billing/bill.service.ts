@@ -4,11 +4,12 @@ import type { Statement } from '../db/schema.ts';
 import { Decimal } from '../decimal.ts';
 import { AppError } from '../errors.ts';
 import { monthLabel, monthNumberOf, monthStart, monthText } from '../periods.ts';
-import * as statements from '../statements/statements.repository.ts';
-import type { StatementLine } from '../statements/statements.repository.ts';
+import { LOCK } from '../db/locks.ts';
+import * as store from '../statements/store.ts';
+import type { StatementLine } from '../statements/store.ts';
 import * as repo from './bill.repository.ts';
 import * as plans from './plans.repository.ts';
-import { PLAN_LOCK_CLASS, versionsInForce } from './plans.service.ts';
+import { versionsInForce } from './plans.service.ts';
 import { groupDigits, tierCharges, tieredPrice } from './tiers.ts';
 
 /**
@@ -31,58 +32,65 @@ export function billMonth(fromTs: number, toTs: number, nowMs = Date.now()): num
  * month's lock exclusive (ingestion of that month waits, and what arrives after is late for this
  * bill) and the plans lock shared (prices cannot change meanwhile).
  */
-export async function billStatement(db: Db, month: number, config: Pick<Config, 'defaultPlanId' | 'billDecimals'>): Promise<Statement> {
+export function billStatement(db: Db, month: number, config: Pick<Config, 'defaultPlanId' | 'billDecimals'>): Promise<Statement> {
   const start = monthStart(month);
   const end = monthStart(month + 1);
-  const found = await statements.findStatement(db, 'bill', start, end);
-  if (found) return found;
-  return db.transaction().execute(async (trx) => {
-    await statements.lockShared(trx, PLAN_LOCK_CLASS, [0]);
-    await statements.lockExclusive(trx, statements.MONTH_LOCK_CLASS, month);
-    const again = await statements.findStatement(trx, 'bill', start, end);
-    if (again) return again;
-    const id = await statements.insertStatement(trx, 'bill', start, end, '');
-    const versions = await plans.loadVersions(trx);
-    const versionFor = (planId: string | undefined, m: string) => {
-      const inForce = versionsInForce(versions, m);
-      return (planId !== undefined ? inForce.get(planId) : undefined) ?? inForce.get(config.defaultPlanId) ?? null;
-    };
+  return store.fixedStatement(db, {
+    kind: 'bill',
+    start,
+    end,
+    unit: '',
+    locks: [
+      { lockClass: LOCK.PLAN, key: 0, shared: true },
+      { lockClass: LOCK.MONTH, key: month },
+    ],
+    writeAll: (trx, id) => writeBill(trx, id, month, config),
+  });
+}
 
-    // Late usage of months already billed, priced as the next units of its own month: what the
-    // month would have cost with it, less what it cost without.
-    const pending = await repo.takePendingBillCorrections(trx, id);
-    if (pending.length > 0) {
-      const owners = await repo.customerPlans(trx, [...new Set(pending.map((p) => p.project_id))]);
-      const before = await repo.billedSoFar(trx, pending.map((p) => ({ projectId: p.project_id, month: p.month })));
-      await repo.insertBillCorrections(
-        trx,
-        pending.map((p) => {
-          const version = versionFor(owners.get(p.project_id), p.month);
-          const base = new Decimal(before.get(`${p.project_id}|${p.month}`) ?? 0);
-          const amount = version
-            ? tieredPrice(version.tiers, base.plus(p.quantity)).minus(tieredPrice(version.tiers, base))
-            : new Decimal(0);
-          return { statementId: id, projectId: p.project_id, month: p.month, versionId: version?.id ?? null, quantity: p.quantity, amount: amount.toFixed() };
-        }),
-      );
-    }
+/** Every line of bill `id` of `month`, written whole (see `repo.writeBillLines`). */
+async function writeBill(trx: Db, id: string, month: number, config: Pick<Config, 'defaultPlanId' | 'billDecimals'>) {
+  const start = monthStart(month);
+  const end = monthStart(month + 1);
+  const versions = await plans.loadVersions(trx);
+  const versionFor = (planId: string | undefined, m: string) => {
+    const inForce = versionsInForce(versions, m);
+    return (planId !== undefined ? inForce.get(planId) : undefined) ?? inForce.get(config.defaultPlanId) ?? null;
+  };
 
-    const inForce = versionsInForce(versions, monthText(month));
-    const totals = await repo.writeBillLines(trx, {
-      statementId: id,
-      month: monthText(month),
-      monthStart: start,
-      monthEnd: end,
-      versions: [...inForce.values()].map((v) => ({
-        versionId: v.id,
-        planId: v.planId,
-        monthlyFee: v.monthlyFee.toFixed(),
-        tiers: v.tiers.map((t) => ({ from: t.from.toFixed(), upTo: t.upTo?.toFixed() ?? null, unitPrice: t.unitPrice.toFixed() })),
-      })),
-      defaultVersionId: inForce.get(config.defaultPlanId)?.id ?? null,
-      decimals: config.billDecimals,
-    });
-    return statements.setStatementTotals(trx, id, totals);
+  // Late usage of months already billed, priced as the next units of its own month: what the
+  // month would have cost with it, less what it cost without.
+  const pending = await repo.takePendingBillCorrections(trx, id);
+  if (pending.length > 0) {
+    const owners = await repo.customerPlans(trx, [...new Set(pending.map((p) => p.project_id))]);
+    const before = await repo.billedSoFar(trx, pending.map((p) => ({ projectId: p.project_id, month: p.month })));
+    await repo.insertBillCorrections(
+      trx,
+      pending.map((p) => {
+        const version = versionFor(owners.get(p.project_id), p.month);
+        const base = new Decimal(before.get(`${p.project_id}|${p.month}`) ?? 0);
+        const amount = version
+          ? tieredPrice(version.tiers, base.plus(p.quantity)).minus(tieredPrice(version.tiers, base))
+          : new Decimal(0);
+        return { statementId: id, projectId: p.project_id, month: p.month, versionId: version?.id ?? null, quantity: p.quantity, amount: amount.toFixed() };
+      }),
+    );
+  }
+
+  const inForce = versionsInForce(versions, monthText(month));
+  return repo.writeBillLines(trx, {
+    statementId: id,
+    month: monthText(month),
+    monthStart: start,
+    monthEnd: end,
+    versions: [...inForce.values()].map((v) => ({
+      versionId: v.id,
+      planId: v.planId,
+      monthlyFee: v.monthlyFee.toFixed(),
+      tiers: v.tiers.map((t) => ({ from: t.from.toFixed(), upTo: t.upTo?.toFixed() ?? null, unitPrice: t.unitPrice.toFixed() })),
+    })),
+    defaultVersionId: inForce.get(config.defaultPlanId)?.id ?? null,
+    decimals: config.billDecimals,
   });
 }
 

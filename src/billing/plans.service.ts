@@ -1,10 +1,8 @@
 import type { Db } from '../db/database.ts';
 import { AppError } from '../errors.ts';
-import { lockExclusive } from '../statements/statements.repository.ts';
+import { LOCK, lockExclusive } from '../db/locks.ts';
 import * as repo from './plans.repository.ts';
 
-/** Plan changes and bill fixing exclude each other, so a bill is priced with settled versions. */
-export const PLAN_LOCK_CLASS = 7303;
 
 export interface PlanInput extends repo.VersionInput {
   planId: string;
@@ -29,7 +27,8 @@ function nextMonth(month: string): string {
 
 export async function createPlan(db: Db, input: PlanInput): Promise<repo.PlanVersion[]> {
   return db.transaction().execute(async (trx) => {
-    await lockExclusive(trx, PLAN_LOCK_CLASS, 0);
+    // Plan changes and bill fixing exclude each other, so a bill is priced with settled versions.
+    await lockExclusive(trx, LOCK.PLAN, 0);
     await assertUnbilled(trx, input.effectiveMonth);
     if (!(await repo.insertPlan(trx, input.planId, input.name))) {
       throw new AppError('plan_exists', `Plan ${input.planId} exists; add a version to change its prices`);
@@ -42,7 +41,8 @@ export async function createPlan(db: Db, input: PlanInput): Promise<repo.PlanVer
 /** A new price from a month on; the same month again replaces that (unbilled) version. */
 export async function addVersion(db: Db, planId: string, input: repo.VersionInput): Promise<repo.PlanVersion[]> {
   return db.transaction().execute(async (trx) => {
-    await lockExclusive(trx, PLAN_LOCK_CLASS, 0);
+    // Plan changes and bill fixing exclude each other, so a bill is priced with settled versions.
+    await lockExclusive(trx, LOCK.PLAN, 0);
     if (!(await repo.findPlan(trx, planId))) throw new AppError('unknown_plan', `No plan ${planId}`);
     await assertUnbilled(trx, input.effectiveMonth);
     await repo.upsertVersion(trx, planId, input);

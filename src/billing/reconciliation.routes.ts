@@ -8,7 +8,7 @@ import { adminAuth } from '../http/middleware.ts';
 import { newRouter } from '../http/router.ts';
 import { exactJsonResponse } from '../json.ts';
 import { monthLabel, monthStart, monthText, MONTH_RANGE_TEXT, parseMonth } from '../periods.ts';
-import { findStatement } from '../statements/statements.repository.ts';
+import { findStatement, finishBuilds } from '../statements/store.ts';
 import { reconciliationRows } from './reconciliation.repository.ts';
 
 export interface ReconciliationLine {
@@ -32,6 +32,8 @@ export interface ReconciliationLine {
 }
 
 export async function reconcile(db: Db, month: number) {
+  // Reconciliation reads statement lines straight from their blocks: every line numbered first.
+  await finishBuilds(db, { from: monthStart(month), to: monthStart(month + 1) });
   const bill = await findStatement(db, 'bill', monthStart(month), monthStart(month + 1));
   const rows = await reconciliationRows(db, { month: monthText(month), start: monthStart(month), end: monthStart(month + 1), billStatementId: bill?.id ?? null });
   const lines: ReconciliationLine[] = rows.map((r) => {

@@ -44,6 +44,30 @@ export interface StatementsTable {
   total_amount: ColumnType<string, string | undefined, string>;
   correction_amount: ColumnType<string, string | undefined, string>;
   unit: string;
+  /** Count and totals fixed; lines still being numbered into statement_blocks (see statements/store.ts). */
+  building: ColumnType<boolean, boolean | undefined, boolean>;
+}
+
+export interface StatementCorrectionsTable {
+  statement_id: BigId;
+  project_id: BigId;
+  quantity: Numeric;
+}
+
+export interface UsageDayCountsTable {
+  /** `YYYY-MM-DD`. */
+  day: string;
+  /** The connection's shard: a day's count is the sum of its rows. */
+  shard: number;
+  projects: number;
+  quantity: Numeric;
+}
+
+export interface CustomerPlanChangesTable {
+  customer_id: string;
+  /** The plan before the change. */
+  plan_id: string;
+  changed_at: ColumnType<Date, Date | undefined, never>;
 }
 
 export interface StatementBlocksTable {
@@ -125,6 +149,9 @@ export interface DB {
   deactivations: DeactivationsTable;
   statements: StatementsTable;
   statement_blocks: StatementBlocksTable;
+  statement_corrections: StatementCorrectionsTable;
+  usage_day_counts: UsageDayCountsTable;
+  customer_plan_changes: CustomerPlanChangesTable;
   usage_events: UsageEventsTable;
   usage_day_rollup: UsageDayRollupTable;
   usage_month_rollup: UsageMonthRollupTable;

@@ -1,9 +1,7 @@
-import { sql, type Transaction } from 'kysely';
+import type { Transaction } from 'kysely';
+import { LOCK, lockExclusiveText } from '../db/locks.ts';
 import type { Db } from '../db/database.ts';
 import type { Customer, DB, Project } from '../db/schema.ts';
-
-/** Advisory lock class of provisioning (7301–7303: statements and plans). Key: the customer id's hash. */
-export const CUSTOMER_LOCK_CLASS = 7304;
 
 /**
  * Serializes the provisioning writes of one customer until the transaction ends. An advisory lock
@@ -11,7 +9,7 @@ export const CUSTOMER_LOCK_CLASS = 7304;
  * Two ids with the same hash only wait on each other.
  */
 export async function lockCustomer(trx: Transaction<DB>, customerId: string): Promise<void> {
-  await sql`select pg_advisory_xact_lock(${CUSTOMER_LOCK_CLASS}::int, hashtext(${customerId}))`.execute(trx);
+  await lockExclusiveText(trx, LOCK.CUSTOMER, customerId);
 }
 
 export interface CustomerInput {

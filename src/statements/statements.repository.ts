@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { Statement } from '../db/schema.ts';
+import { LOCK } from '../db/locks.ts';
 
 export type StatementKind = 'usage' | 'bill';
 
@@ -31,13 +32,39 @@ export async function setStatementTotals(
   db: Db,
   id: string,
   totals: { lineCount: number; total: string; correction: string },
+  building: boolean,
 ): Promise<Statement> {
   return db
     .updateTable('statements')
-    .set({ line_count: totals.lineCount, total_amount: totals.total, correction_amount: totals.correction })
+    .set({ line_count: totals.lineCount, total_amount: totals.total, correction_amount: totals.correction, building })
     .where('id', '=', id)
     .returningAll()
     .executeTakeFirstOrThrow();
+}
+
+export function setBuilding(db: Db, id: string, building: boolean): Promise<Statement> {
+  return db.updateTable('statements').set({ building }).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
+}
+
+/** The statement, its row locked until the transaction ends (numbering its lines). */
+export function lockStatement(db: Db, id: string): Promise<Statement | undefined> {
+  return db.selectFrom('statements').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+}
+
+/** The last block written of a statement: its number, how many lines it holds, its last project. */
+export async function lastBlock(db: Db, id: string) {
+  const r = await sql<{ block_no: number; lines: number; last_project_id: string }>`
+    select block_no, cardinality(project_ids) as lines, project_ids[cardinality(project_ids)]::text as last_project_id
+    from statement_blocks where statement_id = ${id}::bigint order by block_no desc limit 1`.execute(db);
+  return r.rows[0];
+}
+
+/** Statements whose lines are still being numbered (in a period, when given). */
+export async function buildingIds(db: Db, filter?: { kind?: StatementKind; from: Date; to: Date }): Promise<string[]> {
+  let q = db.selectFrom('statements').select('id').where('building', '=', true);
+  if (filter?.kind) q = q.where('kind', '=', filter.kind);
+  if (filter) q = q.where('window_end', '>', filter.from).where('window_start', '<', filter.to);
+  return (await q.orderBy('id').execute()).map((r) => r.id);
 }
 
 /** Lines per row of `statement_blocks`. */
@@ -142,24 +169,8 @@ export function listStatements(
   return q.orderBy('id', 'desc').limit(filter.limit).execute();
 }
 
-/**
- * Window locks. Ingestion takes the lock of each UTC day and month its events fall in, shared;
- * fixing a usage window takes its day's lock, a bill its month's, exclusive. So a statement waits
- * for the ingestions of its period in flight and holds new ones back until it is committed.
- */
-export const DAY_LOCK_CLASS = 7301;
-export const MONTH_LOCK_CLASS = 7302;
-
-export async function lockExclusive(db: Db, lockClass: number, key: number): Promise<void> {
-  await sql`select pg_advisory_xact_lock(${lockClass}::int, ${key}::int)`.execute(db);
-}
-
-export async function lockShared(db: Db, lockClass: number, keys: number[]): Promise<void> {
-  // Ascending order, always, so two ingestions never wait on each other in a cycle.
-  for (const k of [...new Set(keys)].sort((a, b) => a - b)) {
-    await sql`select pg_advisory_xact_lock_shared(${lockClass}::int, ${k}::int)`.execute(db);
-  }
-}
+/** Kept for callers of the former home of the day lock class; all classes: src/db/locks.ts. */
+export const DAY_LOCK_CLASS = LOCK.DAY;
 
 export async function customersOfProjects(db: Db, projectIds: string[]): Promise<Map<string, string>> {
   if (projectIds.length === 0) return new Map();

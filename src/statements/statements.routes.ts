@@ -8,6 +8,7 @@ import { adminAuth } from '../http/middleware.ts';
 import { newRouter } from '../http/router.ts';
 import { exactJsonResponse } from '../json.ts';
 import * as repo from './statements.repository.ts';
+import * as store from './store.ts';
 import { csvLine, csvResponse, wantsCsv } from '../csv.ts';
 import { usageDescription } from '../usage/usage.service.ts';
 import { billDescriptions } from '../billing/bill.service.ts';
@@ -157,7 +158,7 @@ export function statementsRoutes(deps: AppDeps) {
         // The whole statement, a thousand lines at a time.
         let body = csvLine(['lineNo', 'projectId', 'customerId', 'planId', 'amount', 'correctionAmount', 'description']);
         for (let offset = 0; offset < s.line_count; offset += 1000) {
-          const lines = await repo.linesPage(deps.db, s.id, offset, 1000);
+          const lines = await store.linesPage(deps.db, s, offset, 1000);
           const owners = await repo.customersOfProjects(deps.db, lines.map((l) => l.projectId));
           const descriptions = await describe(lines);
           lines.forEach((l, i) => {
@@ -168,7 +169,7 @@ export function statementsRoutes(deps: AppDeps) {
       }
       const { pageNum, limit } = c.req.valid('query');
       const offset = (pageNum - 1) * limit;
-      const lines = offset < s.line_count ? await repo.linesPage(deps.db, s.id, offset, limit) : [];
+      const lines = await store.linesPage(deps.db, s, offset, limit);
       const owners = await repo.customersOfProjects(deps.db, lines.map((l) => l.projectId));
       const descriptions = await describe(lines);
       return exactJsonResponse({

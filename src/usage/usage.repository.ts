@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
+import type { Statement } from '../db/schema.ts';
 import { storeBlocksAndTotal } from '../statements/statements.repository.ts';
 
 export interface EventRow {
@@ -36,6 +37,9 @@ export function reportedWindows(db: Db, from: Date, to: Date) {
     .where('window_end', '>', from)
     .execute();
 }
+
+/** Rows per day of `usage_day_counts`: concurrent batches write different rows, mostly. */
+const DAY_COUNT_SHARDS = 8;
 
 /** A batch of events as `unnest` arrays, numbered from 1 in the order given (`ord`). */
 function inputRows(rows: EventRow[]) {
@@ -78,15 +82,30 @@ export async function insertNewEvents(db: Db, rows: EventRow[]): Promise<Set<num
       select (occurred_at at time zone 'UTC')::date, project_id, trim_scale(sum(quantity))
       from ins where not late group by 1, 2 order by 1, 2
       on conflict (day, project_id) do update set quantity = usage_day_rollup.quantity + excluded.quantity
-      returning 1
+      returning day, xmax::text = '0' as fresh
     ), month_rollup as (
       insert into usage_month_rollup (month, project_id, quantity)
       select date_trunc('month', occurred_at at time zone 'UTC')::date, project_id, trim_scale(sum(quantity))
       from ins where not bill_late group by 1, 2 order by 1, 2
       on conflict (month, project_id) do update set quantity = usage_month_rollup.quantity + excluded.quantity
       returning 1
+    ), day_counts as (
+      -- Per day: the projects that got their first rollup row (xmax 0: inserted, not updated) and the
+      -- quantity added, into the shard of this connection. Reads month_rollup too, so the counter
+      -- rows are locked last, after every rollup row (the global lock order), in day order.
+      insert into usage_day_counts (day, shard, projects, quantity)
+      select d.day, pg_backend_pid() % ${DAY_COUNT_SHARDS}::int, d.projects, s.quantity
+      from (select day, count(*) filter (where fresh) as projects from day_rollup group by day) d
+      join (select (occurred_at at time zone 'UTC')::date as day, trim_scale(sum(quantity)) as quantity from ins where not late group by 1) s
+        on s.day = d.day
+      cross join (select count(*) from month_rollup) m
+      order by d.day
+      on conflict (day, shard) do update set projects = usage_day_counts.projects + excluded.projects,
+                                      quantity = usage_day_counts.quantity + excluded.quantity
+      returning 1
     )
-    select i.ord::text as ord from input i join ins on ins.id = i.id`.execute(db);
+    select i.ord::text as ord from input i join ins on ins.id = i.id
+    cross join (select count(*) from day_counts) c`.execute(db);
   return new Set(result.rows.map((r) => Number(r.ord) - 1));
 }
 
@@ -108,11 +127,8 @@ export async function compareWithStored(db: Db, rows: EventRow[]): Promise<Map<n
   return new Map(result.rows.map((r) => [Number(r.ord) - 1, r.verdict]));
 }
 
-export interface FixTotals {
-  lineCount: number;
-  total: string;
-  correction: string;
-}
+export type { FixTotals } from '../statements/store.ts';
+import type { FixTotals } from '../statements/store.ts';
 
 /**
  * Writes the lines of usage statement `statementId` in one SQL statement. Usage on time is
@@ -193,4 +209,81 @@ export async function writeUsageLines(
     ), ${storeBlocksAndTotal(s, false)}`.execute(db);
   const row = result.rows[0]!;
   return { lineCount: Number(row.line_count), total: row.total, correction: row.correction };
+}
+
+/**
+ * The deferred fix of a whole day no shorter window of which was reported (statements/store.ts),
+ * under the day's exclusive lock: takes every late event not carried yet into statement
+ * `statementId` (per project in `statement_corrections`), and answers the line count and totals
+ * from what ingestion keeps: one line per project of the day's rollup (every rollup row is on-time
+ * usage, so positive), plus one per project that only has corrections. Nothing is copied.
+ */
+export async function freezeUsageDay(db: Db, statementId: string, day: string): Promise<FixTotals> {
+  const s = statementId;
+  const r = await sql<{ line_count: string; total: string; correction: string }>`
+    with taken as (
+      update usage_events set statement_id = ${s}::bigint
+      where late and statement_id is null
+      returning project_id, quantity
+    ), corr as (
+      insert into statement_corrections (statement_id, project_id, quantity)
+      select ${s}::bigint, project_id, sum(quantity) from taken group by project_id order by project_id
+      returning project_id, quantity
+    ), counts as (
+      select coalesce(sum(projects), 0) as projects, coalesce(sum(quantity), 0) as quantity
+      from usage_day_counts where day = ${day}::date
+    )
+    select ((select projects from counts)
+            + (select count(*) from corr c
+               where not exists (select 1 from usage_day_rollup r where r.day = ${day}::date and r.project_id = c.project_id)))::text as line_count,
+           ((select quantity from counts) + coalesce((select sum(quantity) from corr), 0))::text as total,
+           coalesce((select sum(quantity) from corr), 0)::text as correction`.execute(db);
+  const row = r.rows[0]!;
+  return { lineCount: Number(row.line_count), total: row.total, correction: row.correction };
+}
+
+/**
+ * The lines of a whole day fixed by `freezeUsageDay`, after project `after`, numbered from `base`:
+ * the day's rollup (frozen: events arriving after the fix are late) plus the corrections the
+ * statement took, merged by project, with the plan each customer had when the statement was fixed
+ * (a later change left the plan before it in `customer_plan_changes`). Both sides are read by key
+ * from `after`, `count` rows at most, so a chunk costs its size.
+ */
+export function usageDayLines(st: Statement, after: string | null, base: number, count: number) {
+  const day = st.window_start.toISOString().slice(0, 10);
+  const from = sql`coalesce(${after}::bigint, -9223372036854775808)`;
+  return sql`
+    select ${base}::bigint + row_number() over (order by m.project_id) - 1 as n, m.project_id, o.plan_id, m.amount, m.correction
+    from (
+      select coalesce(r.project_id, c.project_id) as project_id,
+             coalesce(r.quantity, 0) + coalesce(c.quantity, 0) as amount,
+             coalesce(c.quantity, 0) as correction
+      from (select project_id, quantity from usage_day_rollup
+            where day = ${day}::date and project_id > ${from} order by project_id limit ${count}::int) r
+      full join (select project_id, quantity from statement_corrections
+                 where statement_id = ${st.id}::bigint and project_id > ${from} order by project_id limit ${count}::int) c
+        on c.project_id = r.project_id
+      order by 1 limit ${count}::int
+    ) m
+    -- By key for each line (limit 1 keeps the planner from hashing every project instead).
+    cross join lateral (
+      select coalesce((select ch.plan_id from customer_plan_changes ch
+                       where ch.customer_id = p.customer_id
+                         and ch.changed_at > (select fixed_at from statements where id = ${st.id}::bigint)
+                       order by ch.changed_at limit 1), cu.plan_id) as plan_id
+      from projects p join customers cu on cu.customer_id = p.customer_id
+      where p.project_id = m.project_id
+      limit 1
+    ) o`;
+}
+
+/**
+ * Recounts `usage_day_counts` from the day rollups, for a database whose rollups were written
+ * by something else than ingestion (the benchmark's seed).
+ */
+export async function recountDays(db: Db): Promise<void> {
+  await sql`delete from usage_day_counts`.execute(db);
+  await sql`
+    insert into usage_day_counts (day, shard, projects, quantity)
+    select day, 0, count(*), coalesce(sum(quantity), 0) from usage_day_rollup group by day`.execute(db);
 }

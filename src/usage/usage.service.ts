@@ -2,9 +2,10 @@ import type { Db } from '../db/database.ts';
 import { Decimal } from '../decimal.ts';
 import type { ErrorCode } from '../errors.ts';
 import type { Statement } from '../db/schema.ts';
-import type { DayWindow } from '../agora/window.ts';
+import { LOCK, lockShared } from '../db/locks.ts';
+import type { DayWindow } from '../statements/windows.ts';
 import { DAY_MS, dayNumberOf, monthNumberOf, monthStart } from '../periods.ts';
-import * as statements from '../statements/statements.repository.ts';
+import * as store from '../statements/store.ts';
 import * as repo from './usage.repository.ts';
 import { parseUsageEvent, type UsageEventInput } from './usage-event.ts';
 
@@ -97,8 +98,8 @@ export async function ingestUsageEvents(db: Db, rawEvents: unknown[], nowMs = Da
       // one whose month was already billed is late for billing, and is carried into the next bill.
       const dayNumbers = valid.map((c) => dayNumberOf(c.event.occurredAt));
       const monthNumbers = valid.map((c) => monthNumberOf(c.event.occurredAt));
-      await statements.lockShared(trx, statements.MONTH_LOCK_CLASS, monthNumbers);
-      await statements.lockShared(trx, statements.DAY_LOCK_CLASS, dayNumbers);
+      await lockShared(trx, LOCK.MONTH, monthNumbers);
+      await lockShared(trx, LOCK.DAY, dayNumbers);
       const firstMonth = Math.min(...monthNumbers);
       const lastMonth = Math.max(...monthNumbers);
       const reported = await repo.reportedWindows(trx, monthStart(firstMonth), monthStart(lastMonth + 1));
@@ -148,39 +149,40 @@ export async function ingestUsageEvents(db: Db, rawEvents: unknown[], nowMs = Da
 
 /**
  * The usage statement of a window, fixed the first time the window is asked for and never changed
- * after. Fixing takes the day's exclusive lock, so it waits for ingestions of that day in flight
- * and holds new ones back until the statement is written: an event is either in this statement
- * or, arriving later, late (a correction in the next one). A second instance asking for the same
- * window waits for the lock and then finds the statement.
+ * after (see statements/store.ts). Fixing takes the day's exclusive lock, so it waits for
+ * ingestions of that day in flight and holds new ones back until the statement is written: an
+ * event is either in this statement or, arriving later, late (a correction in the next one). A
+ * whole day no shorter window of which was reported is fixed from the day's rollup without copying
+ * its lines (`repo.freezeUsageDay`, numbered later by `repo.usageDayLines`); other windows write
+ * their lines whole (`repo.writeUsageLines`).
  */
-export async function usageStatement(db: Db, w: DayWindow, unit: string): Promise<Statement> {
-  const found = await statements.findStatement(db, 'usage', w.start, w.end);
-  if (found) return found;
-  return db.transaction().execute(async (trx) => {
-    await statements.lockExclusive(trx, statements.DAY_LOCK_CLASS, w.dayNumber);
-    const again = await statements.findStatement(trx, 'usage', w.start, w.end);
-    if (again) return again;
-    const dayStart = new Date(w.dayNumber * DAY_MS);
-    const dayEnd = new Date(dayStart.getTime() + DAY_MS);
-    const earlier = (await repo.reportedWindows(trx, dayStart, dayEnd))
+export function usageStatement(db: Db, w: DayWindow, unit: string): Promise<Statement> {
+  const dayStart = new Date(w.dayNumber * DAY_MS);
+  const dayEnd = new Date(dayStart.getTime() + DAY_MS);
+  const earlierWindows = async (trx: Db) =>
+    (await repo.reportedWindows(trx, dayStart, dayEnd))
       .filter((e) => e.kind === 'usage' && e.window_start >= dayStart && e.window_end <= dayEnd)
+      .filter((e) => e.window_start.getTime() !== w.start.getTime() || e.window_end.getTime() !== w.end.getTime())
       .map((e) => ({
         start: e.window_start,
         end: e.window_end,
         wholeDay: e.window_start.getTime() === dayStart.getTime() && e.window_end.getTime() === dayEnd.getTime(),
       }));
-    const id = await statements.insertStatement(trx, 'usage', w.start, w.end, unit);
-    const totals = await repo.writeUsageLines(trx, {
-      statementId: id,
-      day: w.day,
-      start: w.start,
-      end: w.end,
-      wholeDay: w.wholeDay,
-      earlier,
-    });
-    return statements.setStatementTotals(trx, id, totals);
+  return store.fixedStatement(db, {
+    kind: 'usage',
+    start: w.start,
+    end: w.end,
+    unit,
+    locks: [{ lockClass: LOCK.DAY, key: w.dayNumber }],
+    // Shorter windows are always written whole, so a whole day after them reads all their lines.
+    writeAll: async (trx, statementId) =>
+      repo.writeUsageLines(trx, { statementId, day: w.day, start: w.start, end: w.end, wholeDay: w.wholeDay, earlier: await earlierWindows(trx) }),
+    freeze: async (trx, statementId) =>
+      w.wholeDay && (await earlierWindows(trx)).length === 0 ? repo.freezeUsageDay(trx, statementId, w.day) : null,
   });
 }
+
+store.defineDeferredLines('usage', repo.usageDayLines);
 
 /**
  * What a usage line says, e.g. `12.5 Minute × gold`; a line that carries late usage names the

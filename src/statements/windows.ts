@@ -15,7 +15,6 @@ export interface DayWindow {
   wholeDay: boolean;
 }
 
-export { dayText as dayString } from '../periods.ts';
 import { dayText } from '../periods.ts';
 
 /**

@@ -1,0 +1,45 @@
+import { sql } from 'kysely';
+import type { Db } from './database.ts';
+
+/**
+ * Every advisory lock class of the server, in one place, so two subsystems never pick the same
+ * class by accident. A lock is (class, key), both 32-bit; all are transaction locks.
+ *
+ * - DAY (key: days since 1970-01-01) and MONTH (key: year * 12 + month index): ingestion takes the
+ *   lock of each UTC day and month its events fall in, shared; fixing a usage window takes its
+ *   day's lock, a bill its month's, exclusive. So a statement waits for the ingestions of its period
+ *   in flight and holds new ones back until it is committed.
+ * - PLAN (key 0): plan and version writes exclusive, fixing a bill shared: prices do not change
+ *   while a bill is priced.
+ * - CUSTOMER (key: hashtext(customerId)): provisioning writes of one customer, exclusive.
+ * - PLAN_CHANGE (key 0): a change of a customer's planId, shared (taken by the trigger
+ *   `customers_plan_change` of migration 20261123060000, which writes the class as a literal:
+ *   keep the two equal); fixing a statement whose lines are numbered after its transaction,
+ *   exclusive. So every plan change is either seen by the fix or stamped after it, and the lines
+ *   numbered later name the plan the customer had when the statement was fixed.
+ */
+export const LOCK = {
+  DAY: 7301,
+  MONTH: 7302,
+  PLAN: 7303,
+  CUSTOMER: 7304,
+  PLAN_CHANGE: 7305,
+} as const;
+
+export type LockClass = (typeof LOCK)[keyof typeof LOCK];
+
+export async function lockExclusive(db: Db, lockClass: LockClass, key: number): Promise<void> {
+  await sql`select pg_advisory_xact_lock(${lockClass}::int, ${key}::int)`.execute(db);
+}
+
+export async function lockShared(db: Db, lockClass: LockClass, keys: number[]): Promise<void> {
+  // Ascending order, always, so two ingestions never wait on each other in a cycle.
+  for (const k of [...new Set(keys)].sort((a, b) => a - b)) {
+    await sql`select pg_advisory_xact_lock_shared(${lockClass}::int, ${k}::int)`.execute(db);
+  }
+}
+
+/** The exclusive lock of a text key (hashed by the database: two texts may share a lock). */
+export async function lockExclusiveText(db: Db, lockClass: LockClass, key: string): Promise<void> {
+  await sql`select pg_advisory_xact_lock(${lockClass}::int, hashtext(${key}))`.execute(db);
+}
