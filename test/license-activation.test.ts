@@ -1,0 +1,170 @@
+import { PGlite } from '@electric-sql/pglite';
+import pg from 'pg';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { adminJson, COMMERCIAL_PID, licenseWorld, TRIAL_PID, type Answer } from './helpers/license.ts';
+import { onPostgres } from './helpers/db.ts';
+import { setupTestApp } from './helpers/setup.ts';
+
+/**
+ * Activation is one call of `license_activate` (migrations/20261123080000-activation.ts): each
+ * refusal comes back as an outcome the service maps to the error the separate statements raised
+ * before, in the same order of checks, and a refused activation writes nothing.
+ */
+const ctx = setupTestApp({ env: { LICENSE_RATE_LIMIT: '0' } });
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+async function tables() {
+  const db = ctx.tdb.db;
+  return {
+    licenses: await db.selectFrom('licenses').selectAll().orderBy('id').execute(),
+    pools: await db.selectFrom('license_pools').selectAll().orderBy('customer_id').orderBy('pid').orderBy('project_id').execute(),
+  };
+}
+
+function refused(r: Answer, status: number, error: string, message: string) {
+  expect(r.status).toBe(status);
+  expect(r.body).toEqual({ code: status, message, data: null, error });
+}
+
+describe('every refusal through the one call, with its code and message, changing nothing', () => {
+  it('unknown project, another customer’s project, a deactivated project, an unknown PID', async () => {
+    const w = await licenseWorld(ctx.t, ctx.tdb.db, { trial: 3 });
+    const before = await tables();
+    refused(await w.p101.activate('999', TRIAL_PID, 'dev-1'), 404, 'unknown_project', 'Project 999 is not provisioned');
+    refused(
+      await w.p101.activate('201', TRIAL_PID, 'dev-1'),
+      403,
+      'project_forbidden',
+      "Project 201 belongs to another customer; these credentials reach only their own customer's projects",
+    );
+    refused(await w.p101.activate('101', 'NO-SUCH-PID', 'dev-1'), 404, 'unknown_pid', 'No PID NO-SUCH-PID');
+    // The project is checked before the PID: another customer's project with an unknown PID is 403.
+    refused(
+      await w.p101.activate('201', 'NO-SUCH-PID', 'dev-1'),
+      403,
+      'project_forbidden',
+      "Project 201 belongs to another customer; these credentials reach only their own customer's projects",
+    );
+    const d = await ctx.t.agoraSend('PUT', '/customers/c1/projects/102/deactivate', {});
+    expect(d.status).toBe(200);
+    // Project 101's credentials still work; project 102 cannot change, whatever else is wrong.
+    refused(await w.p101.activate('102', TRIAL_PID, 'dev-1'), 403, 'project_inactive', 'Project 102 is deactivated; enable the extension for it again first');
+    refused(await w.admin.activate('102', 'NO-SUCH-PID', 'dev-1'), 403, 'project_inactive', 'Project 102 is deactivated; enable the extension for it again first');
+    expect(await tables()).toEqual(before);
+  });
+
+  it('not pre-authorized; a repeat is answered whatever the whitelist says now', async () => {
+    const w = await licenseWorld(ctx.t, ctx.tdb.db, { trial: 3 });
+    expect((await w.p101.post('/v2/vendor/pad/switch', { appid: '101', enabled: 'true' })).status).toBe(200);
+    const before = await tables();
+    refused(
+      await w.p101.activate('101', TRIAL_PID, 'dev-1'),
+      403,
+      'not_preauthorized',
+      'Pre-authorization is on for project 101 and licenseKey dev-1 is not on its whitelist',
+    );
+    expect(await tables()).toEqual(before);
+    expect((await w.p101.post('/v2/pad/add', { appid: '101', licenseKey: 'dev-1' })).status).toBe(200);
+    const first = await w.p101.activate('101', TRIAL_PID, 'dev-1');
+    expect(first.status).toBe(200);
+    expect((await w.p101.post('/v2/pad/clear', { appid: '101' })).status).toBe(200);
+    const again = await w.p101.activate('101', TRIAL_PID, 'dev-1');
+    expect(again.status).toBe(200);
+    expect(again.body.data).toEqual(first.body.data);
+    // Only project 101's switch is on: project 102 of the same customer activates without a list.
+    expect((await w.p102.activate('102', TRIAL_PID, 'dev-2')).status).toBe(200);
+  });
+
+  it('quota used up: names the pools, takes the own pool first, writes nothing; a repeat still answers', async () => {
+    const w = await licenseWorld(ctx.t, ctx.tdb.db, { trial: 3 });
+    refused(
+      await w.p101.activate('101', COMMERCIAL_PID, 'dev-1'),
+      403,
+      'quota_exhausted',
+      `Customer c1 holds no licenses of PID ${COMMERCIAL_PID}`,
+    );
+    expect((await w.p101.post('/v2/allocate', { appid: '101' }, { pid: TRIAL_PID, count: 1 })).status).toBe(200);
+    // The project's own license first, then the two shared ones.
+    for (const k of ['dev-1', 'dev-2', 'dev-3']) expect((await w.p101.activate('101', TRIAL_PID, k)).status).toBe(200);
+    const quotas = await adminJson(ctx.t, 'GET', '/v1/license-quotas?customerId=c1');
+    expect(JSON.stringify(quotas.body.data)).toContain('"used":1');
+    const before = await tables();
+    refused(
+      await w.p101.activate('101', TRIAL_PID, 'dev-4'),
+      403,
+      'quota_exhausted',
+      `No license of PID ${TRIAL_PID} is left for project 101: the 1 allocated to project 101 are used and the 2 shared are used`,
+    );
+    refused(await w.p102.activate('102', TRIAL_PID, 'dev-4'), 403, 'quota_exhausted', `No license of PID ${TRIAL_PID} is left for project 102: the 2 shared are used`);
+    expect(await tables()).toEqual(before);
+    // A repeat from another project of the customer answers the license it has and takes nothing.
+    const again = await w.p102.activate('102', TRIAL_PID, 'dev-2');
+    expect(again.status).toBe(200);
+    expect(again.body.data.licenseKey).toBe('dev-2');
+    expect(await tables()).toEqual(before);
+    // The refused key activates once there is quota again (the refused insert left no row behind).
+    await adminJson(ctx.t, 'POST', '/v1/purchases', { customerId: 'c1', pid: TRIAL_PID, count: 1 });
+    expect((await w.p101.activate('101', TRIAL_PID, 'dev-4')).status).toBe(200);
+  });
+});
+
+describe('round trips', () => {
+  /**
+   * Every query this process sends to the database, at the driver: BEGIN and COMMIT count too.
+   * Only the request under test runs while counting (tests of a file run one after another).
+   */
+  function countQueries(): { sql: string[] } {
+    const seen = { sql: [] as string[] };
+    const record = (q: unknown) => seen.sql.push(typeof q === 'string' ? q : String((q as { text?: unknown }).text ?? q));
+    if (onPostgres) {
+      const query = pg.Client.prototype.query;
+      vi.spyOn(pg.Client.prototype, 'query').mockImplementation(function (this: pg.Client, ...args: unknown[]) {
+        record(args[0]);
+        return (query as (...a: unknown[]) => unknown).apply(this, args);
+      } as typeof query);
+    } else {
+      for (const method of ['query', 'exec'] as const) {
+        const original = PGlite.prototype[method];
+        vi.spyOn(PGlite.prototype, method).mockImplementation(function (this: PGlite, ...args: unknown[]) {
+          record(args[0]);
+          return (original as (...a: unknown[]) => unknown).apply(this, args);
+        } as typeof original);
+      }
+    }
+    return seen;
+  }
+
+  it('a new activation with a project’s credentials and pre-authorization on: two (the credentials, then the activation)', async () => {
+    const w = await licenseWorld(ctx.t, ctx.tdb.db, { trial: 3 });
+    expect((await w.p101.post('/v2/vendor/pad/switch', { appid: '101', enabled: 'true' })).status).toBe(200);
+    expect((await w.p101.post('/v2/pad/add', { appid: '101', licenseKey: 'dev-1' })).status).toBe(200);
+    expect((await w.p101.post('/v2/allocate', { appid: '101' }, { pid: TRIAL_PID, count: 1 })).status).toBe(200);
+    expect((await w.p101.activate('101', TRIAL_PID, 'dev-0')).status).toBe(403); // warm: not listed
+
+    const seen = countQueries();
+    const r = await w.p101.activate('101', TRIAL_PID, 'dev-1');
+    vi.restoreAllMocks();
+    expect(r.status).toBe(200);
+    expect(seen.sql).toHaveLength(2);
+    expect(seen.sql.some((s) => /^\s*(begin|commit)/i.test(s))).toBe(false);
+  });
+
+  it('a repeat, a refusal and the shared pool: two each; the admin token: one', async () => {
+    const w = await licenseWorld(ctx.t, ctx.tdb.db, { trial: 1 });
+    expect((await w.p101.activate('101', TRIAL_PID, 'dev-1')).status).toBe(200);
+    for (const [call, status, trips] of [
+      [() => w.p102.activate('102', TRIAL_PID, 'dev-1'), 200, 2],
+      [() => w.p101.activate('101', TRIAL_PID, 'dev-2'), 403, 2],
+      [() => w.admin.activate('101', TRIAL_PID, 'dev-1'), 200, 1],
+    ] as const) {
+      const seen = countQueries();
+      const r = await call();
+      vi.restoreAllMocks();
+      expect(r.status).toBe(status);
+      expect(seen.sql).toHaveLength(trips);
+    }
+  });
+});
