@@ -22,14 +22,18 @@ import { sql, type Kysely } from 'kysely';
  *   is written (the row was never visible to anyone else; a twin waiting on it inserts its own
  *   once this call commits, and is refused the same way).
  *
- * `p_caller_customer` is the customer of the calling project's credentials (null: the vendor's
- * admin token, which reaches every project). Outcomes: created, existing, unknown_project,
- * project_forbidden, project_inactive, unknown_pid, not_preauthorized, quota_exhausted.
+ * `p_caller_project` and `p_caller_customer` are the project and customer of the calling
+ * credentials (null: the vendor's admin token, which reaches every project). The caller's project is
+ * checked to be still active first, so the server may take the credentials' never-changing part
+ * (key, secret, project, customer) from memory and still refuse a deactivated project's credentials
+ * the moment the deactivation commits, on every instance (src/licensing/auth.ts). Outcomes:
+ * caller_deactivated, unknown_project, project_forbidden, project_inactive, unknown_pid, existing,
+ * not_preauthorized, quota_exhausted, created.
  */
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`
     create function license_activate(
-      p_project_id bigint, p_caller_customer text, p_pid text, p_license_key text, p_license text, p_activated_at timestamptz)
+      p_caller_project bigint, p_caller_customer text, p_project_id bigint, p_pid text, p_license_key text, p_license text, p_activated_at timestamptz)
     returns table (
       outcome text, project_customer text, lic licenses, pid_row license_pids, sku_row license_skus,
       own_capacity bigint, shared_capacity bigint, pool_count bigint)
@@ -37,7 +41,17 @@ export async function up(db: Kysely<any>): Promise<void> {
     declare
       proj record;
       pad_on boolean;
+      caller_off boolean;
     begin
+      -- The credentials' project must still be active, checked here rather than from memory.
+      if p_caller_project is not null then
+        select c.deactivated_at is not null into caller_off from projects c where c.project_id = p_caller_project;
+        if caller_off is distinct from false then
+          outcome := 'caller_deactivated';
+          return next;
+          return;
+        end if;
+      end if;
       select p.customer_id, p.deactivated_at into proj from projects p where p.project_id = p_project_id;
       if not found then
         outcome := 'unknown_project';
@@ -127,5 +141,5 @@ export async function up(db: Kysely<any>): Promise<void> {
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  await sql`drop function if exists license_activate(bigint, text, text, text, text, timestamptz)`.execute(db);
+  await sql`drop function if exists license_activate(bigint, text, bigint, text, text, text, timestamptz)`.execute(db);
 }

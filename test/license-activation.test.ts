@@ -1,7 +1,7 @@
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { adminJson, COMMERCIAL_PID, licenseWorld, TRIAL_PID, type Answer } from './helpers/license.ts';
+import { adminJson, COMMERCIAL_PID, licenseClient, licenseWorld, projectCredentials, TRIAL_PID, type Answer } from './helpers/license.ts';
 import { onPostgres } from './helpers/db.ts';
 import { setupTestApp } from './helpers/setup.ts';
 
@@ -28,6 +28,32 @@ function refused(r: Answer, status: number, error: string, message: string) {
   expect(r.status).toBe(status);
   expect(r.body).toEqual({ code: status, message, data: null, error });
 }
+
+/**
+ * Every query this process sends to the database, at the driver: BEGIN and COMMIT count too.
+ * Only the request under test runs while counting (tests of a file run one after another).
+ */
+function countQueries(): { sql: string[] } {
+  const seen = { sql: [] as string[] };
+  const record = (q: unknown) => seen.sql.push(typeof q === 'string' ? q : String((q as { text?: unknown }).text ?? q));
+  if (onPostgres) {
+    const query = pg.Client.prototype.query;
+    vi.spyOn(pg.Client.prototype, 'query').mockImplementation(function (this: pg.Client, ...args: unknown[]) {
+      record(args[0]);
+      return (query as (...a: unknown[]) => unknown).apply(this, args);
+    } as typeof query);
+  } else {
+    for (const method of ['query', 'exec'] as const) {
+      const original = PGlite.prototype[method];
+      vi.spyOn(PGlite.prototype, method).mockImplementation(function (this: PGlite, ...args: unknown[]) {
+        record(args[0]);
+        return (original as (...a: unknown[]) => unknown).apply(this, args);
+      } as typeof original);
+    }
+  }
+  return seen;
+}
+
 
 describe('every refusal through the one call, with its code and message, changing nothing', () => {
   it('unknown project, another customer’s project, a deactivated project, an unknown PID', async () => {
@@ -112,32 +138,7 @@ describe('every refusal through the one call, with its code and message, changin
 });
 
 describe('round trips', () => {
-  /**
-   * Every query this process sends to the database, at the driver: BEGIN and COMMIT count too.
-   * Only the request under test runs while counting (tests of a file run one after another).
-   */
-  function countQueries(): { sql: string[] } {
-    const seen = { sql: [] as string[] };
-    const record = (q: unknown) => seen.sql.push(typeof q === 'string' ? q : String((q as { text?: unknown }).text ?? q));
-    if (onPostgres) {
-      const query = pg.Client.prototype.query;
-      vi.spyOn(pg.Client.prototype, 'query').mockImplementation(function (this: pg.Client, ...args: unknown[]) {
-        record(args[0]);
-        return (query as (...a: unknown[]) => unknown).apply(this, args);
-      } as typeof query);
-    } else {
-      for (const method of ['query', 'exec'] as const) {
-        const original = PGlite.prototype[method];
-        vi.spyOn(PGlite.prototype, method).mockImplementation(function (this: PGlite, ...args: unknown[]) {
-          record(args[0]);
-          return (original as (...a: unknown[]) => unknown).apply(this, args);
-        } as typeof original);
-      }
-    }
-    return seen;
-  }
-
-  it('a new activation with a project’s credentials and pre-authorization on: two (the credentials, then the activation)', async () => {
+  it('a new activation with a project’s credentials and pre-authorization on: one once the credentials are known', async () => {
     const w = await licenseWorld(ctx.t, ctx.tdb.db, { trial: 3 });
     expect((await w.p101.post('/v2/vendor/pad/switch', { appid: '101', enabled: 'true' })).status).toBe(200);
     expect((await w.p101.post('/v2/pad/add', { appid: '101', licenseKey: 'dev-1' })).status).toBe(200);
@@ -148,16 +149,18 @@ describe('round trips', () => {
     const r = await w.p101.activate('101', TRIAL_PID, 'dev-1');
     vi.restoreAllMocks();
     expect(r.status).toBe(200);
-    expect(seen.sql).toHaveLength(2);
+    expect(seen.sql).toHaveLength(1);
     expect(seen.sql.some((s) => /^\s*(begin|commit)/i.test(s))).toBe(false);
   });
 
-  it('a repeat, a refusal and the shared pool: two each; the admin token: one', async () => {
+  it('a repeat, a refusal, credentials not seen yet: at most two; the admin token: one', async () => {
     const w = await licenseWorld(ctx.t, ctx.tdb.db, { trial: 1 });
     expect((await w.p101.activate('101', TRIAL_PID, 'dev-1')).status).toBe(200);
     for (const [call, status, trips] of [
+      // 102's credentials are not known yet: looked up, then the activation.
       [() => w.p102.activate('102', TRIAL_PID, 'dev-1'), 200, 2],
-      [() => w.p101.activate('101', TRIAL_PID, 'dev-2'), 403, 2],
+      [() => w.p102.activate('102', TRIAL_PID, 'dev-1'), 200, 1],
+      [() => w.p101.activate('101', TRIAL_PID, 'dev-2'), 403, 1],
       [() => w.admin.activate('101', TRIAL_PID, 'dev-1'), 200, 1],
     ] as const) {
       const seen = countQueries();
@@ -166,5 +169,38 @@ describe('round trips', () => {
       expect(r.status).toBe(status);
       expect(seen.sql).toHaveLength(trips);
     }
+  });
+});
+
+describe('credentials from memory, the project active checked in the call', () => {
+  it('a deactivated project’s credentials stop working at once, and work again once it is reactivated', async () => {
+    const w = await licenseWorld(ctx.t, ctx.tdb.db, { trial: 5 });
+    expect((await w.p102.activate('101', TRIAL_PID, 'dev-1')).status).toBe(200); // 102's credentials are now remembered
+    // Deactivated behind this instance's back (another instance, or Agora's call): nothing here is told.
+    await ctx.tdb.db.updateTable('projects').set({ deactivated_at: new Date() }).where('project_id', '=', '102').execute();
+    // The first is refused by the activation's own call, which makes this instance look the
+    // project up again for the next: refused before the handler, by the lookup alone.
+    for (const answeredBy of [/license_activate/, /from "projects"/]) {
+      const seen = countQueries();
+      const r = await w.p102.activate('101', TRIAL_PID, `dev-2`);
+      vi.restoreAllMocks();
+      refused(r, 401, 'unauthorized', 'Project 102 is deactivated; its credentials no longer work');
+      expect(r.headers.get('www-authenticate')).toMatch(/^Basic/);
+      expect(seen.sql).toHaveLength(1);
+      expect(seen.sql[0]).toMatch(answeredBy);
+    }
+    refused(await w.p102.get('/v2/detail', { appid: '101', key: 'dev-1' }), 401, 'unauthorized', 'Project 102 is deactivated; its credentials no longer work');
+    expect(await ctx.tdb.db.selectFrom('licenses').select('license_key').orderBy('id').execute()).toEqual([{ license_key: 'dev-1' }]);
+    await ctx.tdb.db.updateTable('projects').set({ deactivated_at: null }).where('project_id', '=', '102').execute();
+    expect((await w.p102.activate('101', TRIAL_PID, 'dev-2')).status).toBe(200);
+  });
+
+  it('a wrong secret is refused when the appKey is remembered', async () => {
+    const w = await licenseWorld(ctx.t, ctx.tdb.db, { trial: 5 });
+    expect((await w.p101.activate('101', TRIAL_PID, 'dev-1')).status).toBe(200);
+    const creds = await projectCredentials(ctx.tdb.db, '101');
+    const wrong = licenseClient(ctx.t, { basic: { appKey: creds.appKey, appSecret: `${creds.appSecret}x` } });
+    refused(await wrong.activate('101', TRIAL_PID, 'dev-2'), 401, 'unauthorized', 'The appKey and appSecret do not match a provisioned project');
+    expect(await ctx.tdb.db.selectFrom('licenses').select('license_key').execute()).toEqual([{ license_key: 'dev-1' }]);
   });
 });

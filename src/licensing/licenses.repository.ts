@@ -47,6 +47,7 @@ export async function insertLicenseIfAbsent(
 
 /** Which check `license_activate` stopped at, or `created` / `existing` (a repeat, or a twin that won). */
 export type ActivationOutcome =
+  | 'caller_deactivated'
   | 'created'
   | 'existing'
   | 'unknown_project'
@@ -78,7 +79,7 @@ export interface ActivationResult {
  */
 export async function activateInOneStatement(
   db: Db,
-  a: { projectId: string; callerCustomerId: string | null; pid: string; licenseKey: string; license: string; activatedAt: Date },
+  a: { callerProjectId: string | null; callerCustomerId: string | null; projectId: string; pid: string; licenseKey: string; license: string; activatedAt: Date },
 ): Promise<ActivationResult> {
   const { rows } = await sql<{
     outcome: ActivationOutcome;
@@ -115,7 +116,7 @@ export async function activateInOneStatement(
       (a.sku_row).product as s_product, (a.sku_row).name as s_name, (a.sku_row).media_type as s_media_type,
       (a.sku_row).minutes as s_minutes, (a.sku_row).period as s_period, (a.sku_row).created_at as s_created_at,
       a.own_capacity::text as own_capacity, a.shared_capacity::text as shared_capacity, a.pool_count
-    from license_activate(${a.projectId}::bigint, ${a.callerCustomerId}::text, ${a.pid}::text, ${a.licenseKey}::text, ${a.license}::text, ${a.activatedAt}::timestamptz) a`.execute(db);
+    from license_activate(${a.callerProjectId}::bigint, ${a.callerCustomerId}::text, ${a.projectId}::bigint, ${a.pid}::text, ${a.licenseKey}::text, ${a.license}::text, ${a.activatedAt}::timestamptz) a`.execute(db);
   const r = rows[0];
   if (!r) throw new Error('license_activate answered no row');
   const license: LicenseRow | undefined =

@@ -43,20 +43,27 @@ function exhausted(r: repo.ActivationResult, customerId: string, pid: string, pr
  * CONFLICT DO NOTHING before the quota is touched, in one transaction, so the loser of a race
  * writes nothing and answers the winner's license.
  *
- * One round trip: the checks (in the order projectFor, the PID, an earlier license, the whitelist),
+ * One round trip: the checks (in the order: the caller's credentials still active, projectFor, the
+ * PID, an earlier license, the whitelist),
  * the insert and the take are one call of `license_activate`, which answers the check that failed;
  * the errors are the ones the separate statements raised before.
  */
 export async function activate(db: Db, caller: LicenseCaller, input: { appid: string; pid: string; licenseKey: string }, now = new Date()): Promise<Activation> {
+  const callerProjectId = caller.kind === 'project' ? caller.projectId : null;
   const r = await repo.activateInOneStatement(db, {
-    projectId: input.appid,
+    callerProjectId,
     callerCustomerId: caller.kind === 'project' ? caller.customerId : null,
+    projectId: input.appid,
     pid: input.pid,
     licenseKey: input.licenseKey,
     license: randomCode(),
     activatedAt: wholeSecond(now),
   });
   switch (r.outcome) {
+    case 'caller_deactivated':
+      // As the license API's authentication answers it (auth.ts), which may have taken the
+      // credentials from memory and left this check to the call.
+      throw new AppError('unauthorized', `Project ${callerProjectId} is deactivated; its credentials no longer work`);
     case 'unknown_project':
       throw new AppError('unknown_project', `Project ${input.appid} is not provisioned`);
     case 'project_forbidden':
