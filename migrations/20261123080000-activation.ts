@@ -18,9 +18,10 @@ import { sql, type Kysely } from 'kysely';
  *   a VOLATILE function reads a fresh snapshot, so the re-read sees the winner's committed row);
  * - quota is taken by conditional UPDATEs (`used < capacity`) of one counter row, the project's own
  *   first, then the shared one: N left give exactly N activations, on any number of instances;
- * - with no quota left the inserted license is deleted again before the call returns, so nothing
- *   is written (the row was never visible to anyone else; a twin waiting on it inserts its own
- *   once this call commits, and is refused the same way).
+ * - with no room in either pool (read without a lock) nothing is inserted; when the room went
+ *   between that read and the take, the inserted license is deleted again before the call returns,
+ *   so nothing is written (the row was never visible to anyone else; a twin waiting on it inserts
+ *   its own once this call commits, and is refused the same way).
  *
  * `p_caller_project` and `p_caller_customer` are the project and customer of the calling
  * credentials (null: the vendor's admin token, which reaches every project). The caller's project is
@@ -96,6 +97,30 @@ export async function up(db: Kysely<any>): Promise<void> {
           return next;
           return;
         end if;
+      end if;
+
+      -- No room in either pool: refused without inserting (an insert deleted again would leave
+      -- dead entries in six indexes for every refused retry). Read without a lock, so a twin
+      -- that took the last license and committed since the repeat check above is looked for again.
+      perform 1 from license_pools q
+        where q.customer_id = proj.customer_id and q.pid = p_pid and (q.project_id = p_project_id or q.project_id is null)
+          and q.used < q.capacity;
+      if not found then
+        select l.* into lic from licenses l
+          where l.customer_id = proj.customer_id and l.license_key = p_license_key and l.pid = p_pid;
+        if found then
+          outcome := 'existing';
+          return next;
+          return;
+        end if;
+        select max(q.capacity) filter (where q.project_id = p_project_id),
+               max(q.capacity) filter (where q.project_id is null),
+               count(*)
+          into own_capacity, shared_capacity, pool_count
+          from license_pools q where q.customer_id = proj.customer_id and q.pid = p_pid;
+        outcome := 'quota_exhausted';
+        return next;
+        return;
       end if;
 
       insert into licenses as l (license, customer_id, project_id, pid, license_key, activated_at, expires_at)
