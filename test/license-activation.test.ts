@@ -1,4 +1,5 @@
 import { PGlite } from '@electric-sql/pglite';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { adminJson, COMMERCIAL_PID, licenseClient, licenseWorld, projectCredentials, TRIAL_PID, type Answer } from './helpers/license.ts';
@@ -202,5 +203,33 @@ describe('credentials from memory, the project active checked in the call', () =
     const wrong = licenseClient(ctx.t, { basic: { appKey: creds.appKey, appSecret: `${creds.appSecret}x` } });
     refused(await wrong.activate('101', TRIAL_PID, 'dev-2'), 401, 'unauthorized', 'The appKey and appSecret do not match a provisioned project');
     expect(await ctx.tdb.db.selectFrom('licenses').select('license_key').execute()).toEqual([{ license_key: 'dev-1' }]);
+  });
+});
+
+describe('the last license taken between the room check and the take', () => {
+  it.skipIf(!onPostgres)('is refused as used up, and the license it inserted is gone', async () => {
+    const w = await licenseWorld(ctx.t, ctx.tdb.db, { trial: 1 });
+    const db = ctx.tdb.db;
+    let answer: Answer | undefined;
+    await db.transaction().execute(async (trx) => {
+      // Another activation's take of the last license, not committed yet: the room check below
+      // still sees it free, the insert goes through and the take waits for this row.
+      await sql`update license_pools set used = used + 1 where customer_id = 'c1' and pid = ${TRIAL_PID} and project_id is null`.execute(trx);
+      const pending = w.p101.activate('101', TRIAL_PID, 'dev-late').then((r) => (answer = r));
+      for (let i = 0; i < 600; i++) {
+        const { rows } = await sql<{ n: string }>`
+          select count(*) as n from pg_stat_activity
+          where wait_event_type = 'Lock' and query like '%license_activate%' and datname = current_database()`.execute(db);
+        if (Number(rows[0]!.n) > 0 || answer) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(answer).toBeUndefined(); // it is waiting for this transaction
+      void pending;
+    });
+    for (let i = 0; i < 600 && !answer; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    refused(answer!, 403, 'quota_exhausted', `No license of PID ${TRIAL_PID} is left for project 101: the 1 shared are used`);
+    expect(await db.selectFrom('licenses').selectAll().execute()).toEqual([]);
+    // Nothing was taken by the refused activation: only the committed take is counted.
+    expect((await db.selectFrom('license_pools').select('used').where('customer_id', '=', 'c1').executeTakeFirstOrThrow()).used).toBe('1');
   });
 });
