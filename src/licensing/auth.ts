@@ -3,6 +3,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import type { Db } from '../db/database.ts';
 import { AppError } from '../errors.ts';
 import type { AppEnv } from '../http/context.ts';
+import { LruCache } from '../http/lru.ts';
 import { secretEquals } from '../http/middleware.ts';
 import { FailureBudget, SlidingWindowLimiter } from './rate-limit.ts';
 
@@ -30,15 +31,49 @@ function basicCredentials(header: string): { user: string; password: string } | 
 }
 
 /**
+ * What never changes about a project's credentials: projects are never deleted, and their appKey,
+ * appSecret and customer are never updated (provisioning inserts them once). Whether the project is
+ * active does change, and is never taken from here.
+ */
+interface Credentials {
+  projectId: string;
+  customerId: string;
+  appSecret: string;
+  /** Set when a request found the project deactivated: the next one looks it up again. */
+  stale: boolean;
+}
+
+/** Credentials of this many projects are kept in memory (a few hundred bytes each). */
+const REMEMBERED_PROJECTS = 10_000;
+
+/**
  * The license API's callers: HTTP Basic with a project's `appKey:appSecret` from provisioning (the
  * project must be active; the caller then reaches that customer's projects), or
  * `Authorization: Bearer <ADMIN_TOKEN>` (the vendor: every customer). Project callers are limited to
  * `perSecond` requests per second per customer on this instance (429 with Retry-After beyond); the
  * vendor's token is not limited.
+ *
+ * Requests for which `checksActiveItself` is true (activation, the hot path) are handled by a
+ * statement that itself refuses the credentials of a deactivated project (`license_activate`), so
+ * for them the credentials are taken from memory once known: the secret is compared here as always,
+ * and the project's being active is checked in the request's own round trip — a deactivation
+ * committed on any instance is answered at once (401, same message), with nothing cached that can
+ * be stale. Every other request looks the project up, as the first one of each appKey does. Not
+ * cached at all: unknown appKeys and wrong secrets (those are counted against the address instead).
+ * The one difference: a request answered from memory takes its customer's rate token before the
+ * deactivation is seen, so the first request after a deactivation may answer 429 rather than 401
+ * when the customer is over its rate; once answered 401 the project is looked up again.
  */
-export function licenseAuth(options: { db: Db; adminToken: string; perSecond: number; failuresPerMinute: number }): MiddlewareHandler<AppEnv> {
+export function licenseAuth(options: {
+  db: Db;
+  adminToken: string;
+  perSecond: number;
+  failuresPerMinute: number;
+  checksActiveItself?: (c: Context<AppEnv>) => boolean;
+}): MiddlewareHandler<AppEnv> {
   const limiter = new SlidingWindowLimiter(options.perSecond);
   const failures = new FailureBudget(options.failuresPerMinute);
+  const known = new LruCache<Credentials>(REMEMBERED_PROJECTS);
   return async function authenticateLicenseCaller(c, next) {
     const header = c.req.header('authorization') ?? '';
     const source = sourceOf(c);
@@ -58,25 +93,39 @@ export function licenseAuth(options: { db: Db; adminToken: string; perSecond: nu
     }
     const basic = basicCredentials(header);
     if (!basic) throw new AppError('unauthorized', "Authorization is required: HTTP Basic with a project's appKey:appSecret");
-    const project = await options.db
-      .selectFrom('projects')
-      .select(['project_id', 'customer_id', 'app_secret', 'deactivated_at'])
-      .where('app_key', '=', basic.user)
-      .executeTakeFirst();
-    const secretOk = secretEquals(basic.password, project?.app_secret ?? NO_SECRET);
-    if (!project || !secretOk) failures.fail(source);
-    if (!project || !secretOk) throw new AppError('unauthorized', 'The appKey and appSecret do not match a provisioned project');
-    if (project.deactivated_at) throw new AppError('unauthorized', `Project ${project.project_id} is deactivated; its credentials no longer work`);
-    const waitMs = limiter.take(project.customer_id);
+    const remembered = options.checksActiveItself?.(c) ? known.get(basic.user) : undefined;
+    const found = remembered && !remembered.stale ? { credentials: remembered, deactivated: false } : await lookUp(basic.user);
+    const credentials = found?.credentials;
+    const secretOk = secretEquals(basic.password, credentials?.appSecret ?? NO_SECRET);
+    if (!credentials || !secretOk) failures.fail(source);
+    if (!credentials || !secretOk) throw new AppError('unauthorized', 'The appKey and appSecret do not match a provisioned project');
+    if (found.deactivated) throw new AppError('unauthorized', `Project ${credentials.projectId} is deactivated; its credentials no longer work`);
+    const waitMs = limiter.take(credentials.customerId);
     if (waitMs > 0) {
       const retryAfterSeconds = Math.ceil(waitMs / 1000);
       throw new AppError('rate_limited', `More than ${options.perSecond} requests per second for this customer; retry in ${retryAfterSeconds} s`, {
         retryAfterSeconds,
       });
     }
-    c.set('licenseCaller', { kind: 'project', customerId: project.customer_id, projectId: project.project_id });
-    return next();
+    c.set('licenseCaller', { kind: 'project', customerId: credentials.customerId, projectId: credentials.projectId });
+    await next();
+    // The handler found the project deactivated (the only 401 a handler answers): look it up next time.
+    if (c.error instanceof AppError && c.error.code === 'unauthorized') credentials.stale = true;
   };
+
+  /** The project of an appKey, and whether it is deactivated. Remembers an active one. */
+  async function lookUp(appKey: string): Promise<{ credentials: Credentials; deactivated: boolean } | undefined> {
+    const project = await options.db
+      .selectFrom('projects')
+      .select(['project_id', 'customer_id', 'app_secret', 'deactivated_at'])
+      .where('app_key', '=', appKey)
+      .executeTakeFirst();
+    if (!project) return undefined;
+    const deactivated = project.deactivated_at !== null;
+    const credentials: Credentials = { projectId: project.project_id, customerId: project.customer_id, appSecret: project.app_secret, stale: deactivated };
+    if (!deactivated) known.set(appKey, credentials);
+    return { credentials, deactivated };
+  }
 }
 
 /**

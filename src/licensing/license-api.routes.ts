@@ -113,7 +113,20 @@ export function licenseApiRoutes(deps: RouteDeps) {
     scheme: 'basic',
     description: "a project's appKey:appSecret from provisioning",
   });
-  router.use('*', useEnvelope('license-api'), strictQuery(), licenseAuth({ db: deps.db, adminToken: deps.adminToken, perSecond: deps.config.licenseRateLimit, failuresPerMinute: deps.config.authFailuresPerMinute }));
+  router.use(
+    '*',
+    useEnvelope('license-api'),
+    strictQuery(),
+    licenseAuth({
+      db: deps.db,
+      adminToken: deps.adminToken,
+      perSecond: deps.config.licenseRateLimit,
+      failuresPerMinute: deps.config.authFailuresPerMinute,
+      // Activation refuses a deactivated caller in its own statement (licenses.service.ts). The
+      // whole path (app.ts mounts these routes at /dabiz/license): no other path may skip the check.
+      checksActiveItself: (c) => c.req.method === 'POST' && c.req.path === '/dabiz/license/v2/active',
+    }),
+  );
   router.use('/v2/pad/upload', limitBody(MAX_PAD_FILE_BYTES + 64 * 1024));
   for (const path of ['/v2/allocate', '/v2/pad/delete']) router.use(path, limitBody(64 * 1024));
   const db = deps.db;

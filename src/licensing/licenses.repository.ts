@@ -1,6 +1,7 @@
 import { sql, type Transaction } from 'kysely';
 import type { Db } from '../db/database.ts';
-import type { DB, LicenseRow } from '../db/schema.ts';
+import type { DB, LicensePid, LicenseRow } from '../db/schema.ts';
+import type { Product } from './catalogue.repository.ts';
 
 /**
  * `start` plus `months` calendar months, computed in UTC whatever the session's time zone (a
@@ -42,6 +43,113 @@ export async function insertLicenseIfAbsent(
     .onConflict((oc) => oc.columns(['customer_id', 'license_key', 'pid']).doNothing())
     .returningAll()
     .executeTakeFirst();
+}
+
+/** Which check `license_activate` stopped at, or `created` / `existing` (a repeat, or a twin that won). */
+export type ActivationOutcome =
+  | 'caller_deactivated'
+  | 'created'
+  | 'existing'
+  | 'unknown_project'
+  | 'project_forbidden'
+  | 'project_inactive'
+  | 'unknown_pid'
+  | 'not_preauthorized'
+  | 'quota_exhausted';
+
+export interface ActivationResult {
+  outcome: ActivationOutcome;
+  /** With `created` and `existing`: the license. */
+  license: LicenseRow | undefined;
+  /** From `unknown_pid` on: the PID and its SKU. */
+  product: Product | undefined;
+  /** The project's customer, from `project_forbidden` on. */
+  customerId: string | null;
+  /** With `quota_exhausted`: the capacities of the project's own and the shared pool (null: no such pool), and how many pools there are. */
+  ownCapacity: string | null;
+  sharedCapacity: string | null;
+  pools: number;
+}
+
+/**
+ * Activation in one round trip: every check, the insert and the conditional take of one license,
+ * in `license_activate` (migrations/20261123080000-activation.ts, which says why each guarantee
+ * holds). Runs in its own implicit transaction: call it outside any transaction, or the whitelist
+ * entry it holds FOR SHARE is held until that one ends.
+ */
+export async function activateInOneStatement(
+  db: Db,
+  a: { callerProjectId: string | null; callerCustomerId: string | null; projectId: string; pid: string; licenseKey: string; license: string; activatedAt: Date },
+): Promise<ActivationResult> {
+  const { rows } = await sql<{
+    outcome: ActivationOutcome;
+    project_customer: string | null;
+    id: string | null;
+    license: string | null;
+    customer_id: string | null;
+    project_id: string | null;
+    pid: string | null;
+    license_key: string | null;
+    activated_at: Date | null;
+    expires_at: Date | null;
+    renew_times: number | null;
+    last_renew_at: Date | null;
+    p_pid: string | null;
+    p_sku_id: string | null;
+    p_category: LicensePid['category'] | null;
+    p_type: LicensePid['type'] | null;
+    p_validity_months: number | null;
+    p_created_at: Date | null;
+    s_product: number | null;
+    s_name: string | null;
+    s_media_type: number | null;
+    s_minutes: number | null;
+    s_period: string | null;
+    s_created_at: Date | null;
+    own_capacity: string | null;
+    shared_capacity: string | null;
+    pool_count: string | null;
+  }>`
+    select a.outcome, a.project_customer, (a.lic).*,
+      (a.pid_row).pid as p_pid, (a.pid_row).sku_id as p_sku_id, (a.pid_row).category as p_category, (a.pid_row).type as p_type,
+      (a.pid_row).validity_months as p_validity_months, (a.pid_row).created_at as p_created_at,
+      (a.sku_row).product as s_product, (a.sku_row).name as s_name, (a.sku_row).media_type as s_media_type,
+      (a.sku_row).minutes as s_minutes, (a.sku_row).period as s_period, (a.sku_row).created_at as s_created_at,
+      a.own_capacity::text as own_capacity, a.shared_capacity::text as shared_capacity, a.pool_count
+    from license_activate(${a.callerProjectId}::bigint, ${a.callerCustomerId}::text, ${a.projectId}::bigint, ${a.pid}::text, ${a.licenseKey}::text, ${a.license}::text, ${a.activatedAt}::timestamptz) a`.execute(db);
+  const r = rows[0];
+  if (!r) throw new Error('license_activate answered no row');
+  const license: LicenseRow | undefined =
+    r.id === null
+      ? undefined
+      : {
+          id: r.id,
+          license: r.license!,
+          customer_id: r.customer_id!,
+          project_id: r.project_id!,
+          pid: r.pid!,
+          license_key: r.license_key!,
+          activated_at: r.activated_at!,
+          expires_at: r.expires_at!,
+          renew_times: r.renew_times!,
+          last_renew_at: r.last_renew_at,
+        };
+  const product: Product | undefined =
+    r.p_pid === null
+      ? undefined
+      : {
+          pid: { pid: r.p_pid, sku_id: r.p_sku_id!, category: r.p_category!, type: r.p_type!, validity_months: r.p_validity_months!, created_at: r.p_created_at! },
+          sku: { sku_id: r.p_sku_id!, product: r.s_product!, name: r.s_name!, media_type: r.s_media_type!, minutes: r.s_minutes, period: r.s_period, created_at: r.s_created_at! },
+        };
+  return {
+    outcome: r.outcome,
+    license,
+    product,
+    customerId: r.project_customer,
+    ownCapacity: r.own_capacity,
+    sharedCapacity: r.shared_capacity,
+    pools: Number(r.pool_count ?? 0),
+  };
 }
 
 export function lockByLicense(db: Transaction<DB>, license: string): Promise<LicenseRow | undefined> {

@@ -6,7 +6,6 @@ import { projectFor } from './access.ts';
 import * as catalogue from './catalogue.repository.ts';
 import { randomCode } from './catalogue.service.ts';
 import * as repo from './licenses.repository.ts';
-import * as pads from './pads.repository.ts';
 import * as quota from './quota.repository.ts';
 
 async function productOf(db: Db, pid: string): Promise<catalogue.Product> {
@@ -25,14 +24,12 @@ export interface Activation {
   created: boolean;
 }
 
-async function exhausted(db: Db, customerId: string, pid: string, projectId: string): Promise<AppError> {
-  const rows = await quota.pools(db, customerId, pid);
-  if (rows.length === 0) return new AppError('quota_exhausted', `Customer ${customerId} holds no licenses of PID ${pid}`);
-  const own = rows.find((r) => r.projectId === projectId);
-  const shared = rows.find((r) => r.projectId === null);
+/** The refusal of a quota used up, naming what is used (as the pools were when the take failed). */
+function exhausted(r: repo.ActivationResult, customerId: string, pid: string, projectId: string): AppError {
+  if (r.pools === 0) return new AppError('quota_exhausted', `Customer ${customerId} holds no licenses of PID ${pid}`);
   const parts = [
-    ...(own ? [`the ${own.capacity} allocated to project ${projectId} are used`] : []),
-    `the ${shared?.capacity ?? 0} shared are used`,
+    ...(r.ownCapacity !== null ? [`the ${r.ownCapacity} allocated to project ${projectId} are used`] : []),
+    `the ${r.sharedCapacity ?? 0} shared are used`,
   ];
   return new AppError('quota_exhausted', `No license of PID ${pid} is left for project ${projectId}: ${parts.join(' and ')}`);
 }
@@ -45,37 +42,44 @@ async function exhausted(db: Db, customerId: string, pid: string, projectId: str
  * already has and consumes nothing — also when the two race: the license row is inserted with ON
  * CONFLICT DO NOTHING before the quota is touched, in one transaction, so the loser of a race
  * writes nothing and answers the winner's license.
+ *
+ * One round trip: the checks (in the order: the caller's credentials still active, projectFor, the
+ * PID, an earlier license, the whitelist),
+ * the insert and the take are one call of `license_activate`, which answers the check that failed;
+ * the errors are the ones the separate statements raised before.
  */
 export async function activate(db: Db, caller: LicenseCaller, input: { appid: string; pid: string; licenseKey: string }, now = new Date()): Promise<Activation> {
-  const project = await projectFor(db, caller, input.appid, { change: true });
-  const product = await productOf(db, input.pid);
-  const customerId = project.customer_id;
-  const existing = await repo.findLicense(db, customerId, input.licenseKey, input.pid);
-  if (existing) return { license: existing, product, created: false };
-
-  const inserted = await db.transaction().execute(async (trx) => {
-    if ((await pads.isEnabled(trx, project.project_id)) && !(await pads.lockListed(trx, project.project_id, input.licenseKey))) {
-      throw new AppError('not_preauthorized', `Pre-authorization is on for project ${project.project_id} and licenseKey ${input.licenseKey} is not on its whitelist`);
-    }
-    const row = await repo.insertLicenseIfAbsent(trx, {
-      license: randomCode(),
-      customerId,
-      projectId: project.project_id,
-      pid: input.pid,
-      licenseKey: input.licenseKey,
-      activatedAt: wholeSecond(now),
-      validityMonths: product.pid.validity_months,
-    });
-    if (!row) return undefined; // a concurrent twin won; this transaction wrote nothing
-    if (!(await quota.consumeOne(trx, customerId, input.pid, project.project_id))) {
-      throw await exhausted(trx, customerId, input.pid, project.project_id);
-    }
-    return row;
+  const callerProjectId = caller.kind === 'project' ? caller.projectId : null;
+  const r = await repo.activateInOneStatement(db, {
+    callerProjectId,
+    callerCustomerId: caller.kind === 'project' ? caller.customerId : null,
+    projectId: input.appid,
+    pid: input.pid,
+    licenseKey: input.licenseKey,
+    license: randomCode(),
+    activatedAt: wholeSecond(now),
   });
-  if (inserted) return { license: inserted, product, created: true };
-  const twin = await repo.findLicense(db, customerId, input.licenseKey, input.pid);
-  if (!twin) throw new Error('a conflicting license vanished'); // licenses are never deleted
-  return { license: twin, product, created: false };
+  switch (r.outcome) {
+    case 'caller_deactivated':
+      // As the license API's authentication answers it (auth.ts), which may have taken the
+      // credentials from memory and left this check to the call.
+      throw new AppError('unauthorized', `Project ${callerProjectId} is deactivated; its credentials no longer work`);
+    case 'unknown_project':
+      throw new AppError('unknown_project', `Project ${input.appid} is not provisioned`);
+    case 'project_forbidden':
+      throw new AppError('project_forbidden', `Project ${input.appid} belongs to another customer; these credentials reach only their own customer's projects`);
+    case 'project_inactive':
+      throw new AppError('project_inactive', `Project ${input.appid} is deactivated; enable the extension for it again first`);
+    case 'unknown_pid':
+      throw new AppError('unknown_pid', `No PID ${input.pid}`);
+    case 'not_preauthorized':
+      throw new AppError('not_preauthorized', `Pre-authorization is on for project ${input.appid} and licenseKey ${input.licenseKey} is not on its whitelist`);
+    case 'quota_exhausted':
+      throw exhausted(r, r.customerId!, input.pid, input.appid);
+    case 'created':
+    case 'existing':
+      return { license: r.license!, product: r.product!, created: r.outcome === 'created' };
+  }
 }
 
 /** A project's license by its value or by licenseKey (then the most recently activated one). */
