@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { buildApp, type TestApp } from './app.ts';
+import { settleBuilds } from '../../src/statements/store.ts';
 import { clearTables, openTestDatabase, type TestDatabase } from './db.ts';
 
 export interface TestContext {
@@ -18,10 +19,13 @@ export function setupTestApp(opts: { clearEach?: boolean; env?: Record<string, s
     ctx.t = buildApp(ctx.tdb.db, opts.env);
   });
   afterAll(async () => {
+    if (ctx.tdb) await settleBuilds(ctx.tdb.db);
     await ctx.tdb?.close();
   });
   if (opts.clearEach !== false) {
     beforeEach(async () => {
+      // The previous test's background numbering must not run into the truncate (a deadlock).
+      await settleBuilds(ctx.tdb.db);
       await clearTables(ctx.tdb.db);
       // A new app too: it keeps fixed statements in memory, and emptied tables reuse their ids.
       ctx.t = buildApp(ctx.tdb.db, opts.env);
