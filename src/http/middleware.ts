@@ -77,10 +77,13 @@ export function deadline(ms: number, options: { log?: Logger } = {}): Middleware
     }
     let timer: NodeJS.Timeout | undefined;
     let overran = false;
-    const overrun = new AppError('deadline_exceeded', `The answer took longer than ${ms} ms; retry`);
+    // Made only when the deadline passes: an Error captures a stack, which costs more than the
+    // rest of a cached page's answer.
+    let overrun: AppError | undefined;
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         overran = true;
+        overrun = new AppError('deadline_exceeded', `The answer took longer than ${ms} ms; retry`);
         reject(overrun);
       }, ms);
     });
