@@ -4,7 +4,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Migrator, sql, type Migration, type MigrationProvider, type MigrationResult } from 'kysely';
 import type { Db } from './database.ts';
 
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
+/**
+ * `migrations/*.ts` beside the sources (tests, tsx); `dist/migrations/*.js` beside the bundle
+ * `npm start` runs, `dist/main.js` (bin/build.js).
+ */
+const BUILT = import.meta.url.endsWith('.js');
+const EXT = BUILT ? '.js' : '.ts';
+export const MIGRATIONS_DIR = fileURLToPath(new URL(BUILT ? './migrations' : '../../migrations', import.meta.url));
 
 /**
  * Reads `migrations/<UTC timestamp>-<name>.ts`. The import happens here rather than inside Kysely's
@@ -13,9 +19,9 @@ export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.m
 class MigrationFolder implements MigrationProvider {
   async getMigrations(): Promise<Record<string, Migration>> {
     const out: Record<string, Migration> = {};
-    for (const file of readdirSync(MIGRATIONS_DIR).filter((f) => /^\d{14}-[\w-]+\.ts$/.test(f)).sort()) {
+    for (const file of readdirSync(MIGRATIONS_DIR).filter((f) => /^\d{14}-[\w-]+$/.test(f.slice(0, -EXT.length)) && f.endsWith(EXT)).sort()) {
       const mod = (await import(pathToFileURL(join(MIGRATIONS_DIR, file)).href)) as Migration;
-      out[file.replace(/\.ts$/, '')] = { up: mod.up, ...(mod.down ? { down: mod.down } : {}) };
+      out[file.slice(0, -EXT.length)] = { up: mod.up, ...(mod.down ? { down: mod.down } : {}) };
     }
     return out;
   }
