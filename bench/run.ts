@@ -233,7 +233,7 @@ async function main(): Promise<number> {
 
     // 2. The server under test, its own process, as in production.
     const server = await startService(
-      'src/main.ts',
+      'bin/start.js',
       { DATABASE_URL: dbUrl, NODE_ENV: 'production', AGORA_API_KEY: KEY.apiKey, AGORA_API_SECRET: KEY.apiSecret, ADMIN_TOKEN, LOG_LEVEL: 'info' },
       '/readyz',
     );
@@ -569,7 +569,7 @@ async function main(): Promise<number> {
   const notes = [
     `machine: ${machineLine(info)}`,
     seedNote,
-    'Server: its own process (node --import tsx src/main.ts), NODE_ENV=production, request log on (to /dev/null), pool of 10; ' +
+    'Server: its own process (node bin/start.js, as `npm start` runs it), NODE_ENV=production, request log on (to /dev/null), pool of 10; ' +
       'load from autocannon and the poller in the benchmark process; PostgreSQL on the same machine with its default settings. ' +
       'Steady runs send one request every 1/rate s on keep-alive connections (open loop, evenly paced; latency from write to the end ' +
       'of the body); maximum-throughput runs are autocannon, closed loop. First pages measured once each, after a warm-up of 100 pages of another day of the month.',

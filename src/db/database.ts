@@ -41,6 +41,9 @@ const OID = { int8: 20, date: 1082, numeric: 1700, timestamptz: 1184 } as const;
  */
 const keepText = (v: string) => v;
 
+/** Postgres's shared buffers inside the embedded database (see openDatabase). */
+const EMBEDDED_SHARED_BUFFERS = '32MB';
+
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   if (opts.databaseUrl) {
     const pool = new pg.Pool({
@@ -81,6 +84,11 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   try {
     const lite = new PGlite(opts.dataDir ?? 'memory://', {
       parsers: { [OID.int8]: keepText, [OID.date]: keepText, [OID.numeric]: keepText },
+      // The WASM heap is the process's memory: Postgres's default 128 MB of shared buffers, once
+      // touched, stay resident for good (~330 MB after start). Pages not in them are read through
+      // the OS's file cache, so a smaller pool costs little here (~200 MB after start). Later
+      // `-c` settings override PGlite's own defaults, which are kept.
+      startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${EMBEDDED_SHARED_BUFFERS}`],
     });
     await lite.waitReady;
     if (opts.schema) {

@@ -1,0 +1,11 @@
+import { PGlite } from '@electric-sql/pglite';
+const t0 = performance.now();
+const opt = JSON.parse(process.argv[2] || '{}');
+const lite = new PGlite('/tmp/t/data1', opt);
+await lite.waitReady;
+const t1 = performance.now();
+const r = await lite.query("select current_setting('shared_buffers') sb, current_setting('work_mem') wm");
+await lite.query('select count(*) from projects');
+const mu = process.memoryUsage();
+console.log(JSON.stringify(opt), 'ready', (t1 - t0).toFixed(0), 'ms', r.rows[0], 'rss', (mu.rss / 2 ** 20).toFixed(0), 'ab', (mu.arrayBuffers / 2 ** 20).toFixed(0));
+await lite.close();
