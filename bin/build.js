@@ -87,8 +87,12 @@ export function build({ quiet = false } = {}) {
     esbuild.buildSync({
       ...common,
       entryPoints: ['src/main.ts'],
-      outfile: join(tmp, 'main.js'),
+      outdir: tmp,
       bundle: true,
+      // main.js and chunks beside it: what main.ts imports dynamically (the app) loads while the
+      // database opens.
+      splitting: true,
+      chunkNames: '[name]-[hash]',
       // Half the text to parse at every start; names are kept, so stack traces stay readable.
       minifyWhitespace: true,
       minifySyntax: true,
