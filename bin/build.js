@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-// The server's build: src/main.ts bundled by esbuild into one file, dist/main.js, with its
-// libraries (but PGlite, which loads its WASM from beside its own files), and each migration
-// transpiled to dist/migrations/. `npm start` then runs plain Node: no TypeScript compiled on every
-// start (tsx's compile was ~1 s of a ~2 s start on Postgres), and one file parsed instead of
-// hundreds of modules resolved one by one (kysely alone is ~500). Types are checked by
-// `npm run typecheck`, not here: esbuild only strips them.
+// The server's build: src/main.ts bundled by esbuild into dist/main.js and two chunks beside it,
+// with its libraries (but PGlite, which loads its WASM from beside its own files), and each
+// migration transpiled to dist/migrations/. `npm start` then runs plain Node: no TypeScript
+// compiled on every start (tsx's compile was ~1 s of a ~2 s start on Postgres), and three files
+// parsed instead of hundreds of modules resolved one by one (kysely alone has ~500). Types are
+// checked by `npm run typecheck`, not here: esbuild only strips them.
 //
 // Nobody runs this by hand: `npm install`/`npm ci` run it (the `prepare` script), and every start
 // (bin/start.js) calls ensureBuilt() first, which rebuilds when a source is newer than the build.
