@@ -4,14 +4,17 @@ import { sql } from 'kysely';
 import { openDatabase } from '../src/db/database.ts';
 
 /**
- * The ceiling of the throughput scenario: a bare Hono app on the same Node HTTP server, the same
- * Postgres and the same pool as the real server, answering every request from `select 1`. Nothing
- * a real endpoint does can be faster on this machine.
+ * The ceilings of the throughput scenario: a bare Hono app on the same Node HTTP server as the real
+ * server. `/json` answers a fixed JSON body, the most any endpoint could do on this machine; `/`
+ * answers from `select 1` on the same Postgres and pool, the most any endpoint that asks the
+ * database could do.
  */
 const url = process.env.DATABASE_URL;
 if (!url) throw new Error('DATABASE_URL is required');
 const database = await openDatabase({ databaseUrl: url });
 const app = new Hono();
+const FIXED = { status: 0, statusReason: 'ok', data: 1 };
+app.get('/json', (c) => c.json(FIXED));
 app.get('/', async (c) => {
   const { rows } = await sql<{ one: number }>`select 1 as one`.execute(database.db);
   return c.json({ status: 0, statusReason: 'ok', data: rows[0]!.one });

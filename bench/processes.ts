@@ -26,13 +26,14 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * Runs a TypeScript entry point as its own Node process (`node --import tsx`), so the load the
- * benchmark generates does not share the server's event loop, and waits until `readyPath` answers
- * 200. Its stdout goes nowhere: the server's request log is written as in production, unread.
+ * Runs an entry point as its own Node process, so the load the benchmark generates does not share
+ * the server's event loop, and waits until `readyPath` answers 200: a `.js` one with plain Node (the
+ * server: `bin/start.js`, as `npm start` runs it), a TypeScript one through tsx (the ceilings). Its
+ * stdout goes nowhere: the server's request log is written as in production, unread.
  */
 export async function startService(entry: string, env: Record<string, string>, readyPath: string): Promise<Service> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+  const child = spawn(process.execPath, entry.endsWith('.ts') ? ['--import', 'tsx', entry] : [entry], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', ...env, PORT: String(port) },
     stdio: ['ignore', 'ignore', 'pipe'],

@@ -1,5 +1,4 @@
 import { serve } from '@hono/node-server';
-import { createApp } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { resolveCredentials } from './credentials.ts';
 import { DataDirLockedError } from './db/data-dir-lock.ts';
@@ -23,12 +22,18 @@ async function main(): Promise<void> {
   }
   const log: Logger = config.logLevel === 'silent' ? () => {} : (line) => process.stdout.write(JSON.stringify(line) + '\n');
 
-  const database = await openDatabase({
+  // The database opens (the embedded one compiles its WASM off the main thread and reads its
+  // files) while the app's code loads: the build puts app.ts in a chunk of its own (bin/build.js).
+  const opening = openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.databaseUrl ? undefined : config.dataDir,
     maxWaiting: config.databaseQueueMax,
     onPoolError: (err) => log({ at: new Date().toISOString(), level: 'warn', event: 'db_pool_error', error: err.message }),
   });
+  // A refusal (a held DATA_DIR) is reported as such below, not as an unhandled rejection while the app loads.
+  opening.catch(() => {});
+  const { createApp } = await import('./app.ts');
+  const database = await opening;
   const applied = await migrateToLatestOrThrow(database.db);
 
   // Lines of statements a stopped process left half-numbered are numbered in the background.

@@ -30,7 +30,7 @@ describe('the embedded database is held by one process', () => {
       if (outcome === 'listening') await stopServer(second);
       expect(outcome).toEqual({ code: 1, signal: null });
       expect(second.output()).toContain(`is in use by process ${pid} on ${hostname()}`);
-      expect(second.output()).toContain('src/main.ts');
+      expect(second.output()).toContain('bin/start.js');
       expect(second.output()).not.toContain('"event":"listening"');
 
       const migrate = await promisify(execFile)(process.execPath, [join(ROOT, 'bin/agora-vendor.js'), 'migrate', '--data-dir', dataDir], {

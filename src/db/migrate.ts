@@ -4,20 +4,43 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Migrator, sql, type Migration, type MigrationProvider, type MigrationResult } from 'kysely';
 import type { Db } from './database.ts';
 
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
+/**
+ * `migrations/*.ts` beside the sources (tests, tsx); `dist/migrations/*.js` beside the bundle
+ * `npm start` runs, `dist/main.js` (bin/build.js).
+ */
+const BUILT = import.meta.url.endsWith('.js');
+const EXT = BUILT ? '.js' : '.ts';
+export const MIGRATIONS_DIR = fileURLToPath(new URL(BUILT ? './migrations' : '../../migrations', import.meta.url));
 
 /**
  * Reads `migrations/<UTC timestamp>-<name>.ts`. The import happens here rather than inside Kysely's
  * FileMigrationProvider so that whatever loads our TypeScript (tsx, vitest) loads these files too.
  */
+const migrationFiles = () => readdirSync(MIGRATIONS_DIR).filter((f) => /^\d{14}-[\w-]+$/.test(f.slice(0, -EXT.length)) && f.endsWith(EXT)).sort();
+
 class MigrationFolder implements MigrationProvider {
   async getMigrations(): Promise<Record<string, Migration>> {
     const out: Record<string, Migration> = {};
-    for (const file of readdirSync(MIGRATIONS_DIR).filter((f) => /^\d{14}-[\w-]+\.ts$/.test(f)).sort()) {
+    for (const file of migrationFiles()) {
       const mod = (await import(pathToFileURL(join(MIGRATIONS_DIR, file)).href)) as Migration;
-      out[file.replace(/\.ts$/, '')] = { up: mod.up, ...(mod.down ? { down: mod.down } : {}) };
+      out[file.slice(0, -EXT.length)] = { up: mod.up, ...(mod.down ? { down: mod.down } : {}) };
     }
     return out;
+  }
+}
+
+/**
+ * The schema already has exactly the migrations of the folder, in order: one query, and no
+ * migration module loaded, which is what nearly every start finds. Anything else (no table yet, a
+ * migration to apply, one missing) goes through the Migrator, which applies or reports it.
+ */
+async function upToDate(db: Db): Promise<boolean> {
+  const names = migrationFiles().map((f) => f.slice(0, -EXT.length));
+  try {
+    const { rows } = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(db);
+    return rows.length === names.length && rows.every((r, i) => r.name === names[i]);
+  } catch {
+    return false;
   }
 }
 
@@ -32,6 +55,7 @@ export async function migrator(db: Db): Promise<Migrator> {
 
 /** Brings the schema up to date or throws with the name of the migration that failed. */
 export async function migrateToLatestOrThrow(db: Db): Promise<MigrationResult[]> {
+  if (await upToDate(db)) return [];
   const { error, results } = await (await migrator(db)).migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
   if (error || failed) {

@@ -4,8 +4,9 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /**
- * How long a real process may take to start. Generous on purpose: on a busy machine tsx's compile
- * and opening the embedded database take 8–30 s; a test must fail on a wrong answer, not a slow host.
+ * How long a real process may take to start. Generous on purpose: on a busy machine a rebuild
+ * (bin/build.js, when a source changed) and opening the embedded database can take many seconds;
+ * a test must fail on a wrong answer, not a slow host.
  */
 export const PROCESS_START_LIMIT_MS = 120_000;
 
@@ -19,9 +20,13 @@ export interface ServerProcess extends SpawnedProcess {
   url: string;
 }
 
-/** Starts `src/main.ts` as `npm start` does, on a free port, without waiting for it. */
+/**
+ * Starts the server exactly as `npm start` does (`node bin/start.js`: the build, rebuilt first if a
+ * source is newer), on a free port, without waiting for it. Not through npm itself: npm would sit
+ * between the test and the server, and a signal sent to the child must reach the server.
+ */
 export function spawnServer(env: Record<string, string>): SpawnedProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, ['bin/start.js'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -35,7 +40,7 @@ export function spawnServer(env: Record<string, string>): SpawnedProcess {
   return { child, output: () => out, exited };
 }
 
-/** Starts `src/main.ts` as `npm start` does, on a free port, and waits for its "listening" line. */
+/** Starts the server as `npm start` does, on a free port, and waits for its "listening" line. */
 export async function startServer(env: Record<string, string>): Promise<ServerProcess> {
   const p = spawnServer(env);
   const url = await new Promise<string>((resolve, reject) => {
