@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { freePort, ROOT } from './processes.ts';
+import { freePort, memoryOf, ROOT } from './processes.ts';
 
 export interface StartResult {
   /** From spawning `npm start` to the first 200 from /healthz. */
@@ -29,15 +29,6 @@ function groupMembers(pgid: number): { pid: number; argv: string[] }[] {
   return out;
 }
 
-function memory(pid: number): { rss: number; peak: number } | null {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
-    return { rss: kb('VmRSS'), peak: kb('VmHWM') };
-  } catch {
-    return null;
-  }
-}
 
 /**
  * One start as a user makes it: `npm start` in the checkout, a fresh process (npm, then Node
@@ -77,7 +68,7 @@ export async function measureStart(env: Record<string, string>): Promise<StartRe
     await new Promise((r) => setTimeout(r, 1000));
     // Node itself running bin/start.js; not npm, nor the shell npm runs it with.
     const server = groupMembers(child.pid!).find((p) => (p.argv[0] === 'node' || p.argv[0]?.endsWith('/node') === true) && p.argv[1] === 'bin/start.js');
-    const mem = server ? memory(server.pid) : null;
+    const mem = server ? memoryOf(server.pid) : null;
     return { ms, rss: mem?.rss ?? null, peak: mem?.peak ?? null };
   } finally {
     // The whole group: npm, its shell and the server. SIGTERM lets the server close its database.
