@@ -29,7 +29,6 @@ function groupMembers(pgid: number): { pid: number; argv: string[] }[] {
   return out;
 }
 
-
 /**
  * One start as a user makes it: `npm start` in the checkout, a fresh process (npm, then Node
  * running bin/start.js), timed until /healthz first answers 200, polled every 10 ms. The memory is
