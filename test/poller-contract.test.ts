@@ -4,6 +4,8 @@ import { singleQueryParams } from '../src/agora/auth.ts';
 import { verifySignature } from '../src/agora/signature.ts';
 import { parseExactJson, JsonNumber, JsonSyntaxError } from '../src/cli/poller/exact-json.ts';
 import { monthWindow, dayWindow, pollLicense, pollPaged, type Fetcher, type PagedPollResult } from '../src/cli/poller/poller.ts';
+import { entriesCsv } from '../src/cli/poller/report.ts';
+import { Decimal } from '../src/decimal.ts';
 import { KEY } from './helpers/app.ts';
 
 /**
@@ -331,5 +333,15 @@ describe('poll license', () => {
     expect(Object.keys(residue.r.violationCounts)).toEqual(['residue_count']);
     const numeric = await license('{"status":0,"statusReason":"","data":{"expireDate":"2025-02-28","residueCount":"1"}}');
     expect(Object.keys(numeric.r.violationCounts)).toEqual(['envelope']);
+  });
+});
+
+describe('the poller CSV', () => {
+  it('goes through the one CSV writer: formulas neutralized, quoting, amounts with their digits', () => {
+    const csv = entriesCsv([
+      { projectId: '1', amount: new Decimal('-0.50'), description: '=HYPERLINK("http://x")' },
+      { projectId: '2', amount: new Decimal('12.000001'), description: 'a, "b"' },
+    ]);
+    expect(csv).toBe('projectId,amount,description\r\n1,-0.5,"\'=HYPERLINK(""http://x"")"\r\n2,12.000001,"a, ""b"""\r\n');
   });
 });

@@ -1,12 +1,8 @@
+import { csvField } from '../../csv.ts';
 import { stringifyExact } from '../../json.ts';
 import type { Entry } from './contract.ts';
 import { VIOLATION_CODES } from './contract.ts';
 import type { LicensePollResult, PagedPollResult, PollSummaryBase } from './poller.ts';
-
-/** RFC 4180: quote a field that holds a comma, a quote or a line break. */
-function csvField(text: string): string {
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-}
 
 /** The entries as CSV, amounts with exactly their digits. */
 export function entriesCsv(entries: Entry[]): string {
