@@ -2,7 +2,6 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,14 +11,8 @@ import type { Fetcher } from '../src/cli/poller/poller.ts';
 import { openTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { buildApp, dayStart, KEY, provision, type TestApp } from './helpers/app.ts';
 import { PROCESS_START_LIMIT_MS } from './helpers/server-process.ts';
+import { Capture } from './helpers/capture.ts';
 
-class Capture extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void) {
-    this.text += chunk.toString();
-    done();
-  }
-}
 
 let tdb: TestDatabase;
 let t: TestApp;

@@ -2,7 +2,6 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,16 +11,10 @@ import { runCli } from '../src/cli/run.ts';
 import { buildApp, KEY, type TestApp } from './helpers/app.ts';
 import { openTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { PROCESS_START_LIMIT_MS, ROOT } from './helpers/server-process.ts';
+import { Capture } from './helpers/capture.ts';
 
 /** The command-line tool as a new user meets it: what it prints, where, and what it leaves behind. */
 
-class Capture extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void) {
-    this.text += chunk.toString();
-    done();
-  }
-}
 
 let tdb: TestDatabase;
 let t: TestApp;

@@ -1,17 +1,10 @@
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli/run.ts';
 import { KEY } from './helpers/app.ts';
+import { Capture } from './helpers/capture.ts';
 
 /** `agora-vendor sign` against the test vectors of shared/spec/agora-callbacks.md. */
 
-class Capture extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void) {
-    this.text += chunk.toString();
-    done();
-  }
-}
 
 async function cli(...argv: string[]) {
   const stdout = new Capture();
