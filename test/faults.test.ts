@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase, type Database } from '../src/db/database.ts';
-import { onPostgres, openTestDatabase, TEST_DATABASE_URL, type TestDatabase } from './helpers/db.ts';
+import type { Database } from '../src/db/database.ts';
+import { onPostgres, openTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { buildApp, dayStart, DAY, provision, type TestApp } from './helpers/app.ts';
-import { TcpProxy } from './helpers/tcp-proxy.ts';
+import { openThroughProxy, type TcpProxy } from './helpers/tcp-proxy.ts';
 
 /** The database goes away and comes back; the server answers 503 fast and then recovers. */
 describe.runIf(onPostgres)('with the database down', () => {
@@ -13,12 +13,7 @@ describe.runIf(onPostgres)('with the database down', () => {
 
   beforeAll(async () => {
     tdb = await openTestDatabase(); // migrated schema, reached directly
-    const url = new URL(TEST_DATABASE_URL!);
-    proxy = new TcpProxy(url.hostname, Number(url.port || 5432));
-    await proxy.start();
-    const proxied = new URL(url);
-    proxied.host = `127.0.0.1:${proxy.port}`;
-    viaProxy = await openDatabase({ databaseUrl: proxied.toString(), schema: tdb.schema!, poolSize: 4 });
+    ({ proxy, viaProxy } = await openThroughProxy(tdb));
     t = buildApp(viaProxy.db, { AGORA_DEADLINE_MS: '450' });
     await provision(t, 'c1', [1]);
   });

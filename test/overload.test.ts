@@ -4,7 +4,7 @@ import { openDatabase, type Database } from '../src/db/database.ts';
 import { ADMIN, buildApp, dayStart, DAY, provision, type TestApp } from './helpers/app.ts';
 import { onPostgres, openTestDatabase, TEST_DATABASE_URL, type TestDatabase } from './helpers/db.ts';
 import { buy, catalogue, licenseClient, licenseWorld, TRIAL_PID } from './helpers/license.ts';
-import { TcpProxy } from './helpers/tcp-proxy.ts';
+import { openThroughProxy, type TcpProxy } from './helpers/tcp-proxy.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -17,12 +17,7 @@ describe.runIf(onPostgres)('with the database frozen', () => {
 
   beforeAll(async () => {
     tdb = await openTestDatabase();
-    const url = new URL(TEST_DATABASE_URL!);
-    proxy = new TcpProxy(url.hostname, Number(url.port || 5432));
-    await proxy.start();
-    const proxied = new URL(url);
-    proxied.host = `127.0.0.1:${proxy.port}`;
-    viaProxy = await openDatabase({ databaseUrl: proxied.toString(), schema: tdb.schema!, poolSize: 4 });
+    ({ proxy, viaProxy } = await openThroughProxy(tdb));
     t = buildApp(viaProxy.db, { REQUEST_DEADLINE_MS: '1500', LICENSE_RATE_LIMIT: '0', LOG_LEVEL: 'info' });
     await catalogue(t);
     await provision(t, 'c1', [101]);

@@ -1,4 +1,6 @@
 import net from 'node:net';
+import { openDatabase, type Database } from '../../src/db/database.ts';
+import { TEST_DATABASE_URL, type TestDatabase } from './db.ts';
 
 /**
  * A TCP proxy in front of Postgres that a test can cut and restore, to see the server with its
@@ -61,4 +63,21 @@ export class TcpProxy {
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     this.server = undefined;
   }
+}
+
+/**
+ * A second handle on a test database that reaches Postgres through a TcpProxy, so a test can cut
+ * (`stop`) or freeze the connection while the migrated schema stays reachable directly.
+ */
+export async function openThroughProxy(
+  tdb: TestDatabase,
+  poolSize = 4,
+): Promise<{ proxy: TcpProxy; viaProxy: Database }> {
+  const url = new URL(TEST_DATABASE_URL!);
+  const proxy = new TcpProxy(url.hostname, Number(url.port || 5432));
+  await proxy.start();
+  const proxied = new URL(url);
+  proxied.host = `127.0.0.1:${proxy.port}`;
+  const viaProxy = await openDatabase({ databaseUrl: proxied.toString(), schema: tdb.schema!, poolSize });
+  return { proxy, viaProxy };
 }
