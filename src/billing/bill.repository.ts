@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
+import type { BillPricing, Statement } from '../db/schema.ts';
 import { storeBlocksAndTotal } from '../statements/statements.repository.ts';
 import type { FixTotals } from '../usage/usage.repository.ts';
 import { Decimal } from '../decimal.ts';
@@ -78,7 +79,7 @@ export interface PricedVersion {
  * `greatest(0, least(q, upTo) - from) * unitPrice`. An expression rather than a join with the tiers
  * table, so pricing 100,000 projects costs one pass.
  */
-function priceExpression(versions: PricedVersion[], column: 'tiers' | 'fee') {
+export function priceExpression(versions: PricedVersion[], column: 'tiers' | 'fee') {
   if (versions.length === 0) return sql`0::numeric`;
   const arms = versions.map((v) => {
     const value =
@@ -154,4 +155,116 @@ export async function writeBillLines(
     ), ${storeBlocksAndTotal(s, true)}`.execute(db);
   const row = result.rows[0]!;
   return { lineCount: Number(row.line_count), total: row.total, correction: row.correction };
+}
+
+/**
+ * How many rows of `month`'s rollup have a quantity below `below`, counting at most `limit + 1`
+ * (read from the index on (month, quantity): the cost is the answer's, not the month's).
+ */
+export async function countSmallUsage(db: Db, month: string, below: string, limit: number): Promise<number> {
+  const r = await sql<{ n: number }>`
+    select count(*)::int as n from (
+      select 1 from usage_month_rollup where month = ${month}::date and quantity < ${below}::numeric limit ${limit + 1}::int
+    ) x`.execute(db);
+  return Number(r.rows[0]!.n);
+}
+
+/** Whether any project was created before `end` (only those can owe a month's fee). */
+export async function anyProjectCreatedBefore(db: Db, end: Date): Promise<boolean> {
+  const r = await sql<{ any: boolean }>`select exists (select 1 from projects where created_at < ${end.toISOString()}::timestamptz) as any`.execute(db);
+  return r.rows[0]!.any;
+}
+
+const versionsTable = (p: BillPricing) =>
+  sql`select * from unnest(${p.versions.map((v) => v.planId)}::text[], ${p.versions.map((v) => v.versionId)}::bigint[]) as v(plan_id, version_id)`;
+
+const roundedAmount = (p: BillPricing) => sql`round(${priceExpression(p.versions, 'tiers')} + pr.correction, ${p.decimals}::int)`;
+
+/**
+ * The deferred fix's count (see `freezeBill` in bill.service.ts). The line count is that of the
+ * projects with a rollup row (`usage_month_counts`), less the candidates priced exactly here that
+ * round to 0, plus those priced here that have no rollup row (corrections only) and do not. Priced
+ * here: every project whose rollup quantity is below `below` (under it an amount may round to 0)
+ * and every project with a correction in this bill. Every other rollup row is a line: its quantity
+ * is at least `below`, so it costs at least half of the last decimal under any version in force.
+ */
+export async function countBillLines(db: Db, a: { statementId: string; month: string; below: string; pricing: BillPricing }) {
+  const r = await sql<{ projects: number; in_rollup: number; lines: number; skips: number }>`
+    with ver as (${versionsTable(a.pricing)}),
+    corr as (
+      select project_id, sum(amount) as amount from bill_corrections where bill_statement_id = ${a.statementId}::bigint group by project_id
+    ), e as (
+      select project_id from corr
+      union
+      select project_id from usage_month_rollup where month = ${a.month}::date and quantity < ${a.below}::numeric
+    ), pr as (
+      select e.project_id, coalesce(v.version_id, ${a.pricing.defaultVersionId}::bigint) as version_id,
+             coalesce(r.quantity, 0) as quantity, coalesce(c.amount, 0) as correction, r.project_id is not null as in_rollup
+      from e
+      join projects p on p.project_id = e.project_id
+      join customers cu on cu.customer_id = p.customer_id
+      left join ver v on v.plan_id = cu.plan_id
+      left join usage_month_rollup r on r.month = ${a.month}::date and r.project_id = e.project_id
+      left join corr c on c.project_id = e.project_id
+    )
+    select (select coalesce(sum(projects), 0) from usage_month_counts where month = ${a.month}::date)::int as projects,
+           count(*) filter (where in_rollup)::int as in_rollup,
+           count(*) filter (where ${roundedAmount(a.pricing)} <> 0)::int as lines,
+           count(*) filter (where ${roundedAmount(a.pricing)} = 0)::int as skips
+    from pr`.execute(db);
+  const row = r.rows[0]!;
+  return { lineCount: Number(row.projects) - Number(row.in_rollup) + Number(row.lines), skips: Number(row.skips) };
+}
+
+export async function setBillPricing(db: Db, statementId: string, pricing: BillPricing, skips: number): Promise<void> {
+  await db.updateTable('statements').set({ bill_pricing: JSON.stringify(pricing), bill_skips: skips }).where('id', '=', statementId).execute();
+}
+
+/**
+ * The lines of a bill fixed by `freezeBill`, after project `after`, numbered from `base`: the
+ * month's rollup (frozen: events arriving after the fix are late for it) and the corrections the
+ * bill took, merged by project, priced with the versions frozen with the statement, for the plan
+ * each customer had when it was fixed; the lines that round to 0 left out. At most `bill_skips`
+ * candidates round to 0 in the whole bill, so `count + bill_skips` candidates from each side hold
+ * the `count` lines wanted: both are read by key from `after`, and a chunk costs its size.
+ */
+export function billLines(st: Statement, after: string | null, base: number, count: number) {
+  const pricing = st.bill_pricing;
+  if (!pricing || st.bill_skips === null) throw new Error(`bill ${st.id} was not fixed deferred`);
+  const month = st.window_start.toISOString().slice(0, 10);
+  const from = sql`coalesce(${after}::bigint, -9223372036854775808)`;
+  const reach = count + st.bill_skips;
+  return sql`
+    select ${base}::bigint + row_number() over (order by x.project_id) - 1 as n,
+           x.project_id, x.plan_id, x.version_id, x.quantity, x.correction, 0::numeric as fee, x.amount
+    from (
+      select pr.project_id, pr.plan_id, pr.version_id, pr.quantity, pr.correction, ${roundedAmount(pricing)} as amount
+      from (
+        select m.project_id, o.plan_id, coalesce(v.version_id, ${pricing.defaultVersionId}::bigint) as version_id, m.quantity, m.correction
+        from (
+          select coalesce(r.project_id, c.project_id) as project_id, coalesce(r.quantity, 0) as quantity, coalesce(c.amount, 0) as correction
+          from (select project_id, quantity from usage_month_rollup
+                where month = ${month}::date and project_id > ${from} order by project_id limit ${reach}::int) r
+          full join (select project_id, sum(amount) as amount from bill_corrections
+                     where bill_statement_id = ${st.id}::bigint and project_id > ${from}
+                     group by project_id order by project_id limit ${reach}::int) c
+            on c.project_id = r.project_id
+          order by 1 limit ${reach}::int
+        ) m
+        -- By key for each line (limit 1 keeps the planner from hashing every project instead).
+        cross join lateral (
+          select coalesce((select ch.plan_id from customer_plan_changes ch
+                           where ch.customer_id = p.customer_id
+                             and ch.changed_at > (select fixed_at from statements where id = ${st.id}::bigint)
+                           order by ch.changed_at limit 1), cu.plan_id) as plan_id
+          from projects p join customers cu on cu.customer_id = p.customer_id
+          where p.project_id = m.project_id
+          limit 1
+        ) o
+        left join (${versionsTable(pricing)}) v on v.plan_id = o.plan_id
+      ) pr
+    ) x
+    where x.amount <> 0
+    order by x.project_id
+    limit ${count}::int`;
 }

@@ -10,7 +10,9 @@ import type { StatementLine } from '../statements/store.ts';
 import * as repo from './bill.repository.ts';
 import * as plans from './plans.repository.ts';
 import { versionsInForce } from './plans.service.ts';
-import { groupDigits, tierCharges, tieredPrice } from './tiers.ts';
+import { groupDigits, tierCharges, tieredPrice, type Tier } from './tiers.ts';
+import type { BillPricing } from '../db/schema.ts';
+import type { FixTotals } from '../statements/store.ts';
 
 /**
  * A bill window: inside one calendar month (UTC), start not after end, the month begun. Every
@@ -45,14 +47,122 @@ export function billStatement(db: Db, month: number, config: Pick<Config, 'defau
       { lockClass: LOCK.MONTH, key: month },
     ],
     writeAll: (trx, id) => writeBill(trx, id, month, config),
+    freeze: (trx, id) => freezeBill(trx, id, month, config),
   });
 }
+
+/** Knobs of the deferred fix (tests make it fall back or price more exactly). */
+export const deferredBillSettings = {
+  /**
+   * At most this many projects whose month usage is too small to be sure to cost half of the
+   * last decimal are priced exactly at the fix; more (a free first tier, say) and the bill is
+   * fixed whole, as before.
+   */
+  exactLimit: 2000,
+  /** false: every bill is fixed whole. */
+  enabled: true,
+};
+
+/** The versions in force for `month` as the SQL pricing takes them. */
+function pricedVersions(inForce: Map<string, plans.PlanVersion>): repo.PricedVersion[] {
+  return [...inForce.values()].map((v) => ({
+    versionId: v.id,
+    planId: v.planId,
+    monthlyFee: v.monthlyFee.toFixed(),
+    tiers: v.tiers.map((t) => ({ from: t.from.toFixed(), upTo: t.upTo?.toFixed() ?? null, unitPrice: t.unitPrice.toFixed() })),
+  }));
+}
+
+/**
+ * The least quantity whose graduated price is at least `bound` (rounded up, so its price is at
+ * least `bound`), or null when no quantity costs that much (every tier from some point is free).
+ */
+export function quantityReaching(tiers: Tier[], bound: Decimal): Decimal | null {
+  let cumulative = new Decimal(0);
+  for (const t of tiers) {
+    const need = bound.minus(cumulative);
+    const tierPrice = t.upTo === null ? null : t.upTo.minus(t.from).times(t.unitPrice);
+    if (t.unitPrice.gt(0) && (tierPrice === null || need.lte(tierPrice))) {
+      let q = t.from.plus(need.div(t.unitPrice)).toDecimalPlaces(24, Decimal.ROUND_UP);
+      // Never past the tier's own top: at upTo the tier's whole price (≥ need) is reached.
+      if (t.upTo !== null && q.gt(t.upTo)) q = t.upTo;
+      return q;
+    }
+    if (tierPrice !== null) cumulative = cumulative.plus(tierPrice);
+  }
+  return null;
+}
+
+/**
+ * The deferred fix of a bill (statements/store.ts), under the month's exclusive lock, the plans
+ * lock and the plan-change lock: what is priced cannot change while the bill is fixed or after.
+ * The month rollup is frozen (events arriving now are late for it), the versions of a billed month
+ * cannot change (`month_already_billed`), a customer's plan at the fix is kept by
+ * `customer_plan_changes`, and the default plan and BILL_DECIMALS are stored with the statement.
+ *
+ * The line count is exact without pricing every project: amounts are never negative and half-up
+ * rounding never lowers them, so a project is a line iff its amount is at least half of the last
+ * decimal (`bound`). Each version reaches that bound at some quantity; a project with at least the
+ * largest of them is a line whatever its version, and the few below it (plus every project with a
+ * correction) are priced exactly here (`repo.countBillLines`). The totals are summed as lines are
+ * numbered. Falls back to the whole fix (answers null, having written nothing) when that is not
+ * sure to be cheap or exact: a monthly fee some project may owe, a version (or no default version)
+ * that never reaches the bound, or too many small quantities.
+ */
+async function freezeBill(trx: Db, id: string, month: number, config: Pick<Config, 'defaultPlanId' | 'billDecimals'>): Promise<FixTotals | null> {
+  if (!deferredBillSettings.enabled) return null;
+  const versions = await plans.loadVersions(trx);
+  const inForce = versionsInForce(versions, monthText(month));
+  const defaultVersion = inForce.get(config.defaultPlanId);
+  if (!defaultVersion) return null;
+  // A fee is owed only by a project created before the month's end (and not off all month): when
+  // one may owe it, each fee-owing project is a line, which these counts cannot tell yet.
+  const anyFee = [...inForce.values()].some((v) => !v.monthlyFee.isZero());
+  if (anyFee && (await repo.anyProjectCreatedBefore(trx, monthStart(month + 1)))) return null;
+  const bound = new Decimal(5).times(new Decimal(10).pow(-(config.billDecimals + 1)));
+  let below = new Decimal(0);
+  for (const v of inForce.values()) {
+    const q = quantityReaching(v.tiers, bound);
+    if (q === null) return null;
+    below = Decimal.max(below, q);
+  }
+  const limit = deferredBillSettings.exactLimit;
+  if ((await repo.countSmallUsage(trx, monthText(month), below.toFixed(), limit)) > limit) return null;
+
+  await takeCorrections(trx, id, versions, config);
+  // No project owes a fee: the lines are priced by their tiers and corrections only.
+  const pricing: BillPricing = {
+    decimals: config.billDecimals,
+    defaultVersionId: defaultVersion.id,
+    versions: pricedVersions(inForce).map((v) => ({ ...v, monthlyFee: '0' })),
+  };
+  const counted = await repo.countBillLines(trx, { statementId: id, month: monthText(month), below: below.toFixed(), pricing });
+  await repo.setBillPricing(trx, id, pricing, counted.skips);
+  return { lineCount: counted.lineCount, total: '0', correction: '0' };
+}
+
+store.defineDeferredLines('bill', repo.billLines, { totalsAsNumbered: true });
 
 /** Every line of bill `id` of `month`, written whole (see `repo.writeBillLines`). */
 async function writeBill(trx: Db, id: string, month: number, config: Pick<Config, 'defaultPlanId' | 'billDecimals'>) {
   const start = monthStart(month);
   const end = monthStart(month + 1);
   const versions = await plans.loadVersions(trx);
+  await takeCorrections(trx, id, versions, config);
+  const inForce = versionsInForce(versions, monthText(month));
+  return repo.writeBillLines(trx, {
+    statementId: id,
+    month: monthText(month),
+    monthStart: start,
+    monthEnd: end,
+    versions: pricedVersions(inForce),
+    defaultVersionId: inForce.get(config.defaultPlanId)?.id ?? null,
+    decimals: config.billDecimals,
+  });
+}
+
+/** Takes the late usage of months already billed into bill `id` (`bill_corrections`). */
+async function takeCorrections(trx: Db, id: string, versions: plans.PlanVersion[], config: Pick<Config, 'defaultPlanId'>) {
   const versionFor = (planId: string | undefined, m: string) => {
     const inForce = versionsInForce(versions, m);
     return (planId !== undefined ? inForce.get(planId) : undefined) ?? inForce.get(config.defaultPlanId) ?? null;
@@ -76,22 +186,6 @@ async function writeBill(trx: Db, id: string, month: number, config: Pick<Config
       }),
     );
   }
-
-  const inForce = versionsInForce(versions, monthText(month));
-  return repo.writeBillLines(trx, {
-    statementId: id,
-    month: monthText(month),
-    monthStart: start,
-    monthEnd: end,
-    versions: [...inForce.values()].map((v) => ({
-      versionId: v.id,
-      planId: v.planId,
-      monthlyFee: v.monthlyFee.toFixed(),
-      tiers: v.tiers.map((t) => ({ from: t.from.toFixed(), upTo: t.upTo?.toFixed() ?? null, unitPrice: t.unitPrice.toFixed() })),
-    })),
-    defaultVersionId: inForce.get(config.defaultPlanId)?.id ?? null,
-    decimals: config.billDecimals,
-  });
 }
 
 /**

@@ -46,6 +46,24 @@ export interface StatementsTable {
   unit: string;
   /** Count and totals fixed; lines still being numbered into statement_blocks (see statements/store.ts). */
   building: ColumnType<boolean, boolean | undefined, boolean>;
+  /** Deferred bills: the prices their lines are numbered with, frozen at the fix (billing/bill.service.ts). */
+  bill_pricing: ColumnType<BillPricing | null, string | null | undefined, string | null>;
+  /** Deferred bills: candidate projects whose amount rounds to 0 (not lines). */
+  bill_skips: ColumnType<number | null, number | null | undefined, number | null>;
+}
+
+/** What a deferred bill's lines are priced with (`statements.bill_pricing`). */
+export interface BillPricing {
+  decimals: number;
+  defaultVersionId: string | null;
+  versions: { versionId: string; planId: string; monthlyFee: string; tiers: { from: string; upTo: string | null; unitPrice: string }[] }[];
+}
+
+export interface UsageMonthCountsTable {
+  /** `YYYY-MM-DD`, the first of the month. */
+  month: string;
+  shard: number;
+  projects: number;
 }
 
 export interface StatementCorrectionsTable {
@@ -155,6 +173,7 @@ export interface DB {
   usage_events: UsageEventsTable;
   usage_day_rollup: UsageDayRollupTable;
   usage_month_rollup: UsageMonthRollupTable;
+  usage_month_counts: UsageMonthCountsTable;
   plans: PlansTable;
   plan_versions: PlanVersionsTable;
   plan_tiers: PlanTiersTable;

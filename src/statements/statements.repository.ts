@@ -42,6 +42,19 @@ export async function setStatementTotals(
     .executeTakeFirstOrThrow();
 }
 
+/** Adds a chunk's amounts to the statement's totals (statements totalled as they are numbered). */
+export function addToTotals(db: Db, id: string, chunk: { total: string; correction: string }): Promise<Statement> {
+  return db
+    .updateTable('statements')
+    .set({
+      total_amount: sql<string>`total_amount + ${chunk.total}::numeric`,
+      correction_amount: sql<string>`correction_amount + ${chunk.correction}::numeric`,
+    })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
 export function setBuilding(db: Db, id: string, building: boolean): Promise<Statement> {
   return db.updateTable('statements').set({ building }).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
 }

@@ -71,9 +71,17 @@ export interface FixRecipe {
 export type DeferredLines = (st: Statement, after: string | null, base: number, count: number) => RawBuilder<unknown>;
 
 const deferredLines = new Map<StatementKind, DeferredLines>();
+/** Kinds whose totals are not known at the fix: each chunk numbered adds its lines' amounts. */
+const totalledAsNumbered = new Set<StatementKind>();
 
-export function defineDeferredLines(kind: StatementKind, lines: DeferredLines): void {
+/**
+ * `totalsAsNumbered`: the fix answers the line count only (totals 0), and the statement's totals
+ * are the sums of the lines numbered so far, exact once it is no longer `building` (bills: what
+ * each line costs is known only by pricing it).
+ */
+export function defineDeferredLines(kind: StatementKind, lines: DeferredLines, options: { totalsAsNumbered?: boolean } = {}): void {
   deferredLines.set(kind, lines);
+  if (options.totalsAsNumbered) totalledAsNumbered.add(kind);
 }
 
 /** Knobs of the numbering; tests shorten the chunks, stop the background job or make a chunk fail. */
@@ -166,12 +174,14 @@ async function numberChunk(trx: Db, st: Statement, want: number): Promise<Statem
   if (base >= st.line_count) return complete();
   const count = Math.min(want, st.line_count - base);
   await buildSettings.beforeChunk?.(st.id, base);
-  const r = await sql<{ line_count: number }>`
+  const r = await sql<{ line_count: number; total: string; correction: string }>`
     with numbered as (${lines(st, done?.last_project_id ?? null, base, count)}),
     ${repo.storeBlocksAndTotal(st.id, st.kind === 'bill')}`.execute(trx);
   const produced = Number(r.rows[0]!.line_count);
   if (produced !== count) throw new Error(`statement ${st.id}: ${produced} lines from line ${base + 1} where ${count} were due`);
-  return base + count === st.line_count ? complete() : { ...st };
+  // In the chunk's transaction: the totals always are those of the blocks written.
+  const now = totalledAsNumbered.has(st.kind) ? await repo.addToTotals(trx, st.id, r.rows[0]!) : { ...st };
+  return base + count === st.line_count ? complete() : now;
 }
 
 /**
