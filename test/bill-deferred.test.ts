@@ -1,0 +1,344 @@
+import fc from 'fast-check';
+import { sql } from 'kysely';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { deferredBillSettings, quantityReaching } from '../src/billing/bill.service.ts';
+import { buildTiers } from '../src/billing/tiers.ts';
+import { Decimal } from '../src/decimal.ts';
+import { buildSettings, settleBuilds } from '../src/statements/store.ts';
+import { buildApp, provision, type TestApp } from './helpers/app.ts';
+import { clearTables } from './helpers/db.ts';
+import { setupTestApp } from './helpers/setup.ts';
+
+/**
+ * Bills fixed in O(page) (billing/bill.service.ts `freezeBill`): the exact line count from the
+ * month counts and the few small quantities, the first block in the fix, the rest numbered after;
+ * compared line for line, byte for byte, with the whole fix of the same data.
+ */
+const ENV = { DEFAULT_PLAN_ID: 'gold', BILL_DECIMALS: '2' };
+const ctx = setupTestApp({ env: ENV });
+
+const monthWindow = (ym: string) => {
+  const [y, m] = ym.split('-').map(Number) as [number, number];
+  return { fromTs: Date.UTC(y, m - 1, 1) / 1000, toTs: Date.UTC(y, m, 1) / 1000 - 1 };
+};
+const GOLD = {
+  planId: 'gold',
+  currency: 'USD',
+  usageUnit: 'Minute',
+  effectiveFrom: '2025-01',
+  tiers: [
+    { upTo: '1000', unitPrice: '0.002' },
+    { upTo: null, unitPrice: '0.0015' },
+  ],
+};
+const SILVER = { ...GOLD, planId: 'silver', tiers: [{ upTo: null, unitPrice: '0.01' }] };
+const settings = { ...buildSettings };
+const billDefaults = { ...deferredBillSettings };
+
+beforeEach(() => {
+  Object.assign(buildSettings, settings, { chunkLines: 100, background: false });
+  Object.assign(deferredBillSettings, billDefaults);
+});
+afterEach(async () => {
+  Object.assign(buildSettings, settings, { background: false });
+  await settleBuilds(ctx.tdb.db);
+  Object.assign(buildSettings, settings);
+  Object.assign(deferredBillSettings, billDefaults);
+});
+
+async function admin(method: string, path: string, body?: unknown) {
+  const r = await ctx.t.admin(method, path, body);
+  const text = await r.text();
+  expect(r.status, text).toBeLessThan(300);
+  return JSON.parse(text) as any;
+}
+
+let seq = 0;
+async function send(events: { projectId: number; quantity: string; at: string }[]) {
+  for (let i = 0; i < events.length; i += 500) {
+    const body = await admin('POST', '/v1/usage-events', {
+      events: events.slice(i, i + 500).map((e) => ({ id: `d-${++seq}`, projectId: e.projectId, quantity: e.quantity, occurredAt: e.at })),
+    });
+    expect(body.rejected).toBe(0);
+  }
+}
+
+async function page(app: TestApp, ym: string, pageNum: number, limit = 100) {
+  const r = await app.agoraGet('/bill', { ...monthWindow(ym), pageNum, limit });
+  const text = await r.text();
+  return { status: r.status, text, body: r.status === 200 ? JSON.parse(text) : null };
+}
+
+async function allPages(app: TestApp, ym: string, limit = 100) {
+  const texts: string[] = [];
+  const entries: any[] = [];
+  for (let n = 1; ; n++) {
+    const p = await page(app, ym, n, limit);
+    expect(p.status, p.text).toBe(200);
+    texts.push(p.text);
+    entries.push(...p.body.data.data);
+    if (!p.body.data.hasNext) return { texts, entries, totalSize: p.body.data.totalSize as number };
+  }
+}
+
+const billRow = (ym: string) =>
+  ctx.tdb.db.selectFrom('statements').selectAll().where('kind', '=', 'bill').where('window_start', '=', new Date(monthWindow(ym).fromTs * 1000)).executeTakeFirstOrThrow();
+const blockCount = async (id: string) => Number((await sql<{ n: string }>`select count(*)::text as n from statement_blocks where statement_id = ${id}::bigint`.execute(ctx.tdb.db)).rows[0]!.n);
+
+/**
+ * Forgets bill `ym` as if it had never been asked for (its blocks, the corrections it took, the
+ * marks on the late events), and reads it again fixed whole, as before this design: the reference.
+ */
+async function wholeFixOfSameData(ym: string, limit = 100, env: Record<string, string> = ENV) {
+  const st = await billRow(ym);
+  await sql`delete from statement_blocks where statement_id = ${st.id}::bigint`.execute(ctx.tdb.db);
+  await sql`delete from bill_corrections where bill_statement_id = ${st.id}::bigint`.execute(ctx.tdb.db);
+  await sql`update usage_events set bill_statement_id = null where bill_statement_id = ${st.id}::bigint`.execute(ctx.tdb.db);
+  await sql`delete from statements where id = ${st.id}::bigint`.execute(ctx.tdb.db);
+  deferredBillSettings.enabled = false;
+  try {
+    const app = buildApp(ctx.tdb.db, env);
+    const pages = await allPages(app, ym, limit);
+    const row = await billRow(ym);
+    expect(row.building).toBe(false);
+    expect(row.bill_pricing).toBeNull();
+    return { ...pages, row };
+  } finally {
+    deferredBillSettings.enabled = true;
+  }
+}
+
+/**
+ * 260 projects of two customers (gold and silver) with March usage: some too small to cost a cent
+ * (not lines), some just enough; projects 251–260 have none. February was billed first and late
+ * February usage arrives for projects 3, 7 and 300 (300 has no March usage: a correction-only line).
+ */
+async function seedMonth() {
+  await admin('POST', '/v1/plans', GOLD);
+  await admin('POST', '/v1/plans', SILVER);
+  await provision(ctx.t, 'c1', [1], 'gold');
+  await provision(ctx.t, 'c2', [2], 'silver');
+  await sql`insert into projects (project_id, customer_id, app_key, app_secret)
+    select g, case when g % 3 = 0 then 'c2' else 'c1' end, md5('k' || g), md5('s' || g) from generate_series(3, 300) g`.execute(ctx.tdb.db);
+  await send([{ projectId: 3, quantity: '10', at: '2025-02-10T00:00:00Z' }]);
+  expect((await page(ctx.t, '2025-02', 1)).status).toBe(200);
+  const march = [];
+  for (let p = 1; p <= 250; p++) {
+    const quantity = p % 10 === 0 ? '2' : p % 10 === 5 ? '2.5' : String(p / 4);
+    march.push({ projectId: p, quantity, at: `2025-03-${String(1 + (p % 28)).padStart(2, '0')}T01:00:00Z` });
+  }
+  await send(march);
+  await send([
+    { projectId: 3, quantity: '500', at: '2025-02-20T00:00:00Z' },
+    { projectId: 7, quantity: '0.5', at: '2025-02-21T00:00:00Z' },
+    { projectId: 300, quantity: '3', at: '2025-02-22T00:00:00Z' },
+  ]);
+}
+
+describe('a bill fixed without pricing every project', () => {
+  it('answers the first page and the exact count from the fix, one block written, and the same lines as the whole fix', async () => {
+    await seedMonth();
+    const first = await page(ctx.t, '2025-03', 1);
+    expect(first.status, first.text).toBe(200);
+    const st = await billRow('2025-03');
+    expect(st.building).toBe(true);
+    expect(st.bill_pricing).toMatchObject({ decimals: 2, versions: expect.any(Array) });
+    expect(await blockCount(st.id)).toBe(1);
+    const deferred = await allPages(ctx.t, '2025-03');
+    expect(deferred.texts[0]).toBe(first.text);
+    expect(deferred.entries.length).toBe(deferred.totalSize);
+    // Small quantities left out (p % 10 = 0 is 2 minutes = 0.004 USD on gold), a correction-only line in.
+    expect(deferred.entries.find((e: any) => e.projectId === '10')).toBeUndefined();
+    expect(deferred.entries.find((e: any) => e.projectId === '300')).toBeDefined();
+    const done = await billRow('2025-03');
+    expect(done.building).toBe(false);
+    const whole = await wholeFixOfSameData('2025-03');
+    expect(deferred.texts).toEqual(whole.texts);
+    expect([done.line_count, done.total_amount, done.correction_amount]).toEqual([whole.row.line_count, whole.row.total_amount, whole.row.correction_amount]);
+  });
+
+  it('a numbering interrupted half-way is finished by the next request or another instance, with the same lines', async () => {
+    await seedMonth();
+    const first = await page(ctx.t, '2025-03', 1);
+    expect(first.status).toBe(200);
+    buildSettings.beforeChunk = (_id, fromLine) => {
+      if (fromLine >= 100) throw new Error('numbering stopped');
+    };
+    expect((await page(ctx.t, '2025-03', 2)).status).toBe(500);
+    const st = await billRow('2025-03');
+    expect(await blockCount(st.id)).toBe(1);
+    // The totals are those of the one block numbered: a chunk that dies adds nothing.
+    const firstBlockTotal = (first.body.data.data as any[]).reduce((s, e) => s.plus(String(e.amount)), new Decimal(0));
+    expect(new Decimal(st.total_amount).eq(firstBlockTotal)).toBe(true);
+    buildSettings.beforeChunk = null;
+    const other = buildApp(ctx.tdb.db, { ...ENV, BILL_DECIMALS: '6', DEFAULT_PLAN_ID: 'silver' });
+    // Another instance, configured otherwise: the lines numbered later are priced as fixed.
+    const last = await page(other, '2025-03', 3);
+    expect(last.status, last.text).toBe(200);
+    const all = await allPages(other, '2025-03');
+    expect(all.texts[0]).toBe(first.text);
+    const whole = await wholeFixOfSameData('2025-03');
+    expect(all.texts).toEqual(whole.texts);
+  });
+
+  it('pages read while the background job numbers the lines agree with the final blocks; two instances agree', async () => {
+    await seedMonth();
+    buildSettings.background = true;
+    buildSettings.backgroundDelayMs = 0;
+    let chunks = 0;
+    buildSettings.beforeChunk = async () => {
+      chunks++;
+      await new Promise((r) => setTimeout(r, 20));
+    };
+    const second = buildApp(ctx.tdb.db, ENV);
+    const [a, b] = await Promise.all([page(ctx.t, '2025-03', 1, 7), page(second, '2025-03', 1, 7)]);
+    expect(a.status).toBe(200);
+    expect(b.text).toBe(a.text);
+    const sizes = [7, 50, 33];
+    const concurrent = await Promise.all(
+      sizes.flatMap((limit) =>
+        Array.from({ length: Math.ceil(a.body.data.totalSize / limit) }, (_, i) => page(i % 2 ? second : ctx.t, '2025-03', i + 1, limit).then((p) => ({ limit, n: i + 1, p }))),
+      ),
+    );
+    await settleBuilds(ctx.tdb.db);
+    expect(chunks).toBeGreaterThan(0);
+    expect((await billRow('2025-03')).building).toBe(false);
+    const final = await allPages(ctx.t, '2025-03', 1000);
+    for (const { limit, n, p } of concurrent) {
+      expect(p.status, p.text).toBe(200);
+      expect(p.body.data.data).toEqual(final.entries.slice((n - 1) * limit, n * limit));
+    }
+    expect(final.entries.length).toBe(a.body.data.totalSize);
+    const stmts = await ctx.tdb.db.selectFrom('statements').select('id').where('kind', '=', 'bill').execute();
+    expect(stmts.length).toBe(2);
+  });
+
+  it('lines numbered after a plan change name and price the plan the customer had at the fix', async () => {
+    await seedMonth();
+    const first = await page(ctx.t, '2025-03', 1);
+    expect(first.status).toBe(200);
+    await sql`update customers set plan_id = 'silver' where customer_id = 'c1'`.execute(ctx.tdb.db);
+    await sql`update customers set plan_id = 'gold' where customer_id = 'c2'`.execute(ctx.tdb.db);
+    const deferred = await allPages(ctx.t, '2025-03');
+    await sql`update customers set plan_id = 'gold' where customer_id = 'c1'`.execute(ctx.tdb.db);
+    await sql`update customers set plan_id = 'silver' where customer_id = 'c2'`.execute(ctx.tdb.db);
+    const whole = await wholeFixOfSameData('2025-03');
+    expect(deferred.texts).toEqual(whole.texts);
+  });
+
+  it('usage and projects arriving while the bill is fixed: every event billed once, the count exact', async () => {
+    await admin('POST', '/v1/plans', GOLD);
+    await provision(ctx.t, 'c1', [1, 2, 3], 'gold');
+    await send([{ projectId: 1, quantity: '100', at: '2025-03-01T00:00:00Z' }]);
+    buildSettings.background = true;
+    buildSettings.backgroundDelayMs = 0;
+    const newProjects = Array.from({ length: 20 }, (_, i) => 10 + i);
+    const sends = newProjects.map(async (p) => {
+      const r = await ctx.t.agoraSend('POST', '/customers/c1/projects/new', { projectId: p });
+      expect(r.status).toBe(200);
+      await send([{ projectId: p, quantity: String(p), at: '2025-03-15T00:00:00Z' }]);
+    });
+    const [first] = await Promise.all([page(ctx.t, '2025-03', 1, 5), ...sends]);
+    expect(first.status, first.text).toBe(200);
+    await settleBuilds(ctx.tdb.db);
+    const all = await allPages(ctx.t, '2025-03', 5);
+    expect(all.entries.length).toBe(first.body.data.totalSize);
+    expect(all.texts[0]).toBe(first.text);
+    // What was late for March is carried by April's bill; nothing in both, nothing in neither.
+    const billed = new Map<string, Decimal>();
+    for (const e of all.entries) billed.set(e.projectId, new Decimal(String(e.amount)));
+    const late = await sql<{ project_id: string }>`select project_id::text from usage_events where bill_late`.execute(ctx.tdb.db);
+    for (const p of newProjects) {
+      const isLate = late.rows.some((r) => r.project_id === String(p));
+      expect(billed.has(String(p)) !== isLate, `project ${p}`).toBe(true);
+    }
+    const april = await allPages(ctx.t, '2025-04', 100);
+    expect(april.entries.map((e: any) => e.projectId).sort()).toEqual(late.rows.map((r) => r.project_id).sort());
+  });
+
+  it('falls back to the whole fix when a fee may be owed, a version never costs a cent, or small quantities are many', async () => {
+    await admin('POST', '/v1/plans', { ...GOLD, monthlyFee: '5' });
+    await provision(ctx.t, 'c1', [1, 2], 'gold');
+    await send([{ projectId: 1, quantity: '10', at: '2025-03-01T00:00:00Z' }]);
+    // Projects created now, after March: nobody owes March's fee, so March is deferred…
+    expect((await page(ctx.t, '2025-03', 1)).status).toBe(200);
+    expect((await billRow('2025-03')).bill_pricing).not.toBeNull();
+    // …but a project created before April's end may owe April's: the whole fix.
+    await sql`update projects set created_at = '2025-04-02T00:00:00Z' where project_id = 2`.execute(ctx.tdb.db);
+    const april = await page(ctx.t, '2025-04', 1);
+    expect(april.body.data.data).toEqual([{ projectId: '2', amount: 5, description: 'monthly fee 5 = 5 USD' }]);
+    expect((await billRow('2025-04')).bill_pricing).toBeNull();
+
+    await clearTables(ctx.tdb.db);
+    ctx.t = buildApp(ctx.tdb.db, ENV);
+    await admin('POST', '/v1/plans', { ...GOLD, tiers: [{ upTo: '10', unitPrice: '0.5' }, { upTo: null, unitPrice: '0' }] });
+    await admin('POST', '/v1/plans', { ...GOLD, planId: 'free', tiers: [{ upTo: null, unitPrice: '0' }] });
+    await provision(ctx.t, 'c1', [1, 2, 3], 'gold');
+    await send([{ projectId: 1, quantity: '10', at: '2025-03-01T00:00:00Z' }]);
+    // A version in force that never costs half a cent: the whole fix.
+    expect((await page(ctx.t, '2025-03', 1)).status).toBe(200);
+    expect((await billRow('2025-03')).bill_pricing).toBeNull();
+
+    await clearTables(ctx.tdb.db);
+    ctx.t = buildApp(ctx.tdb.db, ENV);
+    deferredBillSettings.exactLimit = 1;
+    await admin('POST', '/v1/plans', GOLD);
+    await provision(ctx.t, 'c1', [1, 2, 3, 4], 'gold');
+    await send([1, 2, 3, 4].map((p) => ({ projectId: p, quantity: String(p), at: '2025-03-01T00:00:00Z' })));
+    const small = await page(ctx.t, '2025-03', 1);
+    expect(small.body.data.data.map((e: any) => e.projectId)).toEqual(['3', '4']);
+    expect((await billRow('2025-03')).bill_pricing).toBeNull();
+  });
+
+  it('finds the least quantity that costs half of the last decimal', () => {
+    const tiers = buildTiers([
+      { upTo: new Decimal(100), unitPrice: new Decimal(0) },
+      { upTo: new Decimal(200), unitPrice: new Decimal('0.001') },
+      { upTo: null, unitPrice: new Decimal('0.0003') },
+    ]);
+    if (typeof tiers === 'string') throw new Error(tiers);
+    expect(quantityReaching(tiers, new Decimal('0.005'))!.toFixed()).toBe('105');
+    expect(quantityReaching(tiers, new Decimal('0.15'))!.toFixed()).toBe(new Decimal(200).plus(new Decimal('0.05').div('0.0003')).toDecimalPlaces(24, Decimal.ROUND_UP).toFixed());
+    const free = buildTiers([{ upTo: null, unitPrice: new Decimal(0) }]);
+    if (typeof free === 'string') throw new Error(free);
+    expect(quantityReaching(free, new Decimal('0.005'))).toBeNull();
+  });
+
+  it('gives the lines of the whole fix on random months (property)', async () => {
+    const decimal = fc.integer({ min: 1, max: 40000 }).map((n) => new Decimal(n).div(1000).toFixed());
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(fc.integer({ min: 1, max: 400 }), decimal), { minLength: 0, maxLength: 120 }),
+        fc.array(fc.tuple(fc.integer({ min: 1, max: 400 }), decimal), { minLength: 0, maxLength: 8 }),
+        fc.integer({ min: 0, max: 3 }),
+        fc.subarray([7, 30, 100]),
+        async (usage, late, decimals, limits) => {
+          await settleBuilds(ctx.tdb.db);
+          await clearTables(ctx.tdb.db);
+          const env = { ...ENV, BILL_DECIMALS: String(decimals) };
+          ctx.t = buildApp(ctx.tdb.db, env);
+          await admin('POST', '/v1/plans', GOLD);
+          await admin('POST', '/v1/plans', SILVER);
+          await provision(ctx.t, 'c1', [1], 'gold');
+          await provision(ctx.t, 'c2', [2], 'silver');
+          await provision(ctx.t, 'c3', [3], 'unknown');
+          await sql`insert into projects (project_id, customer_id, app_key, app_secret)
+            select g, 'c' || (g % 3 + 1), md5('k' || g), md5('s' || g) from generate_series(4, 400) g`.execute(ctx.tdb.db);
+          if (late.length > 0) {
+            expect((await page(ctx.t, '2025-02', 1)).status).toBe(200);
+            await send(late.map(([p, q]) => ({ projectId: p, quantity: q, at: '2025-02-11T00:00:00Z' })));
+          }
+          await send(usage.map(([p, q]) => ({ projectId: p, quantity: q, at: '2025-03-11T00:00:00Z' })));
+          const limit = limits[0] ?? 100;
+          const deferred = await allPages(ctx.t, '2025-03', limit);
+          const fixed = await billRow('2025-03');
+          const whole = await wholeFixOfSameData('2025-03', limit, env);
+          expect(deferred.texts).toEqual(whole.texts);
+          expect([fixed.line_count, fixed.total_amount, fixed.correction_amount]).toEqual([whole.row.line_count, whole.row.total_amount, whole.row.correction_amount]);
+          expect(fixed.bill_pricing).not.toBeNull();
+        },
+      ),
+      { numRuns: 10 },
+    );
+  });
+});
