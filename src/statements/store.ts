@@ -10,8 +10,9 @@ import * as repo from './statements.repository.ts';
  * and billing only say what their lines are (`FixRecipe`, `defineDeferredLines`); agora/ serves.
  *
  * Two ways to fix:
- * - **Whole** (windows shorter than a day, a day after shorter windows, bills): every line is
- *   computed and written into blocks in the fixing transaction, as before.
+ * - **Whole** (windows shorter than a day, a day after shorter windows, bills the deferred fix
+ *   cannot count cheaply): every line is computed and written into blocks in the fixing
+ *   transaction, as before.
  * - **Deferred** (a whole day nobody asked for before): the fixing transaction takes the late usage
  *   the statement carries (`statement_corrections`), reads the line count and totals ingestion keeps
  *   (`usage_day_counts`), numbers the first block of lines and commits: O(page), whatever the number
@@ -20,7 +21,9 @@ import * as repo from './statements.repository.ts';
  *   the day is reported; the corrections taken; the plan each customer had at `fixed_at`). A
  *   background job in the fixing process numbers them in chunks, and any request or instance that
  *   needs a line not numbered yet numbers it itself (up to that line), so a fix interrupted half-way
- *   is finished by whoever comes next. Numbering takes the statement's row lock, so two numberers
+ *   is finished by whoever comes next. A deferred bill (billing/bill.service.ts `freezeBill`) is
+ *   fixed the same way: its count is exact at the fix, its totals are summed as it is numbered.
+ *   Numbering takes the statement's row lock, so two numberers
  *   never write the same block; every block is computed from frozen rows, so whoever writes it
  *   writes the same lines. Pages are always read from blocks: once answered, they never change.
  *
