@@ -17,8 +17,8 @@ import { fmtInt, fmtMb, fmtMs, machine, machineLine, renderTable, type Row, type
 import { monthDays, seed } from './seed.ts';
 import { measureStart, type StartResult } from './start.ts';
 
-/** The month of the second, smaller bill (no other scenario uses it). */
-const SMALL_MONTH = '2002-01';
+/** The month of the second, smaller bill (no other scenario uses it; the seeded plans are in force from 2020). */
+const SMALL_MONTH = '2021-01';
 
 /** The scenarios, in the order they run; `--only` picks some. */
 const SCENARIOS = ['start', 'first-pages', 'polls', 'steady', 'activation', 'abuse', 'throughput', 'ingestion'] as const;
@@ -52,6 +52,9 @@ Options (each also as an environment variable, e.g. BENCH_PROJECTS=5000)
                              (default BENCH_PG_URL, else postgres://postgres@127.0.0.1:5432/postgres)
   --db-name NAME             the database to create (dropped first if it exists; default agora_bench)
   --keep                     keep the database afterwards
+  --existing-db              seed the database --db-name as it is (it must exist and be empty; not
+                             dropped, created or dropped afterwards: a shared server where creating
+                             a database waits minutes for its checkpoint)
   --out-dir DIR              where the results JSON goes (default bench/results)
   --only LIST                run only these scenarios, comma-separated, of: ${SCENARIOS.join(', ')}
                              (e.g. --only first-pages,start); only the data they need is seeded
@@ -82,6 +85,7 @@ interface Settings {
   pgUrl: string;
   dbName: string;
   keep: boolean;
+  existingDb: boolean;
   outDir: string;
   /** Null: every scenario. */
   only: Set<Scenario> | null;
@@ -114,6 +118,7 @@ function settings(argv: string[], env: NodeJS.ProcessEnv): Settings {
       ...Object.fromEntries(names.map((n) => [n, { type: 'string' as const }])),
       gate: { type: 'boolean' },
       keep: { type: 'boolean' },
+      'existing-db': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -160,7 +165,8 @@ function settings(argv: string[], env: NodeJS.ProcessEnv): Settings {
     abuseSeconds: int('abuse-seconds', steadySeconds, 0),
     pgUrl: get('pg-url') || 'postgres://postgres@127.0.0.1:5432/postgres',
     dbName: get('db-name') || (gate ? 'agora_bench_gate' : 'agora_bench'),
-    keep: values.keep === true,
+    keep: values.keep === true || values['existing-db'] === true,
+    existingDb: values['existing-db'] === true,
     outDir: resolve(ROOT, get('out-dir') || 'bench/results'),
     only,
   };
@@ -203,8 +209,10 @@ async function main(): Promise<number> {
   let postgresVersion: string;
   try {
     postgresVersion = (await sql<{ v: string }>`select version() as v`.execute(admin.db)).rows[0]!.v;
-    await sql.raw(`drop database if exists ${s.dbName} with (force)`).execute(admin.db);
-    await sql.raw(`create database ${s.dbName}`).execute(admin.db);
+    if (!s.existingDb) {
+      await sql.raw(`drop database if exists ${s.dbName} with (force)`).execute(admin.db);
+      await sql.raw(`create database ${s.dbName}`).execute(admin.db);
+    }
   } finally {
     await admin.close();
   }
@@ -390,8 +398,8 @@ async function main(): Promise<number> {
         rows.push({
           scenario: `first page of an unasked month, ${fmtInt(firstMonth.totalSize ?? 0)} lines vs ${fmtInt(firstSmallMonth.totalSize ?? 0)} (${SMALL_MONTH}), same run`,
           result: ratio === null ? 'not answered' : `${fmtMs(firstMonth.totalMs)} vs ${fmtMs(firstSmallMonth.totalMs)}: ratio ${ratio.toFixed(2)}`,
-          target: 'ratio < 2 (O(page))',
-          verdict: ratio !== null && ratio < 2 ? 'ok' : 'MISSED',
+          target: 'ratio < 1.5 (O(page))',
+          verdict: ratio !== null && ratio < 1.5 ? 'ok' : 'MISSED',
         });
       }
 

@@ -11,7 +11,8 @@ import { sql, type Kysely } from 'kysely';
  * - `usage_month_rollup_quantity_idx` (month, quantity): the few projects of a month whose usage is
  *   too small to be sure to cost at least half a cent (they are priced exactly at the fix).
  * - `projects_created_idx`: whether any project was created before a month's end (a monthly fee
- *   can be owed only then).
+ *   can be owed only then). `customers_plan_idx`: the plans customers are on (a few index probes),
+ *   when the default plan has no version to price the others with.
  * - `statements.bill_pricing`: what a deferred bill's lines are priced with, frozen at the fix (the
  *   versions in force for the month, the default plan's version, BILL_DECIMALS), so lines numbered
  *   later, by any instance, whatever its configuration, price as the fix did; `bill_skips`: how
@@ -54,6 +55,7 @@ export async function up(db: Kysely<any>): Promise<void> {
 
   await sql`create index usage_month_rollup_quantity_idx on usage_month_rollup (month, quantity)`.execute(db);
   await sql`create index projects_created_idx on projects (created_at)`.execute(db);
+  await sql`create index customers_plan_idx on customers (plan_id)`.execute(db);
   await sql`alter table statements add column bill_pricing jsonb`.execute(db);
   await sql`alter table statements add column bill_skips integer`.execute(db);
 }
@@ -61,6 +63,7 @@ export async function up(db: Kysely<any>): Promise<void> {
 export async function down(db: Kysely<any>): Promise<void> {
   await sql`alter table statements drop column if exists bill_skips`.execute(db);
   await sql`alter table statements drop column if exists bill_pricing`.execute(db);
+  await sql`drop index if exists customers_plan_idx`.execute(db);
   await sql`drop index if exists projects_created_idx`.execute(db);
   await sql`drop index if exists usage_month_rollup_quantity_idx`.execute(db);
   await sql`drop trigger if exists usage_month_rollup_not_removed on usage_month_rollup`.execute(db);

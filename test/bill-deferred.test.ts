@@ -290,6 +290,25 @@ describe('a bill fixed without pricing every project', () => {
     expect((await billRow('2025-03')).bill_pricing).toBeNull();
   });
 
+  it('without a default version: deferred when every customer is on a priced plan, whole when one is not', async () => {
+    const env = { BILL_DECIMALS: '2' }; // DEFAULT_PLAN_ID 'default': no such plan
+    ctx.t = buildApp(ctx.tdb.db, env);
+    await admin('POST', '/v1/plans', GOLD);
+    await admin('POST', '/v1/plans', SILVER);
+    await provision(ctx.t, 'c1', [1, 2], 'gold');
+    await provision(ctx.t, 'c2', [3], 'silver');
+    await send([1, 2, 3].map((p) => ({ projectId: p, quantity: String(p * 100), at: '2025-03-05T00:00:00Z' })));
+    const march = await allPages(ctx.t, '2025-03', 2);
+    expect((await billRow('2025-03')).bill_pricing).toMatchObject({ defaultVersionId: null });
+    expect((await wholeFixOfSameData('2025-03', 2, env)).texts).toEqual(march.texts);
+
+    await provision(ctx.t, 'c3', [4], 'unknown');
+    await send([1, 4].map((p) => ({ projectId: p, quantity: '500', at: '2025-04-05T00:00:00Z' })));
+    const april = await page(ctx.t, '2025-04', 1);
+    expect(april.body.data.data.map((e: any) => e.projectId)).toEqual(['1']);
+    expect((await billRow('2025-04')).bill_pricing).toBeNull();
+  });
+
   it('finds the least quantity that costs half of the last decimal', () => {
     const tiers = buildTiers([
       { upTo: new Decimal(100), unitPrice: new Decimal(0) },

@@ -169,6 +169,22 @@ export async function countSmallUsage(db: Db, month: string, below: string, limi
   return Number(r.rows[0]!.n);
 }
 
+/**
+ * The plans customers are on, at most `limit + 1` of them: a skip scan of the index on
+ * `customers (plan_id)`, one probe per plan, whatever the number of customers.
+ */
+export async function customerPlanIds(db: Db, limit: number): Promise<string[]> {
+  const r = await sql<{ plan_id: string }>`
+    with recursive p(plan_id, n) as (
+      (select plan_id, 1 from customers order by plan_id limit 1)
+      union all
+      select (select c.plan_id from customers c where c.plan_id > p.plan_id order by c.plan_id limit 1), p.n + 1
+      from p where p.plan_id is not null and p.n <= ${limit}::int
+    )
+    select plan_id from p where plan_id is not null`.execute(db);
+  return r.rows.map((x) => x.plan_id);
+}
+
 /** Whether any project was created before `end` (only those can owe a month's fee). */
 export async function anyProjectCreatedBefore(db: Db, end: Date): Promise<boolean> {
   const r = await sql<{ any: boolean }>`select exists (select 1 from projects where created_at < ${end.toISOString()}::timestamptz) as any`.execute(db);

@@ -59,6 +59,8 @@ export const deferredBillSettings = {
    * fixed whole, as before.
    */
   exactLimit: 2000,
+  /** At most this many distinct plans of customers are looked at (with no default version). */
+  planLimit: 1000,
   /** false: every bill is fixed whole. */
   enabled: true,
 };
@@ -107,14 +109,21 @@ export function quantityReaching(tiers: Tier[], bound: Decimal): Decimal | null 
  * correction) are priced exactly here (`repo.countBillLines`). The totals are summed as lines are
  * numbered. Falls back to the whole fix (answers null, having written nothing) when that is not
  * sure to be cheap or exact: a monthly fee some project may owe, a version (or no default version)
- * that never reaches the bound, or too many small quantities.
+ * that never reaches the bound, a customer on a plan without prices and no default version to
+ * price it, or too many small quantities.
  */
 async function freezeBill(trx: Db, id: string, month: number, config: Pick<Config, 'defaultPlanId' | 'billDecimals'>): Promise<FixTotals | null> {
   if (!deferredBillSettings.enabled) return null;
   const versions = await plans.loadVersions(trx);
   const inForce = versionsInForce(versions, monthText(month));
-  const defaultVersion = inForce.get(config.defaultPlanId);
-  if (!defaultVersion) return null;
+  const defaultVersion = inForce.get(config.defaultPlanId) ?? null;
+  if (!defaultVersion) {
+    // Without a default version a customer on a plan without prices pays nothing for any quantity:
+    // such rows could not be told from lines without pricing them. Deferred only when no customer
+    // is on such a plan (a plan without a version is then priced by nobody).
+    const onPlans = await repo.customerPlanIds(trx, deferredBillSettings.planLimit);
+    if (onPlans.length > deferredBillSettings.planLimit || onPlans.some((p) => !inForce.has(p))) return null;
+  }
   // A fee is owed only by a project created before the month's end (and not off all month): when
   // one may owe it, each fee-owing project is a line, which these counts cannot tell yet.
   const anyFee = [...inForce.values()].some((v) => !v.monthlyFee.isZero());
@@ -133,7 +142,7 @@ async function freezeBill(trx: Db, id: string, month: number, config: Pick<Confi
   // No project owes a fee: the lines are priced by their tiers and corrections only.
   const pricing: BillPricing = {
     decimals: config.billDecimals,
-    defaultVersionId: defaultVersion.id,
+    defaultVersionId: defaultVersion?.id ?? null,
     versions: pricedVersions(inForce).map((v) => ({ ...v, monthlyFee: '0' })),
   };
   const counted = await repo.countBillLines(trx, { statementId: id, month: monthText(month), below: below.toFixed(), pricing });
