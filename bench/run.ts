@@ -374,8 +374,24 @@ async function main(): Promise<number> {
       };
       const dayW = dayWindow(cal.rawDay);
       const monthW = monthWindow(cal.month);
+      // Each first page on a quiet server: the lines of the statement fixed before are numbered in
+      // the background (a few seconds at 100,000 lines), which would otherwise share the 2 cores.
+      const quiet = async () => {
+        const probe = await openDatabase({ databaseUrl: dbUrl, poolSize: 1 });
+        try {
+          for (let waited = 0; waited < 120_000; waited += 250) {
+            const r = await sql<{ n: number }>`select count(*)::int as n from statements where building`.execute(probe.db);
+            if (Number(r.rows[0]!.n) === 0) return;
+            await new Promise((res) => setTimeout(res, 250));
+          }
+        } finally {
+          await probe.close();
+        }
+      };
       const firstDay = await firstPage('usage', dayW);
+      await quiet();
       const firstSmallMonth = await firstPage('bill', monthWindow(SMALL_MONTH));
+      await quiet();
       const firstMonth = await firstPage('bill', monthW);
       // The issue's targets: < 50 ms up to 100,000 projects, < 100 ms and no retry beyond (at 1,000,000).
       const firstLimitMs = s.projects <= 100_000 ? 50 : 100;
