@@ -5,6 +5,7 @@ import { DataDirLockedError } from './db/data-dir-lock.ts';
 import { openDatabase } from './db/database.ts';
 import { migrateToLatestOrThrow } from './db/migrate.ts';
 import type { Logger } from './http/context.ts';
+import { batchedLogger } from './http/log.ts';
 import { buildSettings, resumeBuilds } from './statements/store.ts';
 
 async function main(): Promise<void> {
@@ -20,7 +21,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const log: Logger = config.logLevel === 'silent' ? () => {} : (line) => process.stdout.write(JSON.stringify(line) + '\n');
+  const log: Logger = config.logLevel === 'silent' ? () => {} : batchedLogger((text) => process.stdout.write(text));
 
   // The database opens (the embedded one compiles its WASM off the main thread and reads its
   // files) while the app's code loads: the build puts app.ts in a chunk of its own (bin/build.js).

@@ -6,18 +6,18 @@ import { checkJsonInput } from '../http/input.ts';
 import { verifySignature } from './signature.ts';
 
 /** Query parameters of a GET, each at most once: a repeated one makes the signature ambiguous. */
-export function singleQueryParams(url: string): Record<string, string> {
+export function singleQueryParams(url: string | URL): Record<string, string> {
   // No prototype: a parameter named __proto__ is a parameter like any other (and is signed).
   const params: Record<string, string> = Object.create(null);
-  for (const [key, value] of new URL(url).searchParams) {
+  for (const [key, value] of (typeof url === 'string' ? new URL(url) : url).searchParams) {
     if (Object.hasOwn(params, key)) throw new AppError('repeated_parameter', `Parameter ${key} is given more than once`);
     params[key] = value;
   }
   return params;
 }
 
-function requestPath(url: string): string {
-  const raw = new URL(url).pathname;
+function requestPath(url: URL): string {
+  const raw = url.pathname;
   try {
     return decodeURIComponent(raw);
   } catch {
@@ -33,8 +33,10 @@ export function agoraSignature(options: { keys: ApiKeyPair[] }): MiddlewareHandl
   const secrets = new Map(options.keys.map((k) => [k.apiKey, k.apiSecret]));
   return async function verifyAgoraSignature(c, next) {
     let params: Record<string, unknown>;
+    // Parsed once for the parameters and the path: this runs on every signed request.
+    const url = new URL(c.req.url);
     if (c.req.method === 'GET') {
-      params = singleQueryParams(c.req.url);
+      params = singleQueryParams(url);
     } else {
       const text = await c.req.text();
       let body: unknown;
@@ -56,7 +58,7 @@ export function agoraSignature(options: { keys: ApiKeyPair[] }): MiddlewareHandl
     if (typeof signature !== 'string' || signature === '') throw new AppError('invalid_signature', 'signature is required');
     const secret = secrets.get(apiKey);
     if (secret === undefined) throw new AppError('unknown_api_key', 'apiKey is not one of this server\'s keys');
-    if (!verifySignature(c.req.method, requestPath(c.req.url), params, secret, signature)) {
+    if (!verifySignature(c.req.method, requestPath(url), params, secret, signature)) {
       throw new AppError('invalid_signature', 'The signature does not match the request');
     }
     c.set('apiKey', apiKey);

@@ -2,6 +2,8 @@ import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { Statement } from '../db/schema.ts';
 import { storeBlocksAndTotal } from '../statements/statements.repository.ts';
+import { LOCK } from '../db/locks.ts';
+import type { UsageEventInput } from './usage-event.ts';
 
 export interface EventRow {
   id: string;
@@ -11,21 +13,6 @@ export interface EventRow {
   description: string | null;
   late: boolean;
   billLate: boolean;
-}
-
-/** The projects of a batch that exist. */
-export async function existingProjects(db: Db, ids: string[]): Promise<Set<string>> {
-  const rows = await db.selectFrom('projects').select('project_id').where('project_id', 'in', ids).execute();
-  return new Set(rows.map((r) => r.project_id));
-}
-
-/** The periods in which the given projects were deactivated (open ones have no end). */
-export function inactivePeriods(db: Db, ids: string[]) {
-  return db
-    .selectFrom('deactivations')
-    .select(['project_id', 'deactivated_at', 'reactivated_at'])
-    .where('project_id', 'in', ids)
-    .execute();
 }
 
 /** Windows already reported (usage and bill) that touch the given range of time. */
@@ -41,90 +28,64 @@ export function reportedWindows(db: Db, from: Date, to: Date) {
 /** Rows per day of `usage_day_counts`: concurrent batches write different rows, mostly. */
 const DAY_COUNT_SHARDS = 8;
 
-/** A batch of events as `unnest` arrays, numbered from 1 in the order given (`ord`). */
-function inputRows(rows: EventRow[]) {
-  return sql`
-    select * from unnest(
+/**
+ * Inserts the events whose id is new and adds exactly what was inserted to the rollups, with each
+ * event's classification as given (`late`, `billLate`), in one statement (the function
+ * `usage_insert_events`, migration 20261201020000, which `usage_ingest` calls as well): each rollup
+ * gains the stored rows that are on time for it. Returns the positions (from 0) in `rows` of the
+ * events inserted, matched to the stored rows by the database itself, so the answer is what was
+ * stored and never a comparison of JavaScript strings with what came back. An id that exists (or
+ * is being inserted by a concurrent request) is left alone.
+ *
+ * Row locks are taken in one global order, so concurrent batches (the same ids, in any order)
+ * wait for each other but never deadlock: events in id order, then day rollups and month rollups
+ * in (period, project) order, the day counters last. The caller holds the periods' shared locks.
+ */
+export async function insertNewEvents(db: Db, rows: EventRow[]): Promise<Set<number>> {
+  if (rows.length === 0) return new Set();
+  const result = await sql<{ ord: number }>`
+    select ord from usage_insert_events(
       ${rows.map((r) => r.id)}::text[],
       ${rows.map((r) => r.projectId)}::bigint[],
       ${rows.map((r) => r.quantity)}::numeric[],
       ${rows.map((r) => r.occurredAt.toISOString())}::timestamptz[],
       ${rows.map((r) => r.description)}::text[],
       ${rows.map((r) => r.late)}::boolean[],
-      ${rows.map((r) => r.billLate)}::boolean[])
-      with ordinality as i(id, project_id, quantity, occurred_at, description, late, bill_late, ord)`;
-}
-
-/**
- * Inserts the events whose id is new and adds exactly what was inserted to the rollups, in one
- * statement: each rollup gains the stored rows that are on time for it. Returns the positions
- * (from 0) in `rows` of the events inserted, matched to the stored rows by the database itself, so
- * the answer is what was stored and never a comparison of JavaScript strings with what came back.
- * An id that exists (or is being inserted by a concurrent request) is left alone; see
- * `compareWithStored`.
- *
- * Row locks are taken in one global order, so concurrent batches (the same ids, in any order)
- * wait for each other but never deadlock: events in id order, then day rollups and month rollups
- * in (period, project) order. Arrays through `unnest` keep a batch of 1,000 to one short statement.
- */
-export async function insertNewEvents(db: Db, rows: EventRow[]): Promise<Set<number>> {
-  if (rows.length === 0) return new Set();
-  const result = await sql<{ ord: string }>`
-    with input as (${inputRows(rows)}),
-    ins as (
-      insert into usage_events (id, project_id, quantity, occurred_at, description, late, bill_late)
-      select id, project_id, quantity, occurred_at, description, late, bill_late from input order by id
-      on conflict (id) do nothing
-      returning id, project_id, quantity, occurred_at, late, bill_late
-    ), day_rollup as (
-      -- trim_scale: the sum written as its shortest decimal, as each quantity is
-      insert into usage_day_rollup (day, project_id, quantity)
-      select (occurred_at at time zone 'UTC')::date, project_id, trim_scale(sum(quantity))
-      from ins where not late group by 1, 2 order by 1, 2
-      on conflict (day, project_id) do update set quantity = usage_day_rollup.quantity + excluded.quantity
-      returning day, xmax::text = '0' as fresh
-    ), month_rollup as (
-      insert into usage_month_rollup (month, project_id, quantity)
-      select date_trunc('month', occurred_at at time zone 'UTC')::date, project_id, trim_scale(sum(quantity))
-      from ins where not bill_late group by 1, 2 order by 1, 2
-      on conflict (month, project_id) do update set quantity = usage_month_rollup.quantity + excluded.quantity
-      returning 1
-    ), day_counts as (
-      -- Per day: the projects that got their first rollup row (xmax 0: inserted, not updated) and the
-      -- quantity added, into the shard of this connection. Reads month_rollup too, so the counter
-      -- rows are locked last, after every rollup row (the global lock order), in day order.
-      insert into usage_day_counts (day, shard, projects, quantity)
-      select d.day, pg_backend_pid() % ${DAY_COUNT_SHARDS}::int, d.projects, s.quantity
-      from (select day, count(*) filter (where fresh) as projects from day_rollup group by day) d
-      join (select (occurred_at at time zone 'UTC')::date as day, trim_scale(sum(quantity)) as quantity from ins where not late group by 1) s
-        on s.day = d.day
-      cross join (select count(*) from month_rollup) m
-      order by d.day
-      on conflict (day, shard) do update set projects = usage_day_counts.projects + excluded.projects,
-                                      quantity = usage_day_counts.quantity + excluded.quantity
-      returning 1
-    )
-    select i.ord::text as ord from input i join ins on ins.id = i.id
-    cross join (select count(*) from day_counts) c`.execute(db);
+      ${rows.map((r) => r.billLate)}::boolean[],
+      ${DAY_COUNT_SHARDS}::int) as ord`.execute(db);
   return new Set(result.rows.map((r) => Number(r.ord) - 1));
 }
 
+/** What became of one event of a batch stored by `ingestBatch`. */
+export type BatchVerdict =
+  | { verdict: 'accepted' | 'same' | 'different' | 'missing' | 'unknown_project' }
+  | { verdict: 'project_deactivated'; from: Date; until: Date | null };
+
 /**
- * For events not inserted: whether the stored event of the same id has the same content, decided
- * by the database on the stored values (`missing` when no event of that id is stored). Keyed by
- * position (from 0) in `rows`.
+ * Stores a batch of events with distinct ids in one round trip (the function `usage_ingest`,
+ * migration 20261201020000): the checks of each event's project, the shared month and day locks,
+ * the late and bill-late classification under them, the insert with its rollups and day counts,
+ * and the comparison of each existing id with the stored event, all in one implicit transaction.
+ * Answers each event's verdict, in the order given. Quantities and moments travel as text.
  */
-export async function compareWithStored(db: Db, rows: EventRow[]): Promise<Map<number, 'same' | 'different' | 'missing'>> {
-  if (rows.length === 0) return new Map();
-  const result = await sql<{ ord: string; verdict: 'same' | 'different' | 'missing' }>`
-    select i.ord::text as ord,
-           case when e.id is null then 'missing'
-                when e.project_id = i.project_id and e.quantity = i.quantity and e.occurred_at = i.occurred_at
-                     and e.description is not distinct from i.description then 'same'
-                else 'different' end as verdict
-    from (${inputRows(rows)}) i
-    left join usage_events e on e.id = i.id`.execute(db);
-  return new Map(result.rows.map((r) => [Number(r.ord) - 1, r.verdict]));
+export async function ingestBatch(db: Db, events: UsageEventInput[]): Promise<BatchVerdict[]> {
+  const payload = JSON.stringify(events.map((e) => [e.id, e.projectId, e.quantity, e.occurredAt.toISOString(), e.description]));
+  const result = await sql<{ event_ord: number; verdict: string; off_from: Date | null; off_until: Date | null }>`
+    select event_ord, verdict, off_from, off_until
+    from usage_ingest(${payload}::json, ${LOCK.MONTH}::int, ${LOCK.DAY}::int, ${DAY_COUNT_SHARDS}::int)`.execute(db);
+  const verdicts: (BatchVerdict | undefined)[] = new Array(events.length);
+  for (const r of result.rows) {
+    const at = Number(r.event_ord) - 1;
+    const v = r.verdict;
+    if (v === 'project_deactivated') verdicts[at] = { verdict: v, from: r.off_from!, until: r.off_until };
+    else if (v === 'accepted' || v === 'same' || v === 'different' || v === 'missing' || v === 'unknown_project') verdicts[at] = { verdict: v };
+    else throw new Error(`usage_ingest answered an unknown verdict ${v}`);
+  }
+  // Every event has exactly one answer from the database; anything else is a fault, not a guess.
+  for (let i = 0; i < events.length; i++) {
+    if (verdicts[i] === undefined) throw new Error(`usage_ingest gave no verdict for event ${i} of ${events.length}`);
+  }
+  return verdicts as BatchVerdict[];
 }
 
 export type { FixTotals } from '../statements/store.ts';

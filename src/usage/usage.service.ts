@@ -2,9 +2,9 @@ import type { Db } from '../db/database.ts';
 import { Decimal } from '../decimal.ts';
 import type { ErrorCode } from '../errors.ts';
 import type { Statement } from '../db/schema.ts';
-import { LOCK, lockShared } from '../db/locks.ts';
+import { LOCK } from '../db/locks.ts';
 import type { DayWindow } from '../statements/windows.ts';
-import { DAY_MS, dayNumberOf, monthNumberOf, monthStart } from '../periods.ts';
+import { DAY_MS } from '../periods.ts';
 import * as store from '../statements/store.ts';
 import * as repo from './usage.repository.ts';
 import { parseUsageEvent, type UsageEventInput } from './usage-event.ts';
@@ -36,8 +36,8 @@ function sameContent(a: UsageEventInput, b: UsageEventInput): boolean {
  * nothing changes) or rejected with a code; valid events are kept whatever happens to the others,
  * so re-sending a whole batch is always safe. The duplicate check, the insert and the rollup are
  * one transaction, taken under the shared lock of each day the events fall in so that no window
- * of those days is being reported meanwhile (see `fixUsageStatement`). Every answer comes from
- * what the database stored (see `repo.insertNewEvents`).
+ * of those days is being reported meanwhile (see `usageStatement`). Every answer comes from
+ * what the database stored (see `repo.ingestBatch`).
  *
  * An id repeated inside the batch is answered after its first use: `duplicate` only when the first
  * was stored (or was itself a duplicate) and the content is the same; the rejection of the first
@@ -66,67 +66,40 @@ export async function ingestUsageEvents(db: Db, rawEvents: unknown[], nowMs = Da
     candidates.push({ index, event: parsed.event });
   });
 
+  // 2. Known projects only; usage dated while a project was deactivated is refused, usage from
+  // before (or after it came back) is kept. The rest is stored under the shared locks of its days
+  // and months, an event whose moment lies in a window already reported being late (carried into
+  // the next statement as a correction) and one whose month was already billed late for billing;
+  // an existing id is a duplicate when the stored event has the same content. One round trip:
+  // `repo.ingestBatch`.
   if (candidates.length > 0) {
-    await db.transaction().execute(async (trx) => {
-      // 2. Known projects only; usage dated while a project was deactivated is refused, usage
-      // from before (or after it came back) is kept.
-      const projectIds = [...new Set(candidates.map((c) => c.event.projectId))];
-      const known = await repo.existingProjects(trx, projectIds);
-      const periods = new Map<string, { deactivated_at: Date; reactivated_at: Date | null }[]>();
-      for (const p of await repo.inactivePeriods(trx, projectIds)) {
-        const projectId = p.project_id!; // selected by project id, so never null
-        periods.set(projectId, [...(periods.get(projectId) ?? []), p]);
-      }
-      const valid = candidates.filter(({ index, event }) => {
-        if (!known.has(event.projectId)) {
-          reject(index, event.id, 'unknown_project', `project ${event.projectId} is not provisioned`);
-          return false;
-        }
-        const off = periods.get(event.projectId)?.find(
-          (p) => event.occurredAt >= p.deactivated_at && (p.reactivated_at === null || event.occurredAt < p.reactivated_at),
-        );
-        if (off) {
-          reject(index, event.id, 'project_deactivated', `project ${event.projectId} was deactivated at ${off.deactivated_at.toISOString()}${off.reactivated_at ? ` until ${off.reactivated_at.toISOString()}` : ''}`);
-          return false;
-        }
-        return true;
-      });
-      if (valid.length === 0) return;
-
-      // 3. Hold the days and months steady, then classify: an event whose moment lies in a window
-      // already reported is late and waits to be carried into the next statement as a correction;
-      // one whose month was already billed is late for billing, and is carried into the next bill.
-      const dayNumbers = valid.map((c) => dayNumberOf(c.event.occurredAt));
-      const monthNumbers = valid.map((c) => monthNumberOf(c.event.occurredAt));
-      await lockShared(trx, LOCK.MONTH, monthNumbers);
-      await lockShared(trx, LOCK.DAY, dayNumbers);
-      const firstMonth = Math.min(...monthNumbers);
-      const lastMonth = Math.max(...monthNumbers);
-      const reported = await repo.reportedWindows(trx, monthStart(firstMonth), monthStart(lastMonth + 1));
-      const inside = (kind: 'usage' | 'bill', at: Date) =>
-        reported.some((w) => w.kind === kind && w.window_start <= at && at < w.window_end);
-      const rows = valid.map(({ event }) => ({ ...event, late: inside('usage', event.occurredAt), billLate: inside('bill', event.occurredAt) }));
-
-      // 4. Insert the new ids (and roll up what was inserted); an existing id is a duplicate when
-      // the stored event has the same content.
-      const inserted = await repo.insertNewEvents(trx, rows);
-      const others = rows.map((r, i) => ({ r, i })).filter(({ i }) => !inserted.has(i));
-      const verdicts = await repo.compareWithStored(trx, others.map((o) => o.r));
-      const verdictOf = new Map(others.map((o, k) => [o.i, verdicts.get(k)]));
-      valid.forEach(({ index, event }, i) => {
-        if (inserted.has(i)) {
+    const verdicts = await repo.ingestBatch(db, candidates.map((c) => c.event));
+    candidates.forEach(({ index, event }, i) => {
+      const v = verdicts[i]!;
+      switch (v.verdict) {
+        case 'accepted':
           results[index] = { index, id: event.id, status: 'accepted' };
-          return;
-        }
-        const verdict = verdictOf.get(i);
-        if (verdict === 'same') results[index] = { index, id: event.id, status: 'duplicate' };
-        else if (verdict === 'different') reject(index, event.id, 'conflict', `id ${event.id} was already used for a different event`);
-        else reject(index, event.id, 'conflict', `id ${event.id} could not be stored; send it again`);
-      });
+          break;
+        case 'same':
+          results[index] = { index, id: event.id, status: 'duplicate' };
+          break;
+        case 'different':
+          reject(index, event.id, 'conflict', `id ${event.id} was already used for a different event`);
+          break;
+        case 'missing':
+          reject(index, event.id, 'conflict', `id ${event.id} could not be stored; send it again`);
+          break;
+        case 'unknown_project':
+          reject(index, event.id, 'unknown_project', `project ${event.projectId} is not provisioned`);
+          break;
+        case 'project_deactivated':
+          reject(index, event.id, 'project_deactivated', `project ${event.projectId} was deactivated at ${v.from.toISOString()}${v.until ? ` until ${v.until.toISOString()}` : ''}`);
+          break;
+      }
     });
   }
 
-  // 5. Repeats inside the batch, now that their first use has its answer.
+  // 3. Repeats inside the batch, now that their first use has its answer.
   for (const { index, first, event } of repeats) {
     const outcome = results[first.index]!;
     if (!sameContent(event, first.event)) {
