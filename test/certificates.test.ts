@@ -50,7 +50,7 @@ describe('signing keys', () => {
     const signed = Buffer.from(`${p.magic}.${p.kid}.${p.payload}`, 'ascii');
     expect(nodeVerify(null, signed, doc.keys[0]!.publicKey, Buffer.from(p.signature, 'base64url'))).toBe(true);
     const tampered = Buffer.from(signed);
-    tampered[tampered.length - 3] ^= 1;
+    tampered[tampered.length - 3]! ^= 1;
     expect(nodeVerify(null, tampered, doc.keys[0]!.publicKey, Buffer.from(p.signature, 'base64url'))).toBe(false);
     expect(p.json).toMatchObject({ format: 'agora-license-certificates', version: 1, certificates: [{ customerId: 'c1', type: 'platform', mode: 'subscription', validityDays: 30 }] });
   });
@@ -129,7 +129,7 @@ describe('certificate packages', () => {
     const otherKid = `${p.magic}.0123456789abcdef.${p.payload}`;
     const unknownKid = `${otherKid}.${nodeSign(null, Buffer.from(otherKid), otherKey).toString('base64url')}\n`;
     const flipped = Buffer.from(p.payload, 'base64url');
-    flipped[10] ^= 0x01;
+    flipped[10]! ^= 0x01;
     const changedByte = `${p.magic}.${p.kid}.${flipped.toString('base64url')}.${p.signature}\n`;
     const cases: [string, BlobPart, string][] = [
       ['empty', '', 'invalid_package'],
@@ -315,7 +315,7 @@ describe("Agora's license query", () => {
     await ctx.tdb.db.insertInto('license_pids').values({ pid: 'P1', sku_id: 's', category: 'device', type: 'trial', validity_months: 3 }).execute();
     await ctx.tdb.db
       .insertInto('licenses')
-      .values({ license: 'L1', customer_id: 'c1', project_id: '101', pid: 'P1', license_key: 'k1', activated_at: T0, expires_at: at(5) })
+      .values({ license: 'L1', customer_id: 'c1', project_id: '101', pid: 'P1', license_key: 'k1', activated_at: new Date(T0), expires_at: new Date(at(5)) })
       .execute();
     expect((await q()).data.expireDate).toBe(at(30).slice(0, 10));
     const earliest = buildApp(ctx.tdb.db, certificateEnv({ LICENSE_EXPIRE_RULE: 'earliest' }));
@@ -331,8 +331,8 @@ describe.runIf(onPostgres)('concurrency (Postgres)', () => {
     const w = await world();
     const text = await issue(ctx.t, 'c1', [{ type: 'platform', validityDays: 30 }, { type: 'agent', validityDays: 30, count: 20 }]);
     const answers = await Promise.all([w.c1.upload(text), w.c1b.upload(text), w.c1.upload(text), w.c1b.upload(text)]);
-    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200]);
-    expect(answers.map((a) => a.body.data.registered).sort()).toEqual([0, 0, 0, 21]);
+    expect(answers.map((a: { status: number }) => a.status)).toEqual([200, 200, 200, 200]);
+    expect(answers.map((a: { body: any }) => a.body.data.registered).sort()).toEqual([0, 0, 0, 21]);
     expect(await certificateCount()).toBe(21);
     // The platform was extended once, not four times.
     expect((await w.c1.platform()).body.data.platform.expiresAt).toBe(at(30));
@@ -345,8 +345,8 @@ describe.runIf(onPostgres)('concurrency (Postgres)', () => {
     await w.c1.registerAgent('x');
     await w.c1.registerAgent('y');
     const answers = await Promise.all([w.c1.bind(id, 'x'), w.c1b.bind(id, 'y')]);
-    expect(answers.map((a) => a.status).sort()).toEqual([200, 409]);
-    const loser = answers.find((a) => a.status === 409)!;
+    expect(answers.map((a: { status: number }) => a.status).sort()).toEqual([200, 409]);
+    const loser = answers.find((a: { status: number }) => a.status === 409)!;
     expect(loser.body.error).toBe('certificate_bound_elsewhere');
     const agents = (await w.c1.platform()).body.data.agents as any[];
     expect(agents.filter((a) => a.active)).toHaveLength(1);

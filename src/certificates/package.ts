@@ -59,7 +59,7 @@ export function issuePackage(keys: SigningKeys, customerId: string, lines: Issue
     throw new AppError('invalid_parameter', `A package holds 1 to ${MAX_PACKAGE_CERTIFICATES} certificates`);
   }
   const payload: PackagePayload = { format: 'agora-license-certificates', version: 1, packageId: newId('pkg_'), issuedAt: now.toISOString(), certificates };
-  return { packageId: payload.packageId, text: sealSigned('LCS1', keys, payload), count: certificates.length };
+  return { packageId: payload.packageId, text: sealSigned('LCS1', keys, JSON.stringify(payload)), count: certificates.length };
 }
 
 /** A package's verified content, or an AppError naming what is wrong; never a part of it. */

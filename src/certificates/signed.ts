@@ -19,8 +19,9 @@ export type Opened =
 
 const B64URL = /^[A-Za-z0-9_-]+$/;
 
-export function sealSigned(magic: Magic, keys: SigningKeys, payload: unknown): string {
-  const head = `${magic}.${keys.current.kid}.${Buffer.from(JSON.stringify(payload), 'utf8').toString('base64url')}`;
+/** Signs `payloadJson` (JSON text) into the file's text. */
+export function sealSigned(magic: Magic, keys: SigningKeys, payloadJson: string): string {
+  const head = `${magic}.${keys.current.kid}.${Buffer.from(payloadJson, 'utf8').toString('base64url')}`;
   const signature = sign(null, Buffer.from(head, 'ascii'), keys.current.privateKey);
   return `${head}.${signature.toString('base64url')}\n`;
 }

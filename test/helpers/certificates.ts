@@ -43,8 +43,8 @@ async function answer(r: Response): Promise<Json> {
 
 /** The customer's side: a project's credentials against the license API and the extension route. */
 export function customer(t: TestApp, auth: string) {
-  const call = (method: string, path: string, init: RequestInit = {}) =>
-    t.app.request(path, { method, ...init, headers: { authorization: auth, ...(init.headers as Record<string, string>) } }).then(answer);
+  const call = async (method: string, path: string, init: RequestInit = {}) =>
+    answer(await t.app.request(path, { method, ...init, headers: { authorization: auth, ...(init.headers as Record<string, string>) } }));
   const jsonBody = (body: unknown): RequestInit => ({ headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   return {
     upload: (file: BlobPart | null) => {
