@@ -13,7 +13,7 @@ import { sql, type Kysely } from 'kysely';
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`
     create table license_platforms (
-      customer_id         text primary key,
+      customer_id         text primary key references customers (customer_id),
       expires_at          timestamptz,
       permanent           boolean not null default false,
       unlimited_until     timestamptz,
@@ -21,7 +21,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     )`.execute(db);
   await sql`
     create table license_agents (
-      customer_id   text not null,
+      customer_id   text not null references customers (customer_id),
       agent_id      text not null check (length(agent_id) between 1 and 64),
       registered_at timestamptz not null,
       deleted_at    timestamptz,
@@ -33,7 +33,7 @@ export async function up(db: Kysely<any>): Promise<void> {
   await sql`
     create table license_certificates (
       id            text primary key,
-      customer_id   text not null,
+      customer_id   text not null references customers (customer_id),
       type          text not null check (type in ('platform', 'agent', 'platform-unlimited')),
       mode          text not null check (length(mode) between 1 and 32),
       validity_days integer check (validity_days is null or validity_days between 1 and 36500),
@@ -49,7 +49,7 @@ export async function up(db: Kysely<any>): Promise<void> {
   await sql`create index license_certificates_customer on license_certificates (customer_id, id)`.execute(db);
   await sql`
     create table license_file_tokens (
-      project_id bigint primary key,
+      project_id bigint primary key references projects (project_id),
       token      text not null,
       token_hash text not null unique,
       created_at timestamptz not null default now()

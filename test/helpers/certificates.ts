@@ -1,4 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
+import os from 'node:os';
+import type { KyselyPlugin } from 'kysely';
+import type { Db } from '../../src/db/database.ts';
 import type { TestApp } from './app.ts';
 import { ADMIN } from './app.ts';
 
@@ -62,3 +65,25 @@ export function customer(t: TestApp, auth: string) {
 }
 
 export const adminHeader = { authorization: `Bearer ${ADMIN}` };
+
+/** A handle on the same database that counts the statements sent through it. */
+export function countingDb(db: Db): { db: Db; statements: () => number; reset: () => void } {
+  let n = 0;
+  const plugin: KyselyPlugin = {
+    transformQuery(args) {
+      n++;
+      return args.node;
+    },
+    transformResult: async (args) => args.result,
+  };
+  return { db: db.withPlugin(plugin), statements: () => n, reset: () => void (n = 0) };
+}
+
+/**
+ * A time limit for a speed test on a shared machine: `ms` on an idle one, scaled by how many
+ * times over its cores the machine is loaded right now (the run's own load average), so a test
+ * measures the code rather than the neighbours. The figures are printed either way.
+ */
+export function scaledLimit(ms: number): number {
+  return ms * Math.max(1, os.loadavg()[0]! / os.cpus().length);
+}
