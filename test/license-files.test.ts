@@ -128,6 +128,12 @@ describe('the license file', () => {
       const r = await ctx.t.app.request(path);
       expect(r.status).toBe(path.includes('%00') ? 400 : 404);
     }
+    // A wrong token costs what a right one costs up to the answer: one lookup by its hash.
+    const counting = countingDb(ctx.tdb.db);
+    const t = buildApp(counting.db, certificateEnv());
+    counting.reset();
+    expect((await t.app.request(`/license-files/${wrong}`)).status).toBe(404);
+    expect(counting.statements()).toBe(1);
     const rotated = await ctx.t.admin('POST', '/v1/projects/101/license-file/rotate');
     expect(rotated.status).toBe(200);
     const next = ((await rotated.json()) as any).licenseUrl as string;

@@ -76,6 +76,8 @@ export const certificatesSource: LicenseFileSource = {
         .select('a.deleted_at as agent_deleted_at')
         .where('c.customer_id', '=', p.customerId)
         .where('c.activated_at', 'is not', null)
+        // Lapsed ones are left out here already; a deleted agent's, by statusOf below.
+        .where((eb) => eb.or([eb('c.expires_at', 'is', null), eb('c.expires_at', '>', now)]))
         .orderBy('c.id')
         .execute(),
     ]);
