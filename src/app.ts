@@ -16,6 +16,9 @@ import { licensingVendorRoutes } from './licensing/vendor.routes.ts';
 import { healthRoutes } from './ops/health.routes.ts';
 import { statementsRoutes } from './statements/statements.routes.ts';
 import { usageEventsRoutes } from './usage/usage-events.routes.ts';
+import { signingKeysFromConfig } from './certificates/keys.ts';
+import { certificateVendorRoutes } from './certificates/vendor.routes.ts';
+import { entitlementsRoutes } from './certificates/entitlements.routes.ts';
 
 export const API_VERSION = '0.1.0';
 
@@ -28,7 +31,7 @@ export function createApp(deps: AppDeps) {
   const heavyReads = new HeavyReadGate(deps.config.heavyReadConcurrency, deps.config.heavyReadQueue);
   app.use('/v1/reconciliation', heavyRead(heavyReads));
   app.use('/v1/statements/:id/lines', heavyRead(heavyReads, (c) => wantsCsv(c.req.header('accept'))));
-  const routeDeps = { ...deps, heavyReads };
+  const routeDeps = { ...deps, heavyReads, signingKeys: deps.signingKeys ?? signingKeysFromConfig(deps.config) };
 
   app.route('/', healthRoutes(deps));
   app.route('/usage', usageRoutes(deps));
@@ -41,6 +44,8 @@ export function createApp(deps: AppDeps) {
   app.route('/v1/reconciliation', reconciliationRoutes(deps));
   app.route('/v1', licensingVendorRoutes(routeDeps));
   app.route('/dabiz/license', licenseApiRoutes(routeDeps));
+  app.route('/', certificateVendorRoutes(routeDeps));
+  app.route('/ext/v1/entitlements', entitlementsRoutes(routeDeps));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', { type: 'http', scheme: 'bearer' });
   app.doc31('/openapi.json', {

@@ -41,6 +41,15 @@ export interface Config {
   licenseWhitelistMax: number;
   /** Wrong credentials per minute from one source before its requests answer 429 without a lookup; 0: no limit. */
   authFailuresPerMinute: number;
+  /** Certificates and license files (docs/certificates.md). PEM (PKCS#8) Ed25519 private key; unset: generated on the embedded database outside production. */
+  licenseSigningKey: string | undefined;
+  /** PEM public keys of earlier signing keys, still published so that what they signed verifies. */
+  licenseRetiredPublicKeys: string | undefined;
+  certificatePackageMaxBytes: number;
+  licenseFiles: boolean;
+  /** The server's public base URL, for the `licenseUrl` of provisioning. */
+  publicUrl: string | undefined;
+  licenseFileTtlDays: number;
 }
 
 export class ConfigError extends Error {
@@ -104,6 +113,13 @@ const envSchema = z
     HEAVY_READ_QUEUE: z.coerce.number().int().min(0).max(10_000).default(8),
     LICENSE_WHITELIST_MAX: z.coerce.number().int().min(1).max(10_000_000).default(100_000),
     AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(30),
+    LICENSE_SIGNING_KEY: z.string().includes('PRIVATE KEY', { message: 'must be a PEM private key (-----BEGIN PRIVATE KEY-----)' }).optional(),
+    LICENSE_RETIRED_PUBLIC_KEYS: z.string().includes('PUBLIC KEY', { message: 'must hold PEM public keys (-----BEGIN PUBLIC KEY-----)' }).optional(),
+    // 10,000 certificates are about 2 MB; 16 MiB leaves room and still bounds what one upload reads.
+    CERTIFICATE_PACKAGE_MAX_BYTES: z.coerce.number().int().min(1024).max(256 * 1024 * 1024).default(16 * 1024 * 1024),
+    LICENSE_FILES: z.enum(['on', 'off']).default('off'),
+    PUBLIC_URL: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
+    LICENSE_FILE_TTL_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   })
   .superRefine((env, ctx) => {
     if ((env.AGORA_API_KEY === undefined) !== (env.AGORA_API_SECRET === undefined)) {
@@ -171,5 +187,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     heavyReadQueue: e.HEAVY_READ_QUEUE,
     licenseWhitelistMax: e.LICENSE_WHITELIST_MAX,
     authFailuresPerMinute: e.AUTH_FAILURES_PER_MINUTE,
+    licenseSigningKey: e.LICENSE_SIGNING_KEY,
+    licenseRetiredPublicKeys: e.LICENSE_RETIRED_PUBLIC_KEYS,
+    certificatePackageMaxBytes: e.CERTIFICATE_PACKAGE_MAX_BYTES,
+    licenseFiles: e.LICENSE_FILES === 'on',
+    publicUrl: e.PUBLIC_URL?.replace(/\/+$/, ''),
+    licenseFileTtlDays: e.LICENSE_FILE_TTL_DAYS,
   };
 }

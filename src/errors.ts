@@ -53,6 +53,17 @@ export const ERROR_STATUS = {
   overloaded: 503,
   /** The request passed its deadline; work already started may still complete, so a retry must be safe. */
   deadline_exceeded: 503,
+  // Certificates and license files (docs/certificates.md).
+  invalid_package: 400,
+  package_signature_invalid: 400,
+  unknown_signing_key: 400,
+  unknown_certificate: 404,
+  unknown_agent: 404,
+  agent_exists: 409,
+  agent_deleted: 409,
+  certificate_not_bindable: 409,
+  certificate_bound_elsewhere: 409,
+  signing_key_missing: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

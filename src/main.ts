@@ -1,6 +1,7 @@
 import { serve } from '@hono/node-server';
 import { ConfigError, loadConfig } from './config.ts';
 import { resolveCredentials } from './credentials.ts';
+import { resolveSigningKeys, type SigningKeys } from './certificates/keys.ts';
 import { DataDirLockedError } from './db/data-dir-lock.ts';
 import { openDatabase } from './db/database.ts';
 import { migrateToLatestOrThrow } from './db/migrate.ts';
@@ -11,9 +12,11 @@ import { buildSettings, resumeBuilds } from './statements/store.ts';
 async function main(): Promise<void> {
   let config;
   let creds;
+  let signing: { keys: SigningKeys | undefined; generatedFile?: string };
   try {
     config = loadConfig();
     creds = resolveCredentials(config);
+    signing = resolveSigningKeys(config);
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(err.message);
@@ -42,7 +45,7 @@ async function main(): Promise<void> {
     log({ at: new Date().toISOString(), level: 'error', event: 'statement_numbering_failed', statementId, error: err instanceof Error ? err.message : String(err) });
   void resumeBuilds(database.db).catch((err: unknown) => buildSettings.report(err, '*'));
 
-  const app = createApp({ db: database.db, config, apiKeys: creds.apiKeys, adminToken: creds.adminToken, log, clock: () => new Date() });
+  const app = createApp({ db: database.db, config, apiKeys: creds.apiKeys, adminToken: creds.adminToken, log, clock: () => new Date(), signingKeys: signing.keys });
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
     log({
       at: new Date().toISOString(),
@@ -50,6 +53,8 @@ async function main(): Promise<void> {
       url: `http://${info.address.includes(':') ? `[${info.address}]` : info.address}:${info.port}`,
       database: database.kind === 'embedded' ? `embedded (${config.dataDir})` : 'postgres',
       migrationsApplied: applied.map((m) => m.migrationName),
+      // The key's id and where it came from; never the key.
+      licenseSigningKey: signing.keys ? { kid: signing.keys.current.kid, from: signing.generatedFile ?? 'LICENSE_SIGNING_KEY' } : null,
     });
   });
 

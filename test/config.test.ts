@@ -40,6 +40,12 @@ describe('loadConfig', () => {
       heavyReadQueue: 8,
       licenseWhitelistMax: 100_000,
       authFailuresPerMinute: 30,
+      licenseSigningKey: undefined,
+      licenseRetiredPublicKeys: undefined,
+      certificatePackageMaxBytes: 16 * 1024 * 1024,
+      licenseFiles: false,
+      publicUrl: undefined,
+      licenseFileTtlDays: 30,
     } satisfies Config);
   });
 
@@ -99,6 +105,12 @@ describe('loadConfig', () => {
       heavyReadQueue: 0,
       licenseWhitelistMax: 500,
       authFailuresPerMinute: 0,
+      licenseSigningKey: undefined,
+      licenseRetiredPublicKeys: undefined,
+      certificatePackageMaxBytes: 16 * 1024 * 1024,
+      licenseFiles: false,
+      publicUrl: undefined,
+      licenseFileTtlDays: 30,
     } satisfies Config);
     expect(loadConfig({ DATABASE_URL: 'postgresql://x/y' }).databaseUrl).toBe('postgresql://x/y');
   });

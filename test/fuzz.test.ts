@@ -6,6 +6,7 @@ import { ERROR_STATUS, type ErrorCode } from '../src/errors.ts';
 import { ADMIN, buildApp, dayStart, KEY, provision, type TestApp } from './helpers/app.ts';
 import { openTestDatabase, TABLES, type TestDatabase } from './helpers/db.ts';
 import { buy, catalogue, COMMERCIAL_PID, projectCredentials, TRIAL_PID } from './helpers/license.ts';
+import { certificateEnv, issue, PUBLIC_URL } from './helpers/certificates.ts';
 
 /**
  * Every route with malformed input, with valid authentication and without. Each request takes a
@@ -49,7 +50,7 @@ type Auth = 'admin' | 'basic' | 'agora' | 'none';
 type Family = 'agora-numeric' | 'agora-text' | 'vendor' | 'license-api' | 'public';
 
 interface Base {
-  method: 'GET' | 'POST' | 'PUT';
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /** OpenAPI path, `{name}` for path parameters. */
   route: string;
   auth: Auth;
@@ -159,7 +160,7 @@ const WINDOW = { fromTs: String(dayStart('2025-05-01')), toTs: String(dayStart('
 const BILL_WINDOW = { fromTs: String(dayStart('2025-05-01')), toTs: String(dayStart('2025-05-31') + 86_399) };
 
 /** Filled by the world: ids only known once it is made. */
-const known = { license: '', padId: '', renewId: 'fz-renewal-order', statementId: '1' };
+const known = { license: '', padId: '', renewId: 'fz-renewal-order', statementId: '1', certificatePackage: '', agentCertificate: '', licenseFileToken: '' };
 
 async function world(): Promise<void> {
   await catalogue(t);
@@ -199,6 +200,19 @@ async function world(): Promise<void> {
     if (poll.status !== 200) throw new Error(`poll ${path}: ${poll.status}`);
   }
   known.statementId = String((await tdb.db.selectFrom('statements').select('id').executeTakeFirstOrThrow()).id);
+  // Certificates: a package uploaded, agents registered, the license file's token.
+  known.certificatePackage = await issue(t, 'c1', [{ type: 'agent', validityDays: 30, count: 2 }, { type: 'platform', validityDays: 30 }]);
+  const form = new FormData();
+  form.append('file', new Blob([known.certificatePackage]), 'package.lcs');
+  const uploaded = await t.app.request('/dabiz/license/v2/certificates/upload', { method: 'POST', headers: { authorization: basic }, body: form });
+  const certificates = ((await uploaded.json()) as { data: { certificates: { id: string; type: string }[] } }).data.certificates;
+  known.agentCertificate = certificates.find((c) => c.type === 'agent')!.id;
+  for (const agentId of ['fz-agent-1', 'fz-agent-del']) {
+    const r = await t.app.request('/dabiz/license/v2/agents', { method: 'POST', headers: { authorization: basic, 'content-type': 'application/json' }, body: JSON.stringify({ agentId }) });
+    if (r.status !== 200) throw new Error(`agent: ${r.status} ${await r.text()}`);
+  }
+  const project = await t.agoraSend('POST', '/customers/c1/projects/new', { projectId: 101 });
+  known.licenseFileToken = (((await project.json()) as { data: { licenseUrl: string } }).data.licenseUrl).slice(`${PUBLIC_URL}/license-files/`.length);
 }
 
 async function licenseCall(method: string, url: string) {
@@ -265,6 +279,17 @@ function bases(): Base[] {
     { method: 'POST', route: '/dabiz/license/v2/pad/delete', auth: 'basic', query: { appid: '101' }, body: { json: { ids: [known.padId] } } },
     { method: 'POST', route: '/dabiz/license/v2/vendor/pad/switch', auth: 'basic', query: { appid: '101', enabled: 'true' } },
     { method: 'POST', route: '/dabiz/license/v2/pad/clear', auth: 'basic', query: { appid: '101' } },
+    { method: 'GET', route: '/.well-known/license-keys', auth: 'none' },
+    { method: 'POST', route: '/v1/certificate-packages', auth: 'admin', body: { json: { customerId: 'c1', certificates: [{ type: 'agent', mode: 'subscription', validityDays: 30, count: 2 }] } } },
+    { method: 'GET', route: '/license-files/{token}', auth: 'none', path: { token: known.licenseFileToken } },
+    { method: 'POST', route: '/v1/projects/{projectId}/license-file/rotate', auth: 'admin', path: { projectId: '102' } },
+    { method: 'GET', route: '/ext/v1/entitlements', auth: 'basic', query: { agentId: 'fz-agent-1' } },
+    { method: 'POST', route: '/dabiz/license/v2/certificates/upload', auth: 'basic', body: { multipart: known.certificatePackage } },
+    { method: 'GET', route: '/dabiz/license/v2/certificates', auth: 'basic', query: { after: 'crt_', size: '10' } },
+    { method: 'POST', route: '/dabiz/license/v2/agents', auth: 'basic', body: { json: { agentId: 'fz-agent-2' } } },
+    { method: 'POST', route: '/dabiz/license/v2/certificates/{id}/bind', auth: 'basic', path: { id: known.agentCertificate }, body: { json: { agentId: 'fz-agent-1' } } },
+    { method: 'GET', route: '/dabiz/license/v2/platform', auth: 'basic', query: { after: 'a', size: '10' } },
+    { method: 'DELETE', route: '/dabiz/license/v2/agents/{agentId}', auth: 'basic', path: { agentId: 'fz-agent-del' } },
     { method: 'PUT', route: '/customers/{customerId}/deactivate', auth: 'agora', path: { customerId: 'c2' }, body: { json: {} } },
   ];
 }
@@ -396,6 +421,12 @@ function mutationsOf(base: Base): { name: string; apply: Mutation; declared: boo
   return out;
 }
 
+/**
+ * Routes that act for the caller's own customer (no appid names a project): another customer's
+ * project credentials are a valid caller there, answered for that customer, not wrong credentials.
+ */
+const CALLER_SCOPED = new Set(['/ext/v1/entitlements', '/dabiz/license/v2/certificates/upload', '/dabiz/license/v2/certificates', '/dabiz/license/v2/agents', '/dabiz/license/v2/certificates/{id}/bind', '/dabiz/license/v2/platform', '/dabiz/license/v2/agents/{agentId}']);
+
 /** Wrong credentials for a route family. */
 function badAuthOf(base: Base): [string, string][] {
   switch (base.auth) {
@@ -412,7 +443,7 @@ function badAuthOf(base: Base): [string, string][] {
         ['Basic of a lone surrogate user (7aCAOmI=)', 'Basic 7aCAOmI='],
         ['Basic with wrong secret', `Basic ${Buffer.from('nobody:nothing').toString('base64')}`],
         ['Basic that is not base64', 'Basic %%%'],
-        ['another customer’s project', basicOfOther],
+        ...(CALLER_SCOPED.has(base.route) ? [] : ([['another customer’s project', basicOfOther]] as [string, string][])),
         ['wrong bearer token', 'Bearer wrong-token-0123456789abcdef'],
       ];
     case 'agora':
@@ -605,7 +636,7 @@ beforeAll(async () => {
   tdb = await openTestDatabase();
   // No per-customer limit and no failure budget per address: a fuzz run is many requests a second,
   // many with spoiled credentials, all from one source, and 429s would hide the answers.
-  t = buildApp(tdb.db, { LICENSE_RATE_LIMIT: '0', AUTH_FAILURES_PER_MINUTE: '0' });
+  t = buildApp(tdb.db, certificateEnv({ LICENSE_RATE_LIMIT: '0', AUTH_FAILURES_PER_MINUTE: '0' }));
   await world();
 }, 120_000);
 afterAll(async () => {

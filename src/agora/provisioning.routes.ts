@@ -9,6 +9,7 @@ import { customerIdSchema, projectIdSchema } from '../ids.ts';
 import * as provisioning from '../provisioning/provisioning.service.ts';
 import { agoraSignature } from './auth.ts';
 import { textErrorResponse } from './query.ts';
+import { licenseUrlOf, tokenOf } from '../certificates/license-file.ts';
 
 const optionalText = (max: number) =>
   z
@@ -93,14 +94,15 @@ export function provisioningRoutes(deps: AppDeps) {
       path: '/{customerId}/projects/new',
       tags: ['Agora'],
       summary: 'A user enables the extension for a project',
-      description: 'Returns the project’s appKey and appSecret; the same pair on every repeat.',
+      description:
+        'Returns the project’s appKey and appSecret; the same pair on every repeat. With LICENSE_FILES=on and PUBLIC_URL set, also `licenseUrl`: where devices fetch the project’s signed license file (the same on every repeat until rotated).',
       request: { params: customerPath, ...jsonBody(newProjectBody) },
       responses: {
         200: {
           description: 'provisioned',
           content: {
             'application/json': {
-              schema: success.extend({ data: z.object({ appKey: z.string(), appSecret: z.string() }) }),
+              schema: success.extend({ data: z.object({ appKey: z.string(), appSecret: z.string(), licenseUrl: z.string().optional() }) }),
             },
           },
         },
@@ -111,7 +113,11 @@ export function provisioningRoutes(deps: AppDeps) {
       const customerId = pathParam(customerIdSchema, c.req.param('customerId'), 'customerId');
       const b = body(c, newProjectBody);
       const creds = await provisioning.provisionProject(deps.db, customerId, b.projectId, deps.clock());
-      return c.json({ status: 'success' as const, statusReason: '', data: creds }, 200);
+      // Off (the default): the answer and its cost are as before. On: one more statement, by primary key.
+      const publicUrl = deps.config.licenseFiles ? deps.config.publicUrl : undefined;
+      if (publicUrl === undefined) return c.json({ status: 'success' as const, statusReason: '', data: creds }, 200);
+      const licenseUrl = licenseUrlOf(publicUrl, await tokenOf(deps.db, b.projectId));
+      return c.json({ status: 'success' as const, statusReason: '', data: { ...creds, licenseUrl } }, 200);
     },
   );
 

@@ -3,6 +3,7 @@ import { MIGRATE_USAGE, migrateCommand } from './commands/migrate.ts';
 import { POLL_USAGE, pollCommand } from './commands/poll.ts';
 import { SERVE_USAGE, serveCommand } from './commands/serve.ts';
 import { SIGN_USAGE, signCommand } from './commands/sign.ts';
+import { CERTIFICATES_USAGE, certificatesCommand, LICENSE_FILE_USAGE, licenseFileCommand } from './commands/certificates.ts';
 import { EXIT, UsageError, type CliIo } from './io.ts';
 
 export const USAGE = `agora-vendor: the Agora extension vendor server and its tools
@@ -17,6 +18,8 @@ Commands
   poll usage --date YYYY-MM-DD       poll a day's usage as Agora does and check the contract
   poll bill --month YYYY-MM          poll a month's bill as Agora does and check the contract
   poll license --customer ID         ask for a customer's license and check the answer
+  certificates issue|inspect         sign a .lcs certificate package offline, or show one
+  license-file verify FILE           check a license file offline: signature, validUntil, grants
 
 Exit status: 0 success, 1 a contract violation or a failed operation, 2 a usage mistake.`;
 
@@ -25,6 +28,8 @@ const COMMANDS = {
   migrate: { usage: MIGRATE_USAGE, run: migrateCommand },
   sign: { usage: SIGN_USAGE, run: signCommand },
   poll: { usage: POLL_USAGE, run: pollCommand },
+  certificates: { usage: CERTIFICATES_USAGE, run: certificatesCommand },
+  'license-file': { usage: LICENSE_FILE_USAGE, run: licenseFileCommand },
 } as const;
 
 /**

@@ -24,6 +24,8 @@ export const LOCK = {
   PLAN: 7303,
   CUSTOMER: 7304,
   PLAN_CHANGE: 7305,
+  /** (key: hashtext(customerId)) certificate uploads, binds and agent changes of one customer, exclusive. */
+  CERTIFICATES: 7306,
 } as const;
 
 export type LockClass = (typeof LOCK)[keyof typeof LOCK];

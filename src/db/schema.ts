@@ -190,6 +190,11 @@ export interface DB {
   license_pads: LicensePadsTable;
   license_pad_counts: LicensePadCountsTable;
   listing_counts: ListingCountsTable;
+  license_platforms: LicensePlatformsTable;
+  license_agents: LicenseAgentsTable;
+  license_certificates: LicenseCertificatesTable;
+  license_file_tokens: LicenseFileTokensTable;
+  license_file_versions: LicenseFileVersionsTable;
 }
 
 export type Customer = Selectable<CustomersTable>;
@@ -326,3 +331,60 @@ export interface ListingCountsTable {
 export type LicenseSku = Selectable<LicenseSkusTable>;
 export type LicensePid = Selectable<LicensePidsTable>;
 export type LicenseRow = Selectable<LicensesTable>;
+
+// Certificates and license files (migrations/20261201040000-certificates.ts).
+
+export interface LicensePlatformsTable {
+  customer_id: string;
+  expires_at: Date | null;
+  permanent: ColumnType<boolean, boolean | undefined, boolean>;
+  unlimited_until: Date | null;
+  unlimited_permanent: ColumnType<boolean, boolean | undefined, boolean>;
+}
+
+export interface LicenseAgentsTable {
+  customer_id: string;
+  agent_id: string;
+  registered_at: Date;
+  deleted_at: Date | null;
+  expires_at: Date | null;
+  permanent: ColumnType<boolean, boolean | undefined, boolean>;
+  /** Registered while a platform-unlimited certificate was valid: licensed until the platform's expiry. */
+  unlimited: ColumnType<boolean, boolean | undefined, boolean>;
+}
+
+export type CertificateType = 'platform' | 'agent' | 'platform-unlimited';
+
+export interface LicenseCertificatesTable {
+  id: string;
+  customer_id: string;
+  type: CertificateType;
+  mode: string;
+  /** null: permanent. */
+  validity_days: number | null;
+  package_id: string;
+  registered_at: Date;
+  agent_id: string | null;
+  activated_at: Date | null;
+  starts_at: Date | null;
+  /** null once activated: permanent. */
+  expires_at: Date | null;
+}
+
+export interface LicenseFileTokensTable {
+  project_id: BigId;
+  token: string;
+  /** sha256 of the token, hex: what a request is looked up by. */
+  token_hash: string;
+  created_at: CreatedAt;
+}
+
+/** Kept by triggers (migration 20261201040000); never written by the app. */
+export interface LicenseFileVersionsTable {
+  scope: string;
+  version: string;
+}
+
+export type LicenseCertificateRow = Selectable<LicenseCertificatesTable>;
+export type LicenseAgentRow = Selectable<LicenseAgentsTable>;
+export type LicensePlatformRow = Selectable<LicensePlatformsTable>;

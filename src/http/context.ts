@@ -2,6 +2,7 @@ import type { Config } from '../config.ts';
 import type { Db } from '../db/database.ts';
 import type { ApiKeyPair } from '../config.ts';
 import type { HeavyReadGate } from './middleware.ts';
+import type { SigningKeys } from '../certificates/keys.ts';
 
 /** What a route may put in an error: the envelope decides how an AppError is written. */
 export type Envelope = 'agora-numeric' | 'agora-text' | 'vendor' | 'license-api';
@@ -20,6 +21,8 @@ export interface AppDeps {
   log: Logger;
   /** The time now, asked for by every service that reads the clock; tests give a fixed one. */
   clock: () => Date;
+  /** Certificates and license files: unset, taken from the configuration (LICENSE_SIGNING_KEY), if any. */
+  signingKeys?: SigningKeys | undefined;
 }
 
 /** What routes get: the app's deps plus what the app builds once and shares (the heavy-read gate). */

@@ -15,6 +15,7 @@ import * as listings from './listings.service.ts';
 import { MAX_PAD_FILE_BYTES, parsePadFile } from './pad-file.ts';
 import * as pads from './pads.service.ts';
 import { activationView, pidTypeNumber, renewalView, rfc3339, unixSeconds } from './views.ts';
+import { registerCertificateRoutes } from '../certificates/certificates.routes.ts';
 
 export const MAX_PAGE_SIZE = 100;
 
@@ -559,5 +560,7 @@ export function licenseApiRoutes(deps: RouteDeps) {
       });
     },
   );
+  // Certificates, agents and the platform (src/certificates): the same authentication and envelope.
+  registerCertificateRoutes(router, deps);
   return router;
 }

@@ -220,14 +220,22 @@ export interface CustomerLicenseSummary {
  * and the remaining quota over its pool rows. The count of active licenses is read only when asked
  * (it costs one index entry per license).
  */
+/**
+ * A certificate-licensed platform (src/certificates) counts as a license: its expiry, and for a
+ * permanent one 9999-12-31, the latest day Agora's `expireDate` can say.
+ */
+const PLATFORM_EXPIRY = sql`case when permanent then timestamptz '9999-12-31T00:00:00Z' else expires_at end`;
+
 export async function customerSummary(db: Db, customerId: string, now: Date, withActiveCount: boolean): Promise<CustomerLicenseSummary> {
   const activeCount = withActiveCount
     ? sql<string>`(select count(*)::text from licenses where customer_id = ${customerId} and expires_at > ${now})`
     : sql<null>`null`;
   const { rows } = await sql<{ latest: Date | null; earliest: Date | null; active: string | null; available: string; pools: string }>`
     select
-      (select max(expires_at) from licenses where customer_id = ${customerId}) as latest,
-      (select min(expires_at) from licenses where customer_id = ${customerId} and expires_at > ${now}) as earliest,
+      greatest((select max(expires_at) from licenses where customer_id = ${customerId}), (select ${PLATFORM_EXPIRY} from license_platforms where customer_id = ${customerId})) as latest,
+      least(
+        (select min(expires_at) from licenses where customer_id = ${customerId} and expires_at > ${now}),
+        (select ${PLATFORM_EXPIRY} from license_platforms where customer_id = ${customerId} and (permanent or expires_at > ${now}))) as earliest,
       ${activeCount} as active,
       (select coalesce(sum(capacity - used), 0)::text from license_pools where customer_id = ${customerId}) as available,
       (select count(*) from license_pools where customer_id = ${customerId}) as pools`.execute(db);
