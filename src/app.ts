@@ -16,6 +16,7 @@ import { licensingVendorRoutes } from './licensing/vendor.routes.ts';
 import { healthRoutes } from './ops/health.routes.ts';
 import { statementsRoutes } from './statements/statements.routes.ts';
 import { usageEventsRoutes } from './usage/usage-events.routes.ts';
+import { webhooksRoutes } from './notifications/webhooks.routes.ts';
 
 export const API_VERSION = '0.1.0';
 
@@ -25,6 +26,16 @@ export function createApp(deps: AppDeps) {
   app.use('*', requestLog({ log: deps.log }), deadline(deps.config.requestDeadlineMs, { log: deps.log }));
   // Agora's calls go first for database connections; their own, shorter deadline is set with their routes.
   for (const path of ['/usage', '/bill', '/customers/*']) app.use(path, agoraPriority());
+  if (deps.signatureFailures) {
+    const failures = deps.signatureFailures;
+    // Counted in memory only (src/notifications/signature-failures.ts): a flood costs no writes.
+    for (const path of ['/usage', '/bill', '/customers/*']) {
+      app.use(path, async function countSignatureFailures(c, next) {
+        await next();
+        if (c.error instanceof AppError && (c.error.code === 'invalid_signature' || c.error.code === 'unknown_api_key')) failures.record(deps.clock());
+      });
+    }
+  }
   const heavyReads = new HeavyReadGate(deps.config.heavyReadConcurrency, deps.config.heavyReadQueue);
   app.use('/v1/reconciliation', heavyRead(heavyReads));
   app.use('/v1/statements/:id/lines', heavyRead(heavyReads, (c) => wantsCsv(c.req.header('accept'))));
@@ -41,6 +52,7 @@ export function createApp(deps: AppDeps) {
   app.route('/v1/reconciliation', reconciliationRoutes(deps));
   app.route('/v1', licensingVendorRoutes(routeDeps));
   app.route('/dabiz/license', licenseApiRoutes(routeDeps));
+  app.route('/v1', webhooksRoutes(deps));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', { type: 'http', scheme: 'bearer' });
   app.doc31('/openapi.json', {

@@ -6,6 +6,8 @@ import { openDatabase } from './db/database.ts';
 import { migrateToLatestOrThrow } from './db/migrate.ts';
 import type { Logger } from './http/context.ts';
 import { buildSettings, resumeBuilds } from './statements/store.ts';
+import { startNotifications, type Notifications } from './notifications/notifications.service.ts';
+import { SignatureFailureCounter } from './notifications/signature-failures.ts';
 
 async function main(): Promise<void> {
   let config;
@@ -41,7 +43,11 @@ async function main(): Promise<void> {
     log({ at: new Date().toISOString(), level: 'error', event: 'statement_numbering_failed', statementId, error: err instanceof Error ? err.message : String(err) });
   void resumeBuilds(database.db).catch((err: unknown) => buildSettings.report(err, '*'));
 
-  const app = createApp({ db: database.db, config, apiKeys: creds.apiKeys, adminToken: creds.adminToken, log, clock: () => new Date() });
+  const signatureFailures = new SignatureFailureCounter();
+  const clock = () => new Date();
+  const app = createApp({ db: database.db, config, apiKeys: creds.apiKeys, adminToken: creds.adminToken, log, clock, signatureFailures });
+  // Webhook deliveries and the jobs due by time (reminders): every instance runs them (docs/webhooks.md).
+  const notifications: Notifications | null = config.webhooks.worker ? startNotifications(database.db, config, { log, clock, signatureFailures }) : null;
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
     log({
       at: new Date().toISOString(),
@@ -76,6 +82,7 @@ async function main(): Promise<void> {
     log({ at: new Date().toISOString(), event: 'stopping', signal });
     // Stop accepting, let requests in flight finish, then close the pool.
     server.close(async () => {
+      await notifications?.stop();
       await database.close();
       log({ at: new Date().toISOString(), event: 'stopped' });
       process.exit(0);

@@ -2,6 +2,7 @@ import type { Config } from '../config.ts';
 import type { Db } from '../db/database.ts';
 import type { ApiKeyPair } from '../config.ts';
 import type { HeavyReadGate } from './middleware.ts';
+import type { SignatureFailureCounter } from '../notifications/signature-failures.ts';
 
 /** What a route may put in an error: the envelope decides how an AppError is written. */
 export type Envelope = 'agora-numeric' | 'agora-text' | 'vendor' | 'license-api';
@@ -20,6 +21,8 @@ export interface AppDeps {
   log: Logger;
   /** The time now, asked for by every service that reads the clock; tests give a fixed one. */
   clock: () => Date;
+  /** Where Agora signature failures are counted for agora.signature_failed (unset: not counted). */
+  signatureFailures?: SignatureFailureCounter;
 }
 
 /** What routes get: the app's deps plus what the app builds once and shares (the heavy-read gate). */
