@@ -137,8 +137,9 @@ export class DeliveryWorker {
     private readonly db: Db,
     private readonly opts: WorkerOptions,
   ) {
-    // Longer than an attempt can take, so a live instance never loses its lease mid-attempt.
-    this.leaseMs = opts.timeoutMs * 3 + 30_000;
+    // Longer than an attempt can take (the timeout, then one recording statement), so a live
+    // instance never loses its lease mid-attempt; short, so a dead instance's claims come back soon.
+    this.leaseMs = opts.timeoutMs * 2 + 5000;
   }
 
   start(): void {
