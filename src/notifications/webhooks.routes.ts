@@ -21,7 +21,8 @@ const events = z
   .openapi({ example: ['license.expiring', 'license.expired'] });
 const description = z.string().max(512, 'description is at most 512 characters').regex(/^[^\u0000-\u0008\u000b-\u001f\u007f]*$/, 'description must be printable text');
 const endpointId = z.string().regex(/^ep_[0-9a-f]{24}$/, 'id must be an endpoint id (ep_…)');
-const deliveryId = z.string().regex(/^[1-9]\d{0,18}$/, 'id must be a delivery id').refine((v) => BigInt(v) <= 9223372036854775807n, 'id must be a delivery id');
+// One check: a failed pattern must not reach BigInt (zod runs every check of a failed value).
+const deliveryId = z.string().refine((v) => /^[1-9]\d{0,18}$/.test(v) && BigInt(v) <= 9223372036854775807n, 'id must be a delivery id');
 
 const endpointView = z
   .object({
