@@ -15,7 +15,7 @@ export const EVENT_TYPES = {
     data: '`statementId`, `windowStart`, `windowEnd`, `correctionTotal`, `projectCount`, `projects`: up to 100 of `{projectId, quantity}`',
     when: 'a fixed usage statement carries late usage of earlier windows',
   },
-  'customer.provisioned': { data: '`customerId`, `planId`, `customerName`', when: 'Agora provisions (or re-activates) a customer' },
+  'customer.provisioned': { data: '`customerId`, `planId`, `customerName`, `customerEmail`, `customerPhone`, as Agora sent them', when: 'Agora provisions (or re-activates) a customer' },
   'customer.deactivated': { data: '`customerId`', when: 'Agora deactivates a customer' },
   'project.provisioned': { data: '`customerId`, `projectId`', when: 'Agora provisions (or re-enables) a project' },
   'project.deactivated': { data: '`customerId`, `projectId`', when: 'Agora deactivates a project' },
