@@ -3,7 +3,8 @@ import { sql, type Kysely } from 'kysely';
 /**
  * Webhooks and expiry reminders (docs/webhooks.md).
  *
- * - `webhook_events` is the transactional outbox: a row is inserted in the transaction of the change
+ * - `webhook_events` is the transactional outbox (as few indexes as possible: each costs every
+ *   emitting transaction; `id` is random, pruning walks `seq`): a row is inserted in the transaction of the change
  *   it tells of (src/notifications/outbox.ts), so a crash loses none. `dispatched` is false until a
  *   worker has made one delivery per endpoint that wants the event.
  * - `webhook_deliveries`: one per event and endpoint; claimed with a lease (`locked_until`) so no
@@ -36,14 +37,13 @@ export async function up(db: Kysely<any>): Promise<void> {
         )`,
     `create table webhook_events (
           seq bigserial primary key,
-          id text not null unique,
+          id text not null,
           type text not null,
           data jsonb not null,
           created_at timestamptz not null,
           dispatched boolean not null default false
         )`,
     `create index webhook_events_undispatched on webhook_events (seq) where not dispatched`,
-    `create index webhook_events_created on webhook_events (created_at)`,
     `create table webhook_deliveries (
           id bigserial primary key,
           event_seq bigint not null references webhook_events (seq) on delete cascade,

@@ -81,9 +81,11 @@ export class Scheduler {
       const r = await sql<{ n: string }>`
         with gone as (
           delete from webhook_events e where e.seq in (
+            -- By seq (the primary key): the old events are the first ones.
             select e2.seq from webhook_events e2
             where e2.created_at < ${before} and e2.dispatched
               and not exists (select 1 from webhook_deliveries d where d.event_seq = e2.seq and d.status <> 'delivered')
+            order by e2.seq
             limit ${PRUNE_BATCH})
           returning 1)
         select count(*)::text as n from gone`.execute(trx);
