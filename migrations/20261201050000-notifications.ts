@@ -76,8 +76,10 @@ export async function up(db: Kysely<any>): Promise<void> {
           sent_at timestamptz not null,
           primary key (kind, thing_id, expires_at, threshold)
         )`,
-    `-- The reminder scan reads the licenses expiring in the next REMINDER_DAYS by this index.
-        create index licenses_expiry_idx on licenses (expires_at)`,
+    // Pruning finds the records of expiries long past by it.
+    `create index reminders_sent_expiry on reminders_sent (expires_at)`,
+    // The reminder scan reads the licenses expiring in the next REMINDER_DAYS by this index.
+    `create index licenses_expiry_idx on licenses (expires_at)`,
     `create table signature_failures (
           minute timestamptz primary key,
           count bigint not null,

@@ -3,7 +3,7 @@ import type { Db } from '../db/database.ts';
 import type { DB } from '../db/schema.ts';
 import { LOCK, tryLockExclusive } from '../db/locks.ts';
 import type { Logger } from '../http/context.ts';
-import { EXPIRY_SOURCES, sendDueReminders, type ExpirySource } from './reminders.ts';
+import { EXPIRED_CATCH_UP_DAYS, EXPIRY_SOURCES, sendDueReminders, type ExpirySource } from './reminders.ts';
 import { emitSignatureFailures, type SignatureFailureCounter } from './signature-failures.ts';
 
 export interface SchedulerOptions {
@@ -89,6 +89,10 @@ export class Scheduler {
             limit ${PRUNE_BATCH})
           returning 1)
         select count(*)::text as n from gone`.execute(trx);
+      // Reminder records of expiries long past: never consulted again (the scan stops at EXPIRED_CATCH_UP_DAYS).
+      const forgotten = new Date(now.getTime() - (EXPIRED_CATCH_UP_DAYS + 1) * DAY_MS);
+      await sql`delete from reminders_sent where (kind, thing_id, expires_at, threshold) in (
+        select kind, thing_id, expires_at, threshold from reminders_sent where expires_at < ${forgotten} limit ${PRUNE_BATCH})`.execute(trx);
       return Number(r.rows[0]!.n);
     });
     return { reminders, signatureEvents, pruned };
