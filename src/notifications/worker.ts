@@ -156,11 +156,6 @@ export class DeliveryWorker {
     await Promise.all([...this.inFlight]);
   }
 
-  /** New work may be there (an event was just stored here): look now rather than at the next poll. */
-  nudge(): void {
-    this.wake?.();
-  }
-
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const t = setTimeout(() => {
