@@ -19,6 +19,7 @@ import { usageEventsRoutes } from './usage/usage-events.routes.ts';
 import { signingKeysFromConfig } from './certificates/keys.ts';
 import { certificateVendorRoutes } from './certificates/vendor.routes.ts';
 import { entitlementsRoutes } from './certificates/entitlements.routes.ts';
+import { webhooksRoutes } from './notifications/webhooks.routes.ts';
 
 export const API_VERSION = '0.1.0';
 
@@ -28,6 +29,16 @@ export function createApp(deps: AppDeps) {
   app.use('*', requestLog({ log: deps.log }), deadline(deps.config.requestDeadlineMs, { log: deps.log }));
   // Agora's calls go first for database connections; their own, shorter deadline is set with their routes.
   for (const path of ['/usage', '/bill', '/customers/*']) app.use(path, agoraPriority());
+  if (deps.signatureFailures) {
+    const failures = deps.signatureFailures;
+    // Counted in memory only (src/notifications/signature-failures.ts): a flood costs no writes.
+    for (const path of ['/usage', '/bill', '/customers/*']) {
+      app.use(path, async function countSignatureFailures(c, next) {
+        await next();
+        if (c.error instanceof AppError && (c.error.code === 'invalid_signature' || c.error.code === 'unknown_api_key')) failures.record(deps.clock());
+      });
+    }
+  }
   const heavyReads = new HeavyReadGate(deps.config.heavyReadConcurrency, deps.config.heavyReadQueue);
   app.use('/v1/reconciliation', heavyRead(heavyReads));
   app.use('/v1/statements/:id/lines', heavyRead(heavyReads, (c) => wantsCsv(c.req.header('accept'))));
@@ -46,6 +57,7 @@ export function createApp(deps: AppDeps) {
   app.route('/dabiz/license', licenseApiRoutes(routeDeps));
   app.route('/', certificateVendorRoutes(routeDeps));
   app.route('/ext/v1/entitlements', entitlementsRoutes(routeDeps));
+  app.route('/v1', webhooksRoutes(deps));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', { type: 'http', scheme: 'bearer' });
   app.doc31('/openapi.json', {

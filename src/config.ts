@@ -50,6 +50,25 @@ export interface Config {
   /** The server's public base URL, for the `licenseUrl` of provisioning. */
   publicUrl: string | undefined;
   licenseFileTtlDays: number;
+  /** Notifications (docs/webhooks.md). */
+  webhooks: WebhookConfig;
+}
+
+export interface WebhookConfig {
+  /** Loopback, private, link-local and metadata addresses allowed as endpoints (always outside production). */
+  allowPrivate: boolean;
+  /** Seconds before each retry after a failed attempt; then the delivery is failed. */
+  retrySchedule: number[];
+  timeoutMs: number;
+  concurrency: number;
+  pollMs: number;
+  /** Delivered events are deleted this long after they were created. */
+  retentionDays: number;
+  /** Days before an expiry that license.expiring is sent (0 is license.expired, always). */
+  reminderDays: number[];
+  schedulerIntervalMs: number;
+  /** Off: this instance neither delivers nor runs the scheduler (events are still stored). */
+  worker: boolean;
 }
 
 export class ConfigError extends Error {
@@ -75,6 +94,25 @@ const keyPairText = z
     }
     return pairs;
   });
+
+/** `5,300,1800`: whole numbers from min to max, at most `most` of them (seconds or days). */
+function secondsList(min: number, max: number, most: number) {
+  return z
+    .string()
+    .transform((text, ctx) => {
+      const items = text.split(',').map((s) => s.trim());
+      const out: number[] = [];
+      for (const item of items) {
+        if (!/^\d{1,10}$/.test(item) || Number(item) < min || Number(item) > max) {
+          ctx.addIssue({ code: 'custom', message: `"${item.slice(0, 20)}" is not a whole number from ${min} to ${max}` });
+          return z.NEVER;
+        }
+        out.push(Number(item));
+      }
+      if (out.length > most) ctx.addIssue({ code: 'custom', message: `at most ${most} values` });
+      return out;
+    });
+}
 
 function redact(item: string): string {
   const at = item.indexOf(':');
@@ -120,6 +158,15 @@ const envSchema = z
     LICENSE_FILES: z.enum(['on', 'off']).default('off'),
     PUBLIC_URL: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
     LICENSE_FILE_TTL_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
+    WEBHOOK_ALLOW_PRIVATE: z.enum(['true', 'false']).default('false'),
+    WEBHOOK_RETRY_SCHEDULE: secondsList(1, 30 * 86_400, 20).default([5, 300, 1800, 7200, 18_000, 36_000, 36_000]),
+    WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+    WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+    WEBHOOK_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(500),
+    WEBHOOK_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(7),
+    REMINDER_DAYS: secondsList(1, 3650, 50).default([45, 30, 15, 7, 6, 5, 4, 3, 2, 1]),
+    SCHEDULER_INTERVAL_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
+    NOTIFICATIONS_WORKER: z.enum(['on', 'off']).default('on'),
   })
   .superRefine((env, ctx) => {
     if ((env.AGORA_API_KEY === undefined) !== (env.AGORA_API_SECRET === undefined)) {
@@ -193,5 +240,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     licenseFiles: e.LICENSE_FILES === 'on',
     publicUrl: e.PUBLIC_URL?.replace(/\/+$/, ''),
     licenseFileTtlDays: e.LICENSE_FILE_TTL_DAYS,
+    webhooks: {
+      allowPrivate: e.WEBHOOK_ALLOW_PRIVATE === 'true',
+      retrySchedule: e.WEBHOOK_RETRY_SCHEDULE,
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      concurrency: e.WEBHOOK_CONCURRENCY,
+      pollMs: e.WEBHOOK_POLL_MS,
+      retentionDays: e.WEBHOOK_RETENTION_DAYS,
+      reminderDays: [...new Set(e.REMINDER_DAYS)].sort((a, b) => b - a),
+      schedulerIntervalMs: e.SCHEDULER_INTERVAL_MS,
+      worker: e.NOTIFICATIONS_WORKER === 'on',
+    },
   };
 }

@@ -8,6 +8,8 @@ import { migrateToLatestOrThrow } from './db/migrate.ts';
 import type { Logger } from './http/context.ts';
 import { batchedLogger } from './http/log.ts';
 import { buildSettings, resumeBuilds } from './statements/store.ts';
+import { startNotifications, type Notifications } from './notifications/notifications.service.ts';
+import { SignatureFailureCounter } from './notifications/signature-failures.ts';
 
 async function main(): Promise<void> {
   let config;
@@ -45,7 +47,11 @@ async function main(): Promise<void> {
     log({ at: new Date().toISOString(), level: 'error', event: 'statement_numbering_failed', statementId, error: err instanceof Error ? err.message : String(err) });
   void resumeBuilds(database.db).catch((err: unknown) => buildSettings.report(err, '*'));
 
-  const app = createApp({ db: database.db, config, apiKeys: creds.apiKeys, adminToken: creds.adminToken, log, clock: () => new Date(), signingKeys: signing.keys });
+  const signatureFailures = new SignatureFailureCounter();
+  const clock = () => new Date();
+  const app = createApp({ db: database.db, config, apiKeys: creds.apiKeys, adminToken: creds.adminToken, log, clock, signingKeys: signing.keys, signatureFailures });
+  // Webhook deliveries and the jobs due by time (reminders): every instance runs them (docs/webhooks.md).
+  const notifications: Notifications | null = config.webhooks.worker ? startNotifications(database.db, config, { log, clock, signatureFailures }) : null;
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
     log({
       at: new Date().toISOString(),
@@ -82,6 +88,7 @@ async function main(): Promise<void> {
     log({ at: new Date().toISOString(), event: 'stopping', signal });
     // Stop accepting, let requests in flight finish, then close the pool.
     server.close(async () => {
+      await notifications?.stop();
       await database.close();
       log({ at: new Date().toISOString(), event: 'stopped' });
       process.exit(0);

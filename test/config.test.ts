@@ -46,6 +46,17 @@ describe('loadConfig', () => {
       licenseFiles: false,
       publicUrl: undefined,
       licenseFileTtlDays: 30,
+      webhooks: {
+        allowPrivate: false,
+        retrySchedule: [5, 300, 1800, 7200, 18_000, 36_000, 36_000],
+        timeoutMs: 10_000,
+        concurrency: 16,
+        pollMs: 500,
+        retentionDays: 7,
+        reminderDays: [45, 30, 15, 7, 6, 5, 4, 3, 2, 1],
+        schedulerIntervalMs: 30_000,
+        worker: true,
+      },
     } satisfies Config);
   });
 
@@ -82,6 +93,15 @@ describe('loadConfig', () => {
       HEAVY_READ_QUEUE: '0',
       LICENSE_WHITELIST_MAX: '500',
       AUTH_FAILURES_PER_MINUTE: '0',
+      WEBHOOK_ALLOW_PRIVATE: 'true',
+      WEBHOOK_RETRY_SCHEDULE: '1,2',
+      WEBHOOK_TIMEOUT_MS: '2000',
+      WEBHOOK_CONCURRENCY: '4',
+      WEBHOOK_POLL_MS: '100',
+      WEBHOOK_RETENTION_DAYS: '30',
+      REMINDER_DAYS: '1,10,3',
+      SCHEDULER_INTERVAL_MS: '1000',
+      NOTIFICATIONS_WORKER: 'off',
     });
     expect(c).toEqual({
       nodeEnv: 'production',
@@ -111,6 +131,17 @@ describe('loadConfig', () => {
       licenseFiles: false,
       publicUrl: undefined,
       licenseFileTtlDays: 30,
+      webhooks: {
+        allowPrivate: true,
+        retrySchedule: [1, 2],
+        timeoutMs: 2000,
+        concurrency: 4,
+        pollMs: 100,
+        retentionDays: 30,
+        reminderDays: [10, 3, 1],
+        schedulerIntervalMs: 1000,
+        worker: false,
+      },
     } satisfies Config);
     expect(loadConfig({ DATABASE_URL: 'postgresql://x/y' }).databaseUrl).toBe('postgresql://x/y');
   });
@@ -125,6 +156,8 @@ describe('loadConfig', () => {
     expect(configError(() => loadConfig({ LICENSE_EXPIRE_RULE: 'middle' })).problems[0]).toMatch(/^LICENSE_EXPIRE_RULE: /);
     expect(configError(() => loadConfig({ LICENSE_RESIDUE_RULE: 'all' })).problems[0]).toMatch(/^LICENSE_RESIDUE_RULE: /);
     expect(configError(() => loadConfig({ LICENSE_RATE_LIMIT: '-1' })).problems[0]).toMatch(/^LICENSE_RATE_LIMIT: /);
+    expect(configError(() => loadConfig({ REMINDER_DAYS: '45,x' })).problems[0]).toMatch(/^REMINDER_DAYS: /);
+    expect(configError(() => loadConfig({ WEBHOOK_RETRY_SCHEDULE: '0' })).problems[0]).toMatch(/^WEBHOOK_RETRY_SCHEDULE: /);
   });
 
   it('reports an AGORA_API_KEY without its secret, and a secret without its key', () => {

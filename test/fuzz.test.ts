@@ -7,6 +7,7 @@ import { ADMIN, buildApp, dayStart, KEY, provision, type TestApp } from './helpe
 import { openTestDatabase, TABLES, type TestDatabase } from './helpers/db.ts';
 import { buy, catalogue, COMMERCIAL_PID, projectCredentials, TRIAL_PID } from './helpers/license.ts';
 import { certificateEnv, issue, PUBLIC_URL } from './helpers/certificates.ts';
+import { fanOut } from '../src/notifications/worker.ts';
 
 /**
  * Every route with malformed input, with valid authentication and without. Each request takes a
@@ -50,7 +51,7 @@ type Auth = 'admin' | 'basic' | 'agora' | 'none';
 type Family = 'agora-numeric' | 'agora-text' | 'vendor' | 'license-api' | 'public';
 
 interface Base {
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** OpenAPI path, `{name}` for path parameters. */
   route: string;
   auth: Auth;
@@ -160,7 +161,7 @@ const WINDOW = { fromTs: String(dayStart('2025-05-01')), toTs: String(dayStart('
 const BILL_WINDOW = { fromTs: String(dayStart('2025-05-01')), toTs: String(dayStart('2025-05-31') + 86_399) };
 
 /** Filled by the world: ids only known once it is made. */
-const known = { license: '', padId: '', renewId: 'fz-renewal-order', statementId: '1', certificatePackage: '', agentCertificate: '', licenseFileToken: '' };
+const known = { license: '', padId: '', renewId: 'fz-renewal-order', statementId: '1', certificatePackage: '', agentCertificate: '', licenseFileToken: '', endpointId: '', deliveryId: '' };
 
 async function world(): Promise<void> {
   await catalogue(t);
@@ -213,6 +214,12 @@ async function world(): Promise<void> {
   }
   const project = await t.agoraSend('POST', '/customers/c1/projects/new', { projectId: 101 });
   known.licenseFileToken = (((await project.json()) as { data: { licenseUrl: string } }).data.licenseUrl).slice(`${PUBLIC_URL}/license-files/`.length);
+  // A webhook endpoint with one delivery (the worker's fan-out, run once here).
+  const endpoint = await admin('POST', '/v1/webhook-endpoints', { url: 'http://127.0.0.1:9/hook', events: ['*'] });
+  if (endpoint.status !== 201) throw new Error(`endpoint: ${JSON.stringify(endpoint)}`);
+  known.endpointId = endpoint.body.id;
+  await fanOut(tdb.db, new Date());
+  known.deliveryId = String((await tdb.db.selectFrom('webhook_deliveries').select('id').executeTakeFirstOrThrow()).id);
 }
 
 async function licenseCall(method: string, url: string) {
@@ -291,6 +298,13 @@ function bases(): Base[] {
     { method: 'GET', route: '/dabiz/license/v2/platform', auth: 'basic', query: { after: 'a', size: '10' } },
     { method: 'DELETE', route: '/dabiz/license/v2/agents/{agentId}', auth: 'basic', path: { agentId: 'fz-agent-del' } },
     { method: 'PUT', route: '/customers/{customerId}/deactivate', auth: 'agora', path: { customerId: 'c2' }, body: { json: {} } },
+    { method: 'POST', route: '/v1/webhook-endpoints', auth: 'admin', body: { json: { url: 'https://example.com/hook', events: ['license.expiring', 'quota.low'], description: 'fuzz' } } },
+    { method: 'GET', route: '/v1/webhook-endpoints', auth: 'admin' },
+    { method: 'PATCH', route: '/v1/webhook-endpoints/{id}', auth: 'admin', path: { id: known.endpointId }, body: { json: { url: 'http://127.0.0.1:10/hook', events: ['*'], description: 'changed', enabled: true } } },
+    { method: 'POST', route: '/v1/webhook-endpoints/{id}/rotate-secret', auth: 'admin', path: { id: known.endpointId } },
+    { method: 'GET', route: '/v1/webhook-deliveries', auth: 'admin', query: { endpoint: known.endpointId, type: 'customer.provisioned', status: 'pending', after: '1000', limit: '10' } },
+    { method: 'POST', route: '/v1/webhook-deliveries/{id}/retry', auth: 'admin', path: { id: known.deliveryId } },
+    { method: 'DELETE', route: '/v1/webhook-endpoints/{id}', auth: 'admin', path: { id: known.endpointId } },
   ];
 }
 

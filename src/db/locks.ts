@@ -17,6 +17,8 @@ import type { Db } from './database.ts';
  *   keep the two equal); fixing a statement whose lines are numbered after its transaction,
  *   exclusive. So every plan change is either seen by the fix or stamped after it, and the lines
  *   numbered later name the plan the customer had when the statement was fixed.
+ * - SCHEDULER (key: the job's number in src/notifications/scheduler.ts): a job due by time runs on
+ *   one instance at a time; the others skip it (pg_try_advisory_xact_lock) rather than wait.
  */
 export const LOCK = {
   DAY: 7301,
@@ -26,6 +28,7 @@ export const LOCK = {
   PLAN_CHANGE: 7305,
   /** (key: hashtext(customerId)) certificate uploads, binds and agent changes of one customer, exclusive. */
   CERTIFICATES: 7306,
+  SCHEDULER: 7307,
 } as const;
 
 export type LockClass = (typeof LOCK)[keyof typeof LOCK];
@@ -44,4 +47,10 @@ export async function lockShared(db: Db, lockClass: LockClass, keys: number[]): 
 /** The exclusive lock of a text key (hashed by the database: two texts may share a lock). */
 export async function lockExclusiveText(db: Db, lockClass: LockClass, key: string): Promise<void> {
   await sql`select pg_advisory_xact_lock(${lockClass}::int, hashtext(${key}))`.execute(db);
+}
+
+/** The lock if it is free, else false at once (a job another instance is running is skipped). */
+export async function tryLockExclusive(db: Db, lockClass: LockClass, key: number): Promise<boolean> {
+  const r = await sql<{ ok: boolean }>`select pg_try_advisory_xact_lock(${lockClass}::int, ${key}::int) as ok`.execute(db);
+  return r.rows[0]!.ok;
 }

@@ -195,6 +195,12 @@ export interface DB {
   license_certificates: LicenseCertificatesTable;
   license_file_tokens: LicenseFileTokensTable;
   license_file_versions: LicenseFileVersionsTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_events: WebhookEventsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_attempts: WebhookAttemptsTable;
+  reminders_sent: RemindersSentTable;
+  signature_failures: SignatureFailuresTable;
 }
 
 export type Customer = Selectable<CustomersTable>;
@@ -388,3 +394,66 @@ export interface LicenseFileVersionsTable {
 export type LicenseCertificateRow = Selectable<LicenseCertificatesTable>;
 export type LicenseAgentRow = Selectable<LicenseAgentsTable>;
 export type LicensePlatformRow = Selectable<LicensePlatformsTable>;
+// Notifications (migrations/20261201050000-notifications.ts, docs/webhooks.md).
+
+export interface WebhookEndpointsTable {
+  id: string;
+  url: string;
+  events: string[];
+  description: string | null;
+  enabled: ColumnType<boolean, boolean | undefined, boolean>;
+  disabled_reason: string | null;
+  secret: string;
+  previous_secret: string | null;
+  previous_secret_until: Date | null;
+  failing_since: Date | null;
+  created_at: ColumnType<Date, Date | undefined, never>;
+  updated_at: ColumnType<Date, Date | undefined, Date>;
+}
+
+export interface WebhookEventsTable {
+  seq: Generated<string>;
+  id: string;
+  type: string;
+  data: ColumnType<unknown, string, string>;
+  created_at: Date;
+  dispatched: ColumnType<boolean, boolean | undefined, boolean>;
+}
+
+export interface WebhookDeliveriesTable {
+  id: Generated<string>;
+  event_seq: BigId;
+  endpoint_id: string;
+  status: ColumnType<'pending' | 'delivered' | 'failed', 'pending' | 'delivered' | 'failed' | undefined, 'pending' | 'delivered' | 'failed'>;
+  attempts: ColumnType<number, number | undefined, number>;
+  next_attempt_at: Date;
+  locked_until: Date | null;
+  last_attempt_at: Date | null;
+  created_at: Date;
+}
+
+export interface WebhookAttemptsTable {
+  id: Generated<string>;
+  delivery_id: BigId;
+  at: Date;
+  http_status: number | null;
+  duration_ms: number;
+  error: string | null;
+  response: string | null;
+}
+
+export interface RemindersSentTable {
+  kind: string;
+  thing_id: string;
+  expires_at: Date;
+  /** Days before the expiry; 0: the expiry itself (license.expired). */
+  threshold: number;
+  sent_at: Date;
+}
+
+export interface SignatureFailuresTable {
+  minute: Date;
+  count: Counter;
+  first_at: Date;
+  last_at: Date;
+}

@@ -3,6 +3,7 @@ import type { Db } from '../db/database.ts';
 import type { ApiKeyPair } from '../config.ts';
 import type { HeavyReadGate } from './middleware.ts';
 import type { SigningKeys } from '../certificates/keys.ts';
+import type { SignatureFailureCounter } from '../notifications/signature-failures.ts';
 
 /** What a route may put in an error: the envelope decides how an AppError is written. */
 export type Envelope = 'agora-numeric' | 'agora-text' | 'vendor' | 'license-api';
@@ -23,6 +24,8 @@ export interface AppDeps {
   clock: () => Date;
   /** Certificates and license files: unset, taken from the configuration (LICENSE_SIGNING_KEY), if any. */
   signingKeys?: SigningKeys | undefined;
+  /** Where Agora signature failures are counted for agora.signature_failed (unset: not counted). */
+  signatureFailures?: SignatureFailureCounter;
 }
 
 /** What routes get: the app's deps plus what the app builds once and shares (the heavy-read gate). */

@@ -74,7 +74,7 @@ export interface ActivationResult {
 /**
  * Activation in one round trip: every check, the insert and the conditional take of one license,
  * in `license_activate` (migrations/20261123080000-activation.ts, which says why each guarantee
- * holds). Runs in its own implicit transaction: call it outside any transaction, or the whitelist
+ * holds), and the license.activated event of a new license (the outbox, src/notifications). Runs in its own implicit transaction: call it outside any transaction, or the whitelist
  * entry it holds FOR SHARE is held until that one ends.
  */
 export async function activateInOneStatement(
@@ -110,13 +110,24 @@ export async function activateInOneStatement(
     shared_capacity: string | null;
     pool_count: string | null;
   }>`
+    with a as materialized (
+      select * from license_activate(${a.callerProjectId}::bigint, ${a.callerCustomerId}::text, ${a.projectId}::bigint, ${a.pid}::text, ${a.licenseKey}::text, ${a.license}::text, ${a.activatedAt}::timestamptz)
+    ), activated_event as (
+      -- license.activated in the same statement (so the same transaction): still one round trip.
+      insert into webhook_events (id, type, data, created_at)
+      select 'msg_' || replace(gen_random_uuid()::text, '-', ''), 'license.activated',
+        jsonb_build_object('license', (a.lic).license, 'licenseKey', (a.lic).license_key, 'pid', (a.lic).pid, 'customerId', (a.lic).customer_id,
+          'projectId', (a.lic).project_id::text, 'expiresAt', to_char((a.lic).expires_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')),
+        ${a.activatedAt}::timestamptz
+      from a where a.outcome = 'created'
+    )
     select a.outcome, a.project_customer, (a.lic).*,
       (a.pid_row).pid as p_pid, (a.pid_row).sku_id as p_sku_id, (a.pid_row).category as p_category, (a.pid_row).type as p_type,
       (a.pid_row).validity_months as p_validity_months, (a.pid_row).created_at as p_created_at,
       (a.sku_row).product as s_product, (a.sku_row).name as s_name, (a.sku_row).media_type as s_media_type,
       (a.sku_row).minutes as s_minutes, (a.sku_row).period as s_period, (a.sku_row).created_at as s_created_at,
       a.own_capacity::text as own_capacity, a.shared_capacity::text as shared_capacity, a.pool_count
-    from license_activate(${a.callerProjectId}::bigint, ${a.callerCustomerId}::text, ${a.projectId}::bigint, ${a.pid}::text, ${a.licenseKey}::text, ${a.license}::text, ${a.activatedAt}::timestamptz) a`.execute(db);
+    from a`.execute(db);
   const r = rows[0];
   if (!r) throw new Error('license_activate answered no row');
   const license: LicenseRow | undefined =

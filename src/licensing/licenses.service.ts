@@ -1,6 +1,8 @@
 import type { Db } from '../db/database.ts';
 import type { LicenseRow } from '../db/schema.ts';
 import { AppError } from '../errors.ts';
+import { licenseData } from '../notifications/events.ts';
+import { emit } from '../notifications/outbox.ts';
 import type { LicenseCaller } from '../http/context.ts';
 import { projectFor } from './access.ts';
 import * as catalogue from './catalogue.repository.ts';
@@ -157,6 +159,7 @@ export async function renew(db: Db, caller: LicenseCaller, input: { appid: strin
       throw new AppError('expiry_limit', `License ${input.license} expires ${license.expires_at.toISOString().slice(0, 10)}; renewing it would pass ${repo.LAST_EXPIRY.toISOString().slice(0, 10)}, the latest expiry a license can have`);
     }
     await repo.logRenewal(trx, { licenseId: license.id, renewId, previous: license.expires_at, expiresAt: renewed.expires_at, at });
+    await emit(trx, 'license.renewed', { ...licenseData(renewed), previousExpiresAt: license.expires_at.toISOString(), renewId }, at);
     return { license: renewed, renewId };
   });
 }

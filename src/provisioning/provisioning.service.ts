@@ -3,6 +3,7 @@ import type { Db } from '../db/database.ts';
 import type { DB } from '../db/schema.ts';
 import { AppError } from '../errors.ts';
 import { randomToken } from '../ids.ts';
+import { emit } from '../notifications/outbox.ts';
 import * as repo from './provisioning.repository.ts';
 
 export type { CustomerInput } from './provisioning.repository.ts';
@@ -28,6 +29,7 @@ export async function provisionCustomer(db: Db, input: repo.CustomerInput, now =
   await inCustomerTransaction(db, input.customerId, async (trx) => {
     await repo.closeDeactivation(trx, input.customerId, null, now);
     await repo.upsertCustomer(trx, input, now);
+    await emit(trx, 'customer.provisioned', { ...input }, now);
   });
 }
 
@@ -55,6 +57,7 @@ export async function provisionProject(db: Db, customerId: string, projectId: st
       throw new AppError('project_of_another_customer', `Project ${projectId} belongs to another customer`);
     }
     if (project.deactivated_at) await repo.reactivateProject(trx, customerId, projectId, now);
+    await emit(trx, 'project.provisioned', { customerId, projectId }, now);
     return { appKey: project.app_key, appSecret: project.app_secret };
   });
 }
@@ -63,6 +66,7 @@ export async function deactivateCustomer(db: Db, customerId: string, now = new D
   await inCustomerTransaction(db, customerId, async (trx) => {
     await activeCustomer(trx, customerId);
     await repo.deactivateCustomer(trx, customerId, now);
+    await emit(trx, 'customer.deactivated', { customerId }, now);
   });
 }
 
@@ -74,5 +78,6 @@ export async function deactivateProject(db: Db, customerId: string, projectId: s
       throw new AppError('unknown_project', `Project ${projectId} is not provisioned for customer ${customerId}`);
     }
     await repo.deactivateProject(trx, customerId, projectId, now);
+    await emit(trx, 'project.deactivated', { customerId, projectId }, now);
   });
 }

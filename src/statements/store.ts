@@ -2,6 +2,7 @@ import { sql, type RawBuilder } from 'kysely';
 import type { Db } from '../db/database.ts';
 import { LOCK, lockExclusive, lockShared, type LockClass } from '../db/locks.ts';
 import type { Statement } from '../db/schema.ts';
+import { statementFixed } from '../notifications/events.ts';
 import * as repo from './statements.repository.ts';
 
 /**
@@ -141,11 +142,11 @@ export async function fixedStatement(db: Db, recipe: FixRecipe): Promise<Stateme
     }
     const id = await repo.insertStatement(trx, recipe.kind, recipe.start, recipe.end, recipe.unit);
     const frozen = recipe.freeze && deferredLines.has(recipe.kind) ? await recipe.freeze(trx, id) : null;
-    if (frozen === null) return repo.setStatementTotals(trx, id, await recipe.writeAll(trx, id), false);
+    if (frozen === null) return statementFixed(trx, await repo.setStatementTotals(trx, id, await recipe.writeAll(trx, id), false));
     const st = await repo.setStatementTotals(trx, id, frozen, frozen.lineCount > 0);
     // The first block now, in the fixing transaction: the first page is ready, and a first line the
     // blocks refuse leaves nothing fixed.
-    return st.building ? numberChunk(trx, st, repo.BLOCK_SIZE) : st;
+    return statementFixed(trx, st.building ? await numberChunk(trx, st, repo.BLOCK_SIZE) : st);
   });
   // A moment later: the first page is read right after the fix, and on a small machine the
   // numbering would compete with it.

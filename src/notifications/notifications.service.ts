@@ -1,0 +1,43 @@
+import type { Config } from '../config.ts';
+import type { Db } from '../db/database.ts';
+import type { Logger } from '../http/context.ts';
+import { Scheduler } from './scheduler.ts';
+import type { SignatureFailureCounter } from './signature-failures.ts';
+import { DeliveryWorker } from './worker.ts';
+
+export interface Notifications {
+  worker: DeliveryWorker;
+  scheduler: Scheduler;
+  stop(): Promise<void>;
+}
+
+/** The delivery worker and the scheduler of one instance (every instance runs both). */
+export function startNotifications(db: Db, config: Config, deps: { log: Logger; clock: () => Date; signatureFailures?: SignatureFailureCounter }): Notifications {
+  const w = config.webhooks;
+  const worker = new DeliveryWorker(db, {
+    clock: deps.clock,
+    log: deps.log,
+    retryScheduleMs: w.retrySchedule.map((s) => s * 1000),
+    timeoutMs: w.timeoutMs,
+    concurrency: w.concurrency,
+    pollMs: w.pollMs,
+    allowPrivate: w.allowPrivate || config.nodeEnv !== 'production',
+  });
+  const scheduler = new Scheduler(db, {
+    clock: deps.clock,
+    log: deps.log,
+    intervalMs: w.schedulerIntervalMs,
+    reminderDays: w.reminderDays,
+    retentionDays: w.retentionDays,
+    ...(deps.signatureFailures ? { signatureFailures: deps.signatureFailures } : {}),
+  });
+  worker.start();
+  scheduler.start();
+  return {
+    worker,
+    scheduler,
+    stop: async () => {
+      await Promise.all([worker.stop(), scheduler.stop()]);
+    },
+  };
+}
