@@ -41,6 +41,12 @@ export interface Config {
   licenseWhitelistMax: number;
   /** Wrong credentials per minute from one source before its requests answer 429 without a lookup; 0: no limit. */
   authFailuresPerMinute: number;
+  /** Days the log of Agora's requests keeps each entry (src/agora-log/). */
+  agoraLogRetentionDays: number;
+  /** Entries of that log buffered in memory at most; past that they are dropped and counted. */
+  agoraLogBuffer: number;
+  /** Set: GET /metrics asks for `Authorization: Bearer <METRICS_TOKEN>`. */
+  metricsToken: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -104,6 +110,9 @@ const envSchema = z
     HEAVY_READ_QUEUE: z.coerce.number().int().min(0).max(10_000).default(8),
     LICENSE_WHITELIST_MAX: z.coerce.number().int().min(1).max(10_000_000).default(100_000),
     AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(30),
+    AGORA_LOG_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
+    AGORA_LOG_BUFFER: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
+    METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   })
   .superRefine((env, ctx) => {
     if ((env.AGORA_API_KEY === undefined) !== (env.AGORA_API_SECRET === undefined)) {
@@ -171,5 +180,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     heavyReadQueue: e.HEAVY_READ_QUEUE,
     licenseWhitelistMax: e.LICENSE_WHITELIST_MAX,
     authFailuresPerMinute: e.AUTH_FAILURES_PER_MINUTE,
+    agoraLogRetentionDays: e.AGORA_LOG_RETENTION_DAYS,
+    agoraLogBuffer: e.AGORA_LOG_BUFFER,
+    metricsToken: e.METRICS_TOKEN,
   };
 }
