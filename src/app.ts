@@ -20,6 +20,12 @@ import { signingKeysFromConfig } from './certificates/keys.ts';
 import { certificateVendorRoutes } from './certificates/vendor.routes.ts';
 import { entitlementsRoutes } from './certificates/entitlements.routes.ts';
 import { webhooksRoutes } from './notifications/webhooks.routes.ts';
+import { browseRoutes } from './browse/browse.routes.ts';
+import { AgoraRequestLog, agoraRequestLog } from './agora-log/agora-log.ts';
+import { agoraLogRoutes } from './agora-log/agora-log.routes.ts';
+import { poolStatsOf } from './db/database.ts';
+import { AppMetrics } from './ops/metrics.ts';
+import { metricsRoutes } from './ops/metrics.routes.ts';
 
 export const API_VERSION = '0.1.0';
 
@@ -27,6 +33,19 @@ export const API_VERSION = '0.1.0';
 export function createApp(deps: AppDeps) {
   const app = newRouter();
   app.use('*', requestLog({ log: deps.log }), deadline(deps.config.requestDeadlineMs, { log: deps.log }));
+  // Metrics and the log of Agora's requests: one of each per app, nothing global (tests build many).
+  // (heavyReads is read at scrape time, once the app is built.)
+  const metrics = new AppMetrics({ poolStats: () => poolStatsOf(deps.db), heavyReadsRunning: () => heavyReads.running });
+  app.use('*', metrics.middleware());
+  const agoraLog = new AgoraRequestLog(deps.db, {
+    capacity: deps.config.agoraLogBuffer,
+    retentionDays: deps.config.agoraLogRetentionDays,
+    flushMs: 1000,
+    clock: deps.clock,
+    log: deps.log,
+    onDropped: (n) => metrics.agoraLogDropped.inc(n),
+  });
+  for (const path of ['/usage', '/bill', '/customers/*']) app.use(path, agoraRequestLog(agoraLog, deps.clock, (e) => metrics.agoraRequest(e)));
   // Agora's calls go first for database connections; their own, shorter deadline is set with their routes.
   for (const path of ['/usage', '/bill', '/customers/*']) app.use(path, agoraPriority());
   if (deps.signatureFailures) {
@@ -42,6 +61,8 @@ export function createApp(deps: AppDeps) {
   const heavyReads = new HeavyReadGate(deps.config.heavyReadConcurrency, deps.config.heavyReadQueue);
   app.use('/v1/reconciliation', heavyRead(heavyReads));
   app.use('/v1/statements/:id/lines', heavyRead(heavyReads, (c) => wantsCsv(c.req.header('accept'))));
+  // Previews compute a whole statement's lines (heavy like reconciliation).
+  app.use('/v1/preview/*', heavyRead(heavyReads));
   const routeDeps = { ...deps, heavyReads, signingKeys: deps.signingKeys ?? signingKeysFromConfig(deps.config) };
 
   app.route('/', healthRoutes(deps));
@@ -58,6 +79,9 @@ export function createApp(deps: AppDeps) {
   app.route('/', certificateVendorRoutes(routeDeps));
   app.route('/ext/v1/entitlements', entitlementsRoutes(routeDeps));
   app.route('/v1', webhooksRoutes(deps));
+  app.route('/v1', browseRoutes(routeDeps));
+  app.route('/v1/agora-requests', agoraLogRoutes(deps, agoraLog));
+  app.route('/', metricsRoutes(deps, metrics));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', { type: 'http', scheme: 'bearer' });
   app.doc31('/openapi.json', {
@@ -83,7 +107,8 @@ export function createApp(deps: AppDeps) {
     }
     return rendered;
   });
-  return app;
+  // main.ts writes what the log holds before it closes the database.
+  return Object.assign(app, { agoraLog });
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -52,6 +52,12 @@ export interface Config {
   licenseFileTtlDays: number;
   /** Notifications (docs/webhooks.md). */
   webhooks: WebhookConfig;
+  /** Days the log of Agora's requests keeps each entry (src/agora-log/). */
+  agoraLogRetentionDays: number;
+  /** Entries of that log buffered in memory at most; past that they are dropped and counted. */
+  agoraLogBuffer: number;
+  /** Set: GET /metrics asks for `Authorization: Bearer <METRICS_TOKEN>`. */
+  metricsToken: string | undefined;
 }
 
 export interface WebhookConfig {
@@ -167,6 +173,9 @@ const envSchema = z
     REMINDER_DAYS: secondsList(1, 3650, 50).default([45, 30, 15, 7, 6, 5, 4, 3, 2, 1]),
     SCHEDULER_INTERVAL_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
     NOTIFICATIONS_WORKER: z.enum(['on', 'off']).default('on'),
+    AGORA_LOG_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
+    AGORA_LOG_BUFFER: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
+    METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   })
   .superRefine((env, ctx) => {
     if ((env.AGORA_API_KEY === undefined) !== (env.AGORA_API_SECRET === undefined)) {
@@ -251,5 +260,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       schedulerIntervalMs: e.SCHEDULER_INTERVAL_MS,
       worker: e.NOTIFICATIONS_WORKER === 'on',
     },
+    agoraLogRetentionDays: e.AGORA_LOG_RETENTION_DAYS,
+    agoraLogBuffer: e.AGORA_LOG_BUFFER,
+    metricsToken: e.METRICS_TOKEN,
   };
 }

@@ -64,6 +64,8 @@ export const ERROR_STATUS = {
   certificate_not_bindable: 409,
   certificate_bound_elsewhere: 409,
   signing_key_missing: 503,
+  // The vendor console's reads (src/browse/).
+  unknown_event: 404,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

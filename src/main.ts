@@ -89,6 +89,7 @@ async function main(): Promise<void> {
     // Stop accepting, let requests in flight finish, then close the pool.
     server.close(async () => {
       await notifications?.stop();
+      await app.agoraLog.flush();
       await database.close();
       log({ at: new Date().toISOString(), event: 'stopped' });
       process.exit(0);

@@ -57,6 +57,9 @@ describe('loadConfig', () => {
         schedulerIntervalMs: 30_000,
         worker: true,
       },
+      agoraLogRetentionDays: 90,
+      agoraLogBuffer: 10_000,
+      metricsToken: undefined,
     } satisfies Config);
   });
 
@@ -102,6 +105,9 @@ describe('loadConfig', () => {
       REMINDER_DAYS: '1,10,3',
       SCHEDULER_INTERVAL_MS: '1000',
       NOTIFICATIONS_WORKER: 'off',
+      AGORA_LOG_RETENTION_DAYS: '30',
+      AGORA_LOG_BUFFER: '500',
+      METRICS_TOKEN: 'm'.repeat(16),
     });
     expect(c).toEqual({
       nodeEnv: 'production',
@@ -142,6 +148,9 @@ describe('loadConfig', () => {
         schedulerIntervalMs: 1000,
         worker: false,
       },
+      agoraLogRetentionDays: 30,
+      agoraLogBuffer: 500,
+      metricsToken: 'm'.repeat(16),
     } satisfies Config);
     expect(loadConfig({ DATABASE_URL: 'postgresql://x/y' }).databaseUrl).toBe('postgresql://x/y');
   });
