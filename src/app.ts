@@ -16,6 +16,9 @@ import { licensingVendorRoutes } from './licensing/vendor.routes.ts';
 import { healthRoutes } from './ops/health.routes.ts';
 import { statementsRoutes } from './statements/statements.routes.ts';
 import { usageEventsRoutes } from './usage/usage-events.routes.ts';
+import { extensionRoutes } from './runtime/extension.routes.ts';
+import { grantRoutes } from './runtime/grant.routes.ts';
+import { runtimeVendorRoutes } from './runtime/vendor.routes.ts';
 
 export const API_VERSION = '0.1.0';
 
@@ -41,6 +44,12 @@ export function createApp(deps: AppDeps) {
   app.route('/v1/reconciliation', reconciliationRoutes(deps));
   app.route('/v1', licensingVendorRoutes(routeDeps));
   app.route('/dabiz/license', licenseApiRoutes(routeDeps));
+  // Licenses at run time (docs/extension-api.md): the extension's own audience, Agora's license
+  // activation callback, and the vendor's limits and sessions.
+  app.use('/license/customers/*', agoraPriority());
+  app.route('/ext/v1', extensionRoutes(deps));
+  app.route('/license/customers', grantRoutes(deps));
+  app.route('/v1', runtimeVendorRoutes(routeDeps));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', { type: 'http', scheme: 'bearer' });
   app.doc31('/openapi.json', {

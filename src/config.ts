@@ -41,6 +41,14 @@ export interface Config {
   licenseWhitelistMax: number;
   /** Wrong credentials per minute from one source before its requests answer 429 without a lookup; 0: no limit. */
   authFailuresPerMinute: number;
+  /** Extension API (src/runtime): the heartbeat interval it asks for; silent for twice this, a session ends. */
+  extHeartbeatSeconds: number;
+  /** Extension API: how long a request may take before it answers 503 (the client then retries or fails open). */
+  extDeadlineMs: number;
+  /** Extension API requests per second per customer, per instance; 0: no limit. */
+  extRateLimit: number;
+  /** How often each instance ends silent sessions and writes overage usage events (ms); 0: never. */
+  extMaintenanceIntervalMs: number;
 }
 
 export class ConfigError extends Error {
@@ -104,6 +112,10 @@ const envSchema = z
     HEAVY_READ_QUEUE: z.coerce.number().int().min(0).max(10_000).default(8),
     LICENSE_WHITELIST_MAX: z.coerce.number().int().min(1).max(10_000_000).default(100_000),
     AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(30),
+    EXT_HEARTBEAT_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
+    EXT_DEADLINE_MS: z.coerce.number().int().min(100).max(60_000).default(2000),
+    EXT_RATE_LIMIT: z.coerce.number().int().min(0).max(1_000_000).default(0),
+    EXT_MAINTENANCE_INTERVAL_MS: z.coerce.number().int().min(0).max(3_600_000).default(5000),
   })
   .superRefine((env, ctx) => {
     if ((env.AGORA_API_KEY === undefined) !== (env.AGORA_API_SECRET === undefined)) {
@@ -171,5 +183,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     heavyReadQueue: e.HEAVY_READ_QUEUE,
     licenseWhitelistMax: e.LICENSE_WHITELIST_MAX,
     authFailuresPerMinute: e.AUTH_FAILURES_PER_MINUTE,
+    extHeartbeatSeconds: e.EXT_HEARTBEAT_SECONDS,
+    extDeadlineMs: e.EXT_DEADLINE_MS,
+    extRateLimit: e.EXT_RATE_LIMIT,
+    extMaintenanceIntervalMs: e.EXT_MAINTENANCE_INTERVAL_MS,
   };
 }

@@ -53,6 +53,10 @@ export const ERROR_STATUS = {
   overloaded: 503,
   /** The request passed its deadline; work already started may still complete, so a retry must be safe. */
   deadline_exceeded: 503,
+  // Licenses at run time (src/runtime): a refused join carries its reason in `details`.
+  join_refused: 403,
+  unknown_session: 404,
+  session_ended: 410,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

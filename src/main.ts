@@ -5,6 +5,7 @@ import { DataDirLockedError } from './db/data-dir-lock.ts';
 import { openDatabase } from './db/database.ts';
 import { migrateToLatestOrThrow } from './db/migrate.ts';
 import type { Logger } from './http/context.ts';
+import { startRuntimeMaintenance } from './runtime/maintenance.ts';
 import { buildSettings, resumeBuilds } from './statements/store.ts';
 
 async function main(): Promise<void> {
@@ -42,6 +43,8 @@ async function main(): Promise<void> {
   void resumeBuilds(database.db).catch((err: unknown) => buildSettings.report(err, '*'));
 
   const app = createApp({ db: database.db, config, apiKeys: creds.apiKeys, adminToken: creds.adminToken, log, clock: () => new Date() });
+  // Silent extension sessions and overage (src/runtime/maintenance.ts), until the scheduler takes them.
+  const stopRuntimeMaintenance = startRuntimeMaintenance(database.db, config.extMaintenanceIntervalMs, () => new Date(), log);
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
     log({
       at: new Date().toISOString(),
@@ -75,6 +78,7 @@ async function main(): Promise<void> {
     stopping = true;
     log({ at: new Date().toISOString(), event: 'stopping', signal });
     // Stop accepting, let requests in flight finish, then close the pool.
+    stopRuntimeMaintenance();
     server.close(async () => {
       await database.close();
       log({ at: new Date().toISOString(), event: 'stopped' });

@@ -40,6 +40,10 @@ describe('loadConfig', () => {
       heavyReadQueue: 8,
       licenseWhitelistMax: 100_000,
       authFailuresPerMinute: 30,
+      extHeartbeatSeconds: 30,
+      extDeadlineMs: 2000,
+      extRateLimit: 0,
+      extMaintenanceIntervalMs: 5000,
     } satisfies Config);
   });
 
@@ -99,6 +103,10 @@ describe('loadConfig', () => {
       heavyReadQueue: 0,
       licenseWhitelistMax: 500,
       authFailuresPerMinute: 0,
+      extHeartbeatSeconds: 30,
+      extDeadlineMs: 2000,
+      extRateLimit: 0,
+      extMaintenanceIntervalMs: 5000,
     } satisfies Config);
     expect(loadConfig({ DATABASE_URL: 'postgresql://x/y' }).databaseUrl).toBe('postgresql://x/y');
   });
