@@ -19,6 +19,8 @@ const pcuBody = z.object({
     .int('pcu must be a whole number')
     .min(0, 'pcu must be at least 0')
     .max(1_000_000_000, 'pcu must be at most 1000000000')
+    // -0 is not a count anyone means: refused rather than read as 0.
+    .refine((v) => !Object.is(v, -0), 'pcu must be a whole number from 0')
     .nullable()
     .openapi({ description: 'concurrent sessions allowed; null: no limit' }),
 });
