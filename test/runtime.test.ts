@@ -12,7 +12,7 @@ import { setupTestApp } from './helpers/setup.ts';
  * silence, month boundaries, PCU limits, overage into Agora's usage, and Agora's license grants.
  * Every time comes from the app's injected clock.
  */
-const ctx = setupTestApp({ env: { LICENSE_RATE_LIMIT: '0', EXT_HEARTBEAT_SECONDS: '30' } });
+const ctx = setupTestApp({ env: { LICENSE_RATE_LIMIT: '0', EXT_HEARTBEAT_SECONDS: '30', EXT_DEADLINE_MS: '30000' } });
 const T0 = '2027-03-10T12:00:00Z';
 const s0 = Date.parse(T0) / 1000;
 const at = (s: number) => ctx.t.setNow(new Date(s * 1000));
@@ -262,6 +262,25 @@ describe('sessions', () => {
     at(exp);
     expect((await w.p101.heartbeat(av)).body.end).toEqual({ reason: 2, error: 'EXPIRE' });
     expect((await adminJson(ctx.t, 'GET', '/v1/projects/101/limits')).body.live).toBe(0);
+  });
+});
+
+describe('PCU limits at once', () => {
+  it('60 joins at once against a project limit of 10 and a customer limit of 12: exactly 10, then 2 on another project', async () => {
+    const w = await world();
+    await ctx.t.admin('PUT', '/v1/projects/101/limits', { pcu: 10 });
+    await ctx.t.admin('PUT', '/v1/customers/c1/limits', { pcu: 12 });
+    const first = await Promise.all(Array.from({ length: 60 }, () => w.p101.join(dev(w.lic.av))));
+    expect(first.filter((r) => r.status === 201)).toHaveLength(10);
+    expect(first.filter((r) => r.status === 403 && r.body.reason === 6), JSON.stringify(first.filter((r) => r.status !== 201).slice(0, 3).map((r) => r.body))).toHaveLength(50);
+    // Project 102 has no limit of its own; the customer's leaves room for 2.
+    const grant = await ctx.t.agoraSend('PUT', '/license/customers/c1/activate', { platform: 'web', expire: `${s0 - 10}-${s0 + 3600}` });
+    expect(grant.status).toBe(200);
+    const second = await Promise.all(Array.from({ length: 20 }, () => w.p102.join({ licenseKey: 'tab', media: 'audio', platform: 'web' })));
+    expect(second.filter((r) => r.status === 201)).toHaveLength(2);
+    expect((await adminJson(ctx.t, 'GET', '/v1/customers/c1/limits')).body).toEqual({ customerId: 'c1', pcu: 12, live: 12 });
+    expect((await adminJson(ctx.t, 'GET', '/v1/projects/101/limits')).body).toEqual({ projectId: '101', pcu: 10, live: 10 });
+    expect(await sessionCount()).toBe(12);
   });
 });
 

@@ -138,7 +138,16 @@ export async function insertSession(trx: Transaction<DB>, s: NewSession): Promis
 
 /** A session with what its heartbeat checks, locked for the rest of the transaction. */
 export function lockSession(trx: Transaction<DB>, sessionId: string, month: string) {
-  return trx
+  return sessionFacts(trx, sessionId, month).forUpdate('s').executeTakeFirst();
+}
+
+/** The same facts, read without a lock (the heartbeat's fast path checks them again as it writes). */
+export function readSession(db: Db, sessionId: string, month: string) {
+  return sessionFacts(db, sessionId, month).executeTakeFirst();
+}
+
+function sessionFacts(db: Db | Transaction<DB>, sessionId: string, month: string) {
+  return db
     .selectFrom('ext_sessions as s')
     .innerJoin('projects as p', 'p.project_id', 's.project_id')
     .innerJoin('customers as c', 'c.customer_id', 's.customer_id')
@@ -167,9 +176,41 @@ export function lockSession(trx: Transaction<DB>, sessionId: string, month: stri
       'o.mode',
       'm.seconds as month_seconds',
     ])
-    .where('s.id', '=', sessionId)
-    .forUpdate('s')
-    .executeTakeFirst();
+    .where('s.id', '=', sessionId);
+}
+
+/**
+ * A heartbeat of a live license session in one statement, no transaction: the session moves on to
+ * `nowS` only if it is still as it was read (not ended, not silent, the same last heartbeat), and
+ * only then are its seconds added to its license's months. Answers null when the session changed
+ * since it was read (the caller then takes the locked path), else the seconds of the last month.
+ */
+export async function advanceSession(
+  db: Db,
+  s: { id: string; licenseId: string; lastSeenS: number; nowS: number; heartbeatSeconds: number; parts: { month: string; seconds: number }[]; capSeconds: number | null; bill: boolean },
+): Promise<string | null> {
+  const delta = s.parts.reduce((n, p) => n + p.seconds, 0);
+  const billing = s.bill && s.capSeconds !== null;
+  const values = sql.join(s.parts.map((p) => sql`(${p.month}::date, ${p.seconds}::bigint)`));
+  const r = await sql<{ updated: string; month_seconds: string | null }>`
+    with upd as (
+      update ext_sessions set last_seen_at = ${at(s.nowS)}, live_until = ${at(s.nowS + 2 * s.heartbeatSeconds)}, seconds = seconds + ${delta}::bigint
+      where id = ${s.id} and ended_at is null and last_seen_at = ${at(s.lastSeenS)} and live_until >= ${at(s.nowS)}
+      returning license_id
+    ), added as (
+      insert into ext_license_minutes as m (license_id, month, seconds, over_seconds)
+      select upd.license_id, v.month, v.seconds, case when ${billing}::boolean then greatest(0, v.seconds - ${s.capSeconds ?? 0}::bigint) else 0 end
+      from upd, (values ${values}) as v (month, seconds)
+      where v.seconds > 0
+      on conflict (license_id, month) do update set
+        seconds = m.seconds + excluded.seconds,
+        over_seconds = case when ${billing}::boolean
+          then greatest(m.over_seconds, m.seconds + excluded.seconds - ${s.capSeconds ?? 0}::bigint) else m.over_seconds end
+      returning m.month, m.seconds
+    )
+    select (select count(*) from upd)::text as updated, (select seconds::text from added order by month desc limit 1) as month_seconds`.execute(db);
+  const row = r.rows[0]!;
+  return row.updated === '1' ? (row.month_seconds ?? '0') : null;
 }
 
 /**

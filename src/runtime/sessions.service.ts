@@ -166,6 +166,43 @@ const unknownSession = (id: string) => new AppError('unknown_session', `No sessi
  * heartbeat until its `live_until`) ends as of its last heartbeat and answers 410.
  */
 export async function heartbeat(db: Db, caller: Caller, sessionId: string, now: Date): Promise<HeartbeatAnswer> {
+  return (await fastHeartbeat(db, caller, sessionId, now)) ?? lockedHeartbeat(db, caller, sessionId, now);
+}
+
+/**
+ * The common heartbeat in two round trips (a read, then one conditional statement), with no
+ * transaction: a live license session that goes on. Anything else (unknown, ended, silent, a grant
+ * session, a session that must end now, or one that changed between the read and the write)
+ * answers null and is handled by the locked path, which decides everything again under the lock.
+ */
+async function fastHeartbeat(db: Db, caller: Caller, sessionId: string, now: Date): Promise<HeartbeatAnswer | null> {
+  const nowS = unixS(now);
+  const s = await repo.readSession(db, sessionId, monthOf(nowS));
+  if (!s || s.project_id !== caller.projectId || s.project_off !== null || s.customer_off !== null || s.ended_at !== null) return null;
+  if (s.license_id === null || unixS(s.live_until) < nowS) return null;
+  if (s.expires_at === null || unixS(s.expires_at) <= nowS || !insidePeriod(parsePeriod(s.period), nowS)) return null;
+  const lastSeenS = unixS(s.last_seen_at);
+  if (nowS <= lastSeenS) return null;
+  const capSeconds = s.minutes === null ? null : s.minutes * 60;
+  const monthSeconds = await repo.advanceSession(db, {
+    id: s.id,
+    licenseId: s.license_id,
+    lastSeenS,
+    nowS,
+    heartbeatSeconds: s.heartbeat_seconds,
+    parts: splitByMonth(lastSeenS, nowS),
+    capSeconds,
+    bill: s.mode === 'bill',
+  });
+  if (monthSeconds === null) return null;
+  // The minutes ran out with these seconds: the locked path ends the session (adding nothing more).
+  if (capSeconds !== null && s.mode !== 'bill' && new Decimal(monthSeconds).gte(capSeconds)) return null;
+  const seconds = (BigInt(s.seconds) + BigInt(nowS - lastSeenS)).toString();
+  const minutesLeft = capSeconds === null ? null : minutesOf(Decimal.max(0, new Decimal(capSeconds).minus(monthSeconds)).toFixed());
+  return { minutesUsed: minutesOf(seconds), minutesLeft, end: null };
+}
+
+async function lockedHeartbeat(db: Db, caller: Caller, sessionId: string, now: Date): Promise<HeartbeatAnswer> {
   const nowS = unixS(now);
   const month = monthOf(nowS);
   const out = await db.transaction().execute(async (trx) => {
