@@ -74,6 +74,39 @@ export async function up(db: Kysely<any>): Promise<void> {
     db,
   );
 
+  // A join's seats and session in one call (one round trip, one implicit transaction): the
+  // customer's seat, then the project's (the order every writer of ext_limits keeps), then the
+  // session. A full project undoes the customer's seat (the block's subtransaction) and nothing is
+  // written. Answers null, or the scope that was full.
+  await sql`
+    create function ext_start_session(
+      p_id uuid, p_customer text, p_project bigint, p_license bigint, p_grant bigint, p_license_key text,
+      p_media text, p_platform text, p_channel text, p_user text, p_heartbeat integer, p_now timestamptz)
+    returns text language plpgsql volatile as $$
+    begin
+      -- Leaving the block by its exception undoes what it wrote (its subtransaction): a full
+      -- project gives the customer's seat back.
+      begin
+        insert into ext_limits as l (scope, scope_id, live) values ('customer', p_customer, 1)
+          on conflict (scope, scope_id) do update set live = l.live + 1 where l.pcu is null or l.live < l.pcu;
+        if not found then
+          raise exception 'customer' using errcode = 'P0001';
+        end if;
+        insert into ext_limits as l (scope, scope_id, live) values ('project', p_project::text, 1)
+          on conflict (scope, scope_id) do update set live = l.live + 1 where l.pcu is null or l.live < l.pcu;
+        if not found then
+          raise exception 'project' using errcode = 'P0001';
+        end if;
+      exception when sqlstate 'P0001' then
+        return sqlerrm;
+      end;
+      insert into ext_sessions (id, customer_id, project_id, license_id, grant_id, license_key, media, platform, channel, user_id,
+                                heartbeat_seconds, started_at, last_seen_at, live_until)
+        values (p_id, p_customer, p_project, p_license, p_grant, p_license_key, p_media, p_platform, p_channel, p_user,
+                p_heartbeat, p_now, p_now, p_now + make_interval(secs => 2 * p_heartbeat));
+      return null;
+    end $$`.execute(db);
+
   await sql`
     create table ext_pid_overage (
       pid text primary key references license_pids (pid),
@@ -97,6 +130,7 @@ export async function up(db: Kysely<any>): Promise<void> {
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
+  await sql`drop function if exists ext_start_session`.execute(db);
   for (const t of ['license_grants', 'ext_pid_overage', 'ext_license_minutes', 'ext_limits', 'ext_sessions']) {
     await sql.raw(`drop table if exists ${t}`).execute(db);
   }

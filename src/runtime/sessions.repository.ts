@@ -69,19 +69,6 @@ export async function grantCovers(db: Db, customerId: string, platform: string, 
   return r !== undefined;
 }
 
-/**
- * Takes one seat of a PCU scope: the counter goes up only while it is under the limit. The row
- * lock of the upsert serializes joins of one customer (or project) on every instance, so the limit
- * is never passed. Answers false when the scope is full.
- */
-export async function takeSeat(trx: Transaction<DB>, scope: 'customer' | 'project', scopeId: string): Promise<boolean> {
-  const r = await sql<{ live: number }>`
-    insert into ext_limits as l (scope, scope_id, live) values (${scope}, ${scopeId}, 1)
-    on conflict (scope, scope_id) do update set live = l.live + 1 where l.pcu is null or l.live < l.pcu
-    returning l.live`.execute(trx);
-  return r.rows.length === 1;
-}
-
 /** Gives seats back: customers first, then projects, each in ascending order (the order joins lock them in). */
 export async function releaseSeats(trx: Transaction<DB>, ended: { customer_id: string; project_id: string }[]): Promise<void> {
   const count = (keys: string[]) => {
@@ -114,26 +101,16 @@ export interface NewSession {
   nowS: number;
 }
 
-export async function insertSession(trx: Transaction<DB>, s: NewSession): Promise<void> {
-  await trx
-    .insertInto('ext_sessions')
-    .values({
-      id: s.id,
-      customer_id: s.customerId,
-      project_id: s.projectId,
-      license_id: s.licenseId,
-      grant_id: s.grantId,
-      license_key: s.licenseKey,
-      media: s.media,
-      platform: s.platform,
-      channel: s.channel,
-      user_id: s.userId,
-      heartbeat_seconds: s.heartbeatSeconds,
-      started_at: at(s.nowS),
-      last_seen_at: at(s.nowS),
-      live_until: at(s.nowS + 2 * s.heartbeatSeconds),
-    })
-    .execute();
+/**
+ * The seats of the session's customer and project, and the session, in one call of
+ * `ext_start_session` (migrations/20261201030000-runtime-sessions.ts). Answers the scope that was
+ * full (nothing written), or null.
+ */
+export async function startSession(db: Db, s: NewSession): Promise<'customer' | 'project' | null> {
+  const r = await sql<{ full: 'customer' | 'project' | null }>`
+    select ext_start_session(${s.id}::uuid, ${s.customerId}, ${s.projectId}::bigint, ${s.licenseId}::bigint, ${s.grantId}::bigint, ${s.licenseKey},
+      ${s.media}, ${s.platform}, ${s.channel}, ${s.userId}, ${s.heartbeatSeconds}::int, ${at(s.nowS)}::timestamptz) as full`.execute(db);
+  return r.rows[0]!.full;
 }
 
 /** A session with what its heartbeat checks, locked for the rest of the transaction. */

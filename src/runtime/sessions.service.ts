@@ -104,34 +104,13 @@ export async function join(db: Db, caller: Caller, input: JoinInput, now: Date, 
     nowS,
   };
   for (let attempt = 0; ; attempt++) {
-    const full = await takeSeatsAndStart(db, session);
+    const full = await repo.startSession(db, session);
     if (full === null) break;
     if (attempt > 0) throw refused('PCU_EXCEEDED');
     const swept = await repo.endSilentSessions(db, nowS, { limit: SWEEP_ON_REFUSAL, ...(full === 'customer' ? { customerId: caller.customerId } : { projectId: caller.projectId }) });
     if (swept === 0) throw refused('PCU_EXCEEDED');
   }
   return { sessionId: session.id, heartbeatSeconds, expireTime, minutesLeft, periodEndsAt: periodEnd };
-}
-
-class ScopeFull extends Error {
-  constructor(readonly scope: 'customer' | 'project') {
-    super(`${scope} PCU limit reached`);
-  }
-}
-
-/** The seats and the session in one transaction; the scope that was full (nothing written), or null. */
-async function takeSeatsAndStart(db: Db, s: repo.NewSession): Promise<'customer' | 'project' | null> {
-  try {
-    await db.transaction().execute(async (trx) => {
-      if (!(await repo.takeSeat(trx, 'customer', s.customerId))) throw new ScopeFull('customer');
-      if (!(await repo.takeSeat(trx, 'project', s.projectId))) throw new ScopeFull('project');
-      await repo.insertSession(trx, s);
-    });
-    return null;
-  } catch (err) {
-    if (err instanceof ScopeFull) return err.scope;
-    throw err;
-  }
 }
 
 export interface HeartbeatAnswer {
