@@ -72,7 +72,7 @@ describe.skipIf(!onPostgres)('PCU limits on two instances (Postgres)', () => {
     expect(await liveSessions('c1')).toBeLessThanOrEqual(50);
     const after = (await (await ctx.t.admin('GET', '/v1/customers/c1/limits')).json()) as { live: number };
     expect(after.live).toBe(30 + joined);
-  });
+  }, 180_000);
 });
 
 describe.runIf(onPostgres)('the extension API with its database unreachable', () => {
@@ -120,5 +120,5 @@ describe.runIf(onPostgres)('the extension API with its database unreachable', ()
       again = await ext.heartbeat(joined.body.sessionId);
     }
     expect(again.status).toBe(200);
-  });
+  }, 60_000);
 });
