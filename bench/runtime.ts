@@ -109,6 +109,18 @@ async function main() {
       times.sort((a, b) => a - b);
       say(`${kind}, one at a time: p50 ${times[49]!.toFixed(1)} ms, p99 ${times[98]!.toFixed(1)} ms`);
     }
+    {
+      // Agora's license query one at a time, as a yardstick of how busy the machine is.
+      const times: number[] = [];
+      for (let k = 0; k < 100; k++) {
+        const u = new URL(agoraGetUrl(server.url, `/customers/c-${k % Math.max(1, Math.floor(projects / 10))}/license`, { apiKey: KEY.apiKey }, KEY.apiSecret));
+        const t0 = performance.now();
+        await (await fetch(u)).arrayBuffer();
+        times.push(performance.now() - t0);
+      }
+      times.sort((a, b) => a - b);
+      say(`Agora's license query, one at a time: p50 ${times[49]!.toFixed(1)} ms, p99 ${times[98]!.toFixed(1)} ms`);
+    }
     // A warm-up: every project's credentials into the server's memory, and the JIT.
     await paced({ url: server.url, paths: [], seconds: Math.min(5, seconds), rate: Math.min(rate, 200), request, timeoutMs: 5000 });
     const licensePaths = Array.from({ length: Math.min(100, projects / 10) }, (_, i) => {
