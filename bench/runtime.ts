@@ -59,7 +59,7 @@ async function main() {
     await sql`insert into licenses (license, customer_id, project_id, pid, license_key, activated_at, expires_at)
       select 'LIC-' || p.project_id, p.customer_id, p.project_id, 'RT-PID', 'dev-' || p.project_id, now() - interval '1 day', now() + interval '300 days' from projects p`.execute(db);
     await sql`insert into ext_sessions (id, customer_id, project_id, license_id, license_key, media, platform, heartbeat_seconds, started_at, last_seen_at, live_until)
-      select gen_random_uuid(), l.customer_id, l.project_id, l.id, l.license_key, 'audio', 'android', 3600, now(), now(), now() + interval '2 hours'
+      select gen_random_uuid(), l.customer_id, l.project_id, l.id, l.license_key, 'audio', 'android', 3600, date_trunc('second', now()), date_trunc('second', now()), date_trunc('second', now()) + interval '2 hours'
       from generate_series(1, ${sessions}::int) g join licenses l on l.project_id = 1 + (g % ${projects}::int)`.execute(db);
     await sql`insert into ext_limits (scope, scope_id, pcu, live) select 'customer', customer_id, 10000000, count(*) from ext_sessions group by customer_id`.execute(db);
     await sql`insert into ext_limits (scope, scope_id, pcu, live) select 'project', project_id::text, null, count(*) from ext_sessions group by project_id`.execute(db);
