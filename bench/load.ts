@@ -61,6 +61,8 @@ export interface PacedResult extends LoadResult {
   sendLagP99: number;
   /** Answers per HTTP status. */
   statuses: Record<string, number>;
+  /** p50/p99/max and count per request kind, for requests that named one. */
+  byKind: Record<string, { requests: number; p50: number; p99: number; max: number }>;
 }
 
 /**
@@ -75,6 +77,9 @@ export interface PacedRequest {
   method: string;
   path: string;
   headers?: Record<string, string>;
+  body?: string;
+  /** Latencies are also reported per kind (`byKind`), e.g. join and heartbeat of one mix. */
+  kind?: string;
 }
 
 export async function paced(
@@ -90,6 +95,7 @@ export async function paced(
   const total = Math.round(o.rate * o.seconds);
   const interval = 1000 / o.rate;
   const latencies: number[] = [];
+  const kinds: Record<string, number[]> = {};
   const lags: number[] = [];
   let errors = 0;
   let non2xx = 0;
@@ -109,8 +115,9 @@ export async function paced(
           clearTimeout(timer);
           if (timedOut) return;
           latencies.push(performance.now() - t0);
+          if (spec.kind !== undefined) (kinds[spec.kind] ??= []).push(performance.now() - t0);
           statuses[String(res.statusCode)] = (statuses[String(res.statusCode)] ?? 0) + 1;
-          if (res.statusCode !== 200) non2xx++;
+          if (res.statusCode !== (spec.method === 'POST' && spec.kind === 'join' ? 201 : 200)) non2xx++;
           resolve();
         });
         res.on('error', () => {
@@ -130,7 +137,7 @@ export async function paced(
         if (!timedOut) errors++;
         resolve();
       });
-      req.end();
+      req.end(spec.body);
     });
   try {
     for (let k = 0; k < total; k++) {
@@ -161,5 +168,11 @@ export async function paced(
     durationS,
     sendLagP99: pct(lags, 99),
     statuses,
+    byKind: Object.fromEntries(
+      Object.entries(kinds).map(([k, xs]) => {
+        xs.sort((a, b) => a - b);
+        return [k, { requests: xs.length, p50: pct(xs, 50), p99: pct(xs, 99), max: xs.at(-1) ?? 0 }];
+      }),
+    ),
   };
 }

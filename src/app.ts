@@ -26,6 +26,9 @@ import { agoraLogRoutes } from './agora-log/agora-log.routes.ts';
 import { poolStatsOf } from './db/database.ts';
 import { AppMetrics } from './ops/metrics.ts';
 import { metricsRoutes } from './ops/metrics.routes.ts';
+import { extensionRoutes } from './runtime/extension.routes.ts';
+import { grantRoutes } from './runtime/grant.routes.ts';
+import { runtimeVendorRoutes } from './runtime/vendor.routes.ts';
 
 export const API_VERSION = '0.1.0';
 
@@ -82,6 +85,12 @@ export function createApp(deps: AppDeps) {
   app.route('/v1', browseRoutes(routeDeps));
   app.route('/v1/agora-requests', agoraLogRoutes(deps, agoraLog));
   app.route('/', metricsRoutes(deps, metrics));
+  // Licenses at run time (docs/extension-api.md): the extension's own audience, Agora's license
+  // activation callback, and the vendor's limits and sessions.
+  app.use('/license/customers/*', agoraPriority());
+  app.route('/ext/v1', extensionRoutes(deps));
+  app.route('/license/customers', grantRoutes(deps));
+  app.route('/v1', runtimeVendorRoutes(routeDeps));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', { type: 'http', scheme: 'bearer' });
   app.doc31('/openapi.json', {

@@ -58,6 +58,14 @@ export interface Config {
   agoraLogBuffer: number;
   /** Set: GET /metrics asks for `Authorization: Bearer <METRICS_TOKEN>`. */
   metricsToken: string | undefined;
+  /** Extension API (src/runtime): the heartbeat interval it asks for; silent for twice this, a session ends. */
+  extHeartbeatSeconds: number;
+  /** Extension API: how long a request may take before it answers 503 (the client then retries or fails open). */
+  extDeadlineMs: number;
+  /** Extension API requests per second per customer, per instance; 0: no limit. */
+  extRateLimit: number;
+  /** How often each instance ends silent sessions and writes overage usage events (ms); 0: never. */
+  extMaintenanceIntervalMs: number;
 }
 
 export interface WebhookConfig {
@@ -176,6 +184,10 @@ const envSchema = z
     AGORA_LOG_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
     AGORA_LOG_BUFFER: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
     METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+    EXT_HEARTBEAT_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
+    EXT_DEADLINE_MS: z.coerce.number().int().min(100).max(60_000).default(2000),
+    EXT_RATE_LIMIT: z.coerce.number().int().min(0).max(1_000_000).default(0),
+    EXT_MAINTENANCE_INTERVAL_MS: z.coerce.number().int().min(0).max(3_600_000).default(5000),
   })
   .superRefine((env, ctx) => {
     if ((env.AGORA_API_KEY === undefined) !== (env.AGORA_API_SECRET === undefined)) {
@@ -263,5 +275,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     agoraLogRetentionDays: e.AGORA_LOG_RETENTION_DAYS,
     agoraLogBuffer: e.AGORA_LOG_BUFFER,
     metricsToken: e.METRICS_TOKEN,
+    extHeartbeatSeconds: e.EXT_HEARTBEAT_SECONDS,
+    extDeadlineMs: e.EXT_DEADLINE_MS,
+    extRateLimit: e.EXT_RATE_LIMIT,
+    extMaintenanceIntervalMs: e.EXT_MAINTENANCE_INTERVAL_MS,
   };
 }

@@ -66,6 +66,10 @@ export const ERROR_STATUS = {
   signing_key_missing: 503,
   // The vendor console's reads (src/browse/).
   unknown_event: 404,
+  // Licenses at run time (src/runtime): a refused join carries its reason in `details`.
+  join_refused: 403,
+  unknown_session: 404,
+  session_ended: 410,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

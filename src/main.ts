@@ -7,6 +7,7 @@ import { openDatabase } from './db/database.ts';
 import { migrateToLatestOrThrow } from './db/migrate.ts';
 import type { Logger } from './http/context.ts';
 import { batchedLogger } from './http/log.ts';
+import { startRuntimeMaintenance } from './runtime/maintenance.ts';
 import { buildSettings, resumeBuilds } from './statements/store.ts';
 import { startNotifications, type Notifications } from './notifications/notifications.service.ts';
 import { SignatureFailureCounter } from './notifications/signature-failures.ts';
@@ -52,6 +53,8 @@ async function main(): Promise<void> {
   const app = createApp({ db: database.db, config, apiKeys: creds.apiKeys, adminToken: creds.adminToken, log, clock, signingKeys: signing.keys, signatureFailures });
   // Webhook deliveries and the jobs due by time (reminders): every instance runs them (docs/webhooks.md).
   const notifications: Notifications | null = config.webhooks.worker ? startNotifications(database.db, config, { log, clock, signatureFailures }) : null;
+  // Silent extension sessions and overage (src/runtime/maintenance.ts), until the scheduler takes them.
+  const stopRuntimeMaintenance = startRuntimeMaintenance(database.db, config.extMaintenanceIntervalMs, clock, log);
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
     log({
       at: new Date().toISOString(),
@@ -87,6 +90,7 @@ async function main(): Promise<void> {
     stopping = true;
     log({ at: new Date().toISOString(), event: 'stopping', signal });
     // Stop accepting, let requests in flight finish, then close the pool.
+    stopRuntimeMaintenance();
     server.close(async () => {
       await notifications?.stop();
       await app.agoraLog.flush();

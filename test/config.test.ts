@@ -60,6 +60,10 @@ describe('loadConfig', () => {
       agoraLogRetentionDays: 90,
       agoraLogBuffer: 10_000,
       metricsToken: undefined,
+      extHeartbeatSeconds: 30,
+      extDeadlineMs: 2000,
+      extRateLimit: 0,
+      extMaintenanceIntervalMs: 5000,
     } satisfies Config);
   });
 
@@ -151,6 +155,10 @@ describe('loadConfig', () => {
       agoraLogRetentionDays: 30,
       agoraLogBuffer: 500,
       metricsToken: 'm'.repeat(16),
+      extHeartbeatSeconds: 30,
+      extDeadlineMs: 2000,
+      extRateLimit: 0,
+      extMaintenanceIntervalMs: 5000,
     } satisfies Config);
     expect(loadConfig({ DATABASE_URL: 'postgresql://x/y' }).databaseUrl).toBe('postgresql://x/y');
   });

@@ -48,7 +48,7 @@ type Json = null | boolean | number | string | RawJson | Json[] | { [k: string]:
 type UrlValue = string | RawUrl;
 
 type Auth = 'admin' | 'basic' | 'agora' | 'none';
-type Family = 'agora-numeric' | 'agora-text' | 'vendor' | 'license-api' | 'public';
+type Family = 'agora-numeric' | 'agora-text' | 'vendor' | 'license-api' | 'public' | 'extension';
 
 interface Base {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -161,7 +161,7 @@ const WINDOW = { fromTs: String(dayStart('2025-05-01')), toTs: String(dayStart('
 const BILL_WINDOW = { fromTs: String(dayStart('2025-05-01')), toTs: String(dayStart('2025-05-31') + 86_399) };
 
 /** Filled by the world: ids only known once it is made. */
-const known = { license: '', padId: '', renewId: 'fz-renewal-order', statementId: '1', certificatePackage: '', agentCertificate: '', licenseFileToken: '', endpointId: '', deliveryId: '' };
+const known = { license: '', padId: '', renewId: 'fz-renewal-order', statementId: '1', certificatePackage: '', agentCertificate: '', licenseFileToken: '', endpointId: '', deliveryId: '', sessionId: '' };
 
 async function world(): Promise<void> {
   await catalogue(t);
@@ -220,6 +220,13 @@ async function world(): Promise<void> {
   known.endpointId = endpoint.body.id;
   await fanOut(tdb.db, new Date());
   known.deliveryId = String((await tdb.db.selectFrom('webhook_deliveries').select('id').executeTakeFirstOrThrow()).id);
+  const session = await t.app.request('/ext/v1/sessions', {
+    method: 'POST',
+    headers: { authorization: basic, 'content-type': 'application/json' },
+    body: JSON.stringify({ license: known.license, licenseKey: 'dev-1', media: 'audio', platform: 'android' }),
+  });
+  if (session.status !== 201) throw new Error(`session: ${session.status} ${await session.text()}`);
+  known.sessionId = ((await session.json()) as { sessionId: string }).sessionId;
 }
 
 async function licenseCall(method: string, url: string) {
@@ -308,6 +315,19 @@ function bases(): Base[] {
     { method: 'POST', route: '/dabiz/license/v2/certificates/{id}/bind', auth: 'basic', path: { id: known.agentCertificate }, body: { json: { agentId: 'fz-agent-1' } } },
     { method: 'GET', route: '/dabiz/license/v2/platform', auth: 'basic', query: { after: 'a', size: '10' } },
     { method: 'DELETE', route: '/dabiz/license/v2/agents/{agentId}', auth: 'basic', path: { agentId: 'fz-agent-del' } },
+    // Licenses at run time (src/runtime): the extension API, Agora's license grants, the vendor's view.
+    { method: 'POST', route: '/ext/v1/sessions', auth: 'basic', body: { json: { license: known.license, licenseKey: 'dev-1', media: 'audio+video', platform: 'ios', channel: 'room', userId: 'u1' } } },
+    { method: 'POST', route: '/ext/v1/sessions/{sessionId}/heartbeat', auth: 'basic', path: { sessionId: known.sessionId } },
+    { method: 'DELETE', route: '/ext/v1/sessions/{sessionId}', auth: 'basic', path: { sessionId: known.sessionId } },
+    { method: 'PUT', route: '/license/customers/{customerId}/activate', auth: 'agora', path: { customerId: 'c1' }, body: { json: { platform: 'android|ios', expire: '1798761600-1830297600', type: 'prepaid' } } },
+    { method: 'POST', route: '/license/customers/{customerId}/activate', auth: 'agora', path: { customerId: 'c1' }, body: { json: { platform: 'web', expire: '1798761600-1830297600' } } },
+    { method: 'PUT', route: '/v1/customers/{customerId}/limits', auth: 'admin', path: { customerId: 'c1' }, body: { json: { pcu: 5 } } },
+    { method: 'GET', route: '/v1/customers/{customerId}/limits', auth: 'admin', path: { customerId: 'c1' } },
+    { method: 'PUT', route: '/v1/projects/{projectId}/limits', auth: 'admin', path: { projectId: '101' }, body: { json: { pcu: 7 } } },
+    { method: 'GET', route: '/v1/projects/{projectId}/limits', auth: 'admin', path: { projectId: '101' } },
+    { method: 'PUT', route: '/v1/pids/{pid}/overage', auth: 'admin', path: { pid: TRIAL_PID }, body: { json: { overage: 'bill' } } },
+    { method: 'GET', route: '/v1/licenses/{license}/minutes', auth: 'admin', path: { license: known.license } },
+    { method: 'GET', route: '/v1/sessions', auth: 'admin', query: { customerId: 'c1', projectId: '101', license: known.license, live: 'true', page: '1', size: '10' } },
     { method: 'PUT', route: '/customers/{customerId}/deactivate', auth: 'agora', path: { customerId: 'c2' }, body: { json: {} } },
     { method: 'POST', route: '/v1/webhook-endpoints', auth: 'admin', body: { json: { url: 'https://example.com/hook', events: ['license.expiring', 'quota.low'], description: 'fuzz' } } },
     { method: 'GET', route: '/v1/webhook-endpoints', auth: 'admin' },
@@ -325,8 +345,10 @@ const UNDOCUMENTED = ['GET /openapi.json', 'GET /docs'];
 const familyOf = (route: string): Family =>
   route === '/usage' || route === '/bill'
     ? 'agora-numeric'
-    : route.startsWith('/customers/')
+    : route.startsWith('/customers/') || route.startsWith('/license/customers/')
       ? 'agora-text'
+      : route.startsWith('/ext/v1/')
+        ? 'extension'
       : route.startsWith('/dabiz/license/')
         ? 'license-api'
         : route.startsWith('/v1/')
@@ -625,6 +647,11 @@ function envelopeProblem(family: Family, status: number, body: unknown): string 
       return b.status === 'failed' && typeof b.statusReason === 'string' && stable(b.code) ? undefined : 'not {status:"failed", statusReason, code}';
     case 'license-api':
       return b.code === status && typeof b.message === 'string' && b.data === null && stable(b.error) ? undefined : 'not {code:<status>, message, data:null, error}';
+    case 'extension':
+      // A refusal names its reason's stable name (LICENSE_INVALID …) rather than an error code.
+      return b.code === status && typeof b.message === 'string' && (stable(b.error) || (status === 403 && typeof b.reason === 'number' && /^[A-Z_]+$/.test(String(b.error))))
+        ? undefined
+        : 'not {code:<status>, reason, error, message}';
     case 'vendor':
     case 'public':
       return typeof b.error === 'object' && b.error !== null && stable(b.error.code) && typeof b.error.message === 'string' ? undefined : 'not {error:{code, message}}';
@@ -665,6 +692,7 @@ beforeAll(async () => {
   // No per-customer limit and no failure budget per address: a fuzz run is many requests a second,
   // many with spoiled credentials, all from one source, and 429s would hide the answers.
   t = buildApp(tdb.db, certificateEnv({ LICENSE_RATE_LIMIT: '0', AUTH_FAILURES_PER_MINUTE: '0' }));
+  t = buildApp(tdb.db, { LICENSE_RATE_LIMIT: '0', AUTH_FAILURES_PER_MINUTE: '0', EXT_HEARTBEAT_SECONDS: '3600' }); // a session lives through the run
   await world();
 }, 120_000);
 afterAll(async () => {

@@ -53,6 +53,15 @@ describe('operations', () => {
         '/v1/renewals',
         '/v1/skus',
         '/v1/skus/{id}',
+        '/ext/v1/sessions',
+        '/ext/v1/sessions/{sessionId}',
+        '/ext/v1/sessions/{sessionId}/heartbeat',
+        '/license/customers/{customerId}/activate',
+        '/v1/customers/{customerId}/limits',
+        '/v1/projects/{projectId}/limits',
+        '/v1/pids/{pid}/overage',
+        '/v1/licenses/{license}/minutes',
+        '/v1/sessions',
       ].sort(),
     );
     const params = doc.paths['/usage'].get.parameters.map((p: any) => p.name).sort();

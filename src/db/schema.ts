@@ -204,6 +204,11 @@ export interface DB {
   vendor_counts: VendorCountsTable;
   customer_project_counts: CustomerProjectCountsTable;
   agora_requests: AgoraRequestsTable;
+  ext_sessions: ExtSessionsTable;
+  ext_limits: ExtLimitsTable;
+  ext_license_minutes: ExtLicenseMinutesTable;
+  ext_pid_overage: ExtPidOverageTable;
+  license_grants: LicenseGrantsTable;
 }
 
 export type Customer = Selectable<CustomersTable>;
@@ -494,3 +499,63 @@ export interface AgoraRequestsTable {
   duration_ms: Numeric;
   error_code: string | null;
 }
+// Licenses at run time (migrations/20261201030000-runtime-sessions.ts).
+
+export type SessionEndReason = 'leave' | 'silence' | 'EXPIRE' | 'MINUTES_EXCEED' | 'LIMITED_PERIOD';
+
+export interface ExtSessionsTable {
+  seq: ColumnType<string, never, never>;
+  id: string;
+  customer_id: string;
+  project_id: BigId;
+  license_id: BigId | null;
+  grant_id: BigId | null;
+  license_key: string;
+  media: 'audio' | 'video' | 'audio+video';
+  platform: string;
+  channel: string | null;
+  user_id: string | null;
+  heartbeat_seconds: number;
+  started_at: Date;
+  last_seen_at: Date;
+  /** last_seen_at + 2 × heartbeat_seconds: past it, the session is silent and ends as of last_seen_at. */
+  live_until: Date;
+  ended_at: Date | null;
+  end_reason: SessionEndReason | null;
+  seconds: ColumnType<string, string | number | undefined, string | number>;
+}
+
+export interface ExtLimitsTable {
+  scope: 'customer' | 'project';
+  scope_id: string;
+  pcu: number | null;
+  live: ColumnType<number, number | undefined, number>;
+}
+
+export interface ExtLicenseMinutesTable {
+  license_id: BigId;
+  /** `YYYY-MM-01`. */
+  month: string;
+  seconds: ColumnType<string, string | number | undefined, string | number>;
+  over_seconds: ColumnType<string, string | number | undefined, string | number>;
+  billed_seconds: ColumnType<string, string | number | undefined, string | number>;
+  pending_seconds: ColumnType<string | null, string | number | null | undefined, string | number | null>;
+}
+
+export interface ExtPidOverageTable {
+  pid: string;
+  mode: 'block' | 'bill';
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface LicenseGrantsTable {
+  id: Generated<string>;
+  customer_id: string;
+  platforms: string[];
+  starts_at: Date;
+  ends_at: Date;
+  type: ColumnType<string, string | undefined, string>;
+  created_at: CreatedAt;
+}
+
+export type ExtSession = Selectable<ExtSessionsTable>;

@@ -6,7 +6,7 @@ import type { SigningKeys } from '../certificates/keys.ts';
 import type { SignatureFailureCounter } from '../notifications/signature-failures.ts';
 
 /** What a route may put in an error: the envelope decides how an AppError is written. */
-export type Envelope = 'agora-numeric' | 'agora-text' | 'vendor' | 'license-api';
+export type Envelope = 'agora-numeric' | 'agora-text' | 'vendor' | 'license-api' | 'extension';
 
 /** Who called the license API: the vendor's admin token, or the credentials of one project. */
 export type LicenseCaller = { kind: 'admin' } | { kind: 'project'; customerId: string; projectId: string };

@@ -21,7 +21,22 @@ export function errorBody(envelope: Envelope, err: AppError): Record<string, unk
       return { error: { code: err.code, message: err.message, ...(err.details === undefined ? {} : { details: err.details }) } };
     case 'license-api':
       return { code: err.status, message: err.message, data: null, error: err.code, ...(err.details === undefined ? {} : { details: err.details }) };
+    case 'extension':
+      return extensionErrorBody(err);
   }
+}
+
+/**
+ * The extension API (src/runtime, shared/spec/runtime.md): `{code, reason, error, message}`. A
+ * refused join names its reason (1–8) and the reason's stable name in `error`; a heartbeat of an
+ * ended session names how it ended; every other error has reason null and its stable code.
+ */
+function extensionErrorBody(err: AppError): Record<string, unknown> {
+  const d = (err.details ?? {}) as { reason?: unknown; error?: unknown; endedBy?: unknown };
+  const reason = typeof d.reason === 'number' ? d.reason : null;
+  const body: Record<string, unknown> = { code: err.status, reason, error: typeof d.error === 'string' ? d.error : err.code, message: err.message };
+  if (typeof d.endedBy === 'string') body.endedBy = d.endedBy;
+  return body;
 }
 
 /** Hono's own exceptions (a body that is not JSON, say) get a stable code like ours. */
@@ -42,6 +57,7 @@ export function renderError(c: Context<AppEnv>, thrown: unknown): Response {
   const retryAfter = (err.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
   if (typeof retryAfter === 'number' && (err.code === 'rate_limited' || err.code === 'overloaded')) headers['retry-after'] = String(retryAfter);
   else if (err.status === 503) headers['retry-after'] = '1';
+  if (err.status === 401 && envelope === 'extension') headers['www-authenticate'] = 'Basic realm="extension", charset="UTF-8"';
   if (err.status === 401 && envelope === 'license-api') headers['www-authenticate'] = 'Basic realm="license", charset="UTF-8"';
   // The rest of a body that was too large is never read; keeping the connection would leave it
   // unread on the socket, so Node closes it after the answer. Say so instead of "keep-alive".

@@ -239,14 +239,18 @@ const PLATFORM_EXPIRY = sql`case when permanent then timestamptz '9999-12-31T00:
 
 export async function customerSummary(db: Db, customerId: string, now: Date, withActiveCount: boolean): Promise<CustomerLicenseSummary> {
   const activeCount = withActiveCount
-    ? sql<string>`(select count(*)::text from licenses where customer_id = ${customerId} and expires_at > ${now})`
+    ? sql<string>`((select count(*) from licenses where customer_id = ${customerId} and expires_at > ${now})
+        + (select count(*) from license_grants where customer_id = ${customerId} and ends_at > ${now}))::text`
     : sql<null>`null`;
+  // Agora's grants (license activation callback, src/runtime) count as licenses expiring at their end.
   const { rows } = await sql<{ latest: Date | null; earliest: Date | null; active: string | null; available: string; pools: string }>`
     select
-      greatest((select max(expires_at) from licenses where customer_id = ${customerId}), (select ${PLATFORM_EXPIRY} from license_platforms where customer_id = ${customerId})) as latest,
-      least(
-        (select min(expires_at) from licenses where customer_id = ${customerId} and expires_at > ${now}),
-        (select ${PLATFORM_EXPIRY} from license_platforms where customer_id = ${customerId} and (permanent or expires_at > ${now}))) as earliest,
+      greatest((select max(expires_at) from licenses where customer_id = ${customerId}),
+               (select ${PLATFORM_EXPIRY} from license_platforms where customer_id = ${customerId}),
+               (select max(ends_at) from license_grants where customer_id = ${customerId})) as latest,
+      least((select min(expires_at) from licenses where customer_id = ${customerId} and expires_at > ${now}),
+            (select ${PLATFORM_EXPIRY} from license_platforms where customer_id = ${customerId} and (permanent or expires_at > ${now})),
+            (select min(ends_at) from license_grants where customer_id = ${customerId} and ends_at > ${now})) as earliest,
       ${activeCount} as active,
       (select coalesce(sum(capacity - used), 0)::text from license_pools where customer_id = ${customerId}) as available,
       (select count(*) from license_pools where customer_id = ${customerId}) as pools`.execute(db);

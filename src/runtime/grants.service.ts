@@ -1,0 +1,46 @@
+import type { Db } from '../db/database.ts';
+import { AppError } from '../errors.ts';
+import { findCustomer } from '../provisioning/provisioning.repository.ts';
+import { PLATFORMS } from './rules.ts';
+
+export interface GrantInput {
+  platforms: string[];
+  startS: number;
+  endS: number;
+  type: string;
+}
+
+/** `android|ios` → the distinct platforms, in order; each must be one this server knows. */
+export function parsePlatforms(text: string): string[] {
+  const list = text.split('|').map((p) => p.trim().toLowerCase());
+  if (list.length === 0 || list.some((p) => p === '')) throw new AppError('invalid_parameter', 'platform must list one or more platforms joined with |, e.g. android|ios');
+  for (const p of list) {
+    if (!(PLATFORMS as readonly string[]).includes(p)) throw new AppError('invalid_parameter', `platform ${p.slice(0, 32)} is not one of ${PLATFORMS.join(', ')}`);
+  }
+  return [...new Set(list)].sort();
+}
+
+/** `<startTs>-<endTs>`, Unix seconds: milliseconds, text, or an end not after the start are refused. */
+export function parseExpire(text: string): { startS: number; endS: number } {
+  const m = /^(\d{1,13})-(\d{1,13})$/.exec(text.trim());
+  if (!m) throw new AppError('invalid_parameter', 'expire must be <startTs>-<endTs> in Unix seconds, e.g. 1735689600-1767225600');
+  const [startS, endS] = [Number(m[1]), Number(m[2])] as [number, number];
+  if (startS >= 1e11 || endS >= 1e11) throw new AppError('invalid_parameter', 'expire looks like milliseconds; send Unix seconds');
+  if (endS <= startS) throw new AppError('invalid_parameter', 'expire: the end must be after the start');
+  return { startS, endS };
+}
+
+/**
+ * Records Agora's grant: the customer may use the extension on these platforms from start to end.
+ * The same grant again (Agora's retries) finds its row and changes nothing.
+ */
+export async function recordGrant(db: Db, customerId: string, g: GrantInput): Promise<{ created: boolean }> {
+  if (!(await findCustomer(db, customerId))) throw new AppError('unknown_customer', `Customer ${customerId} is not provisioned`);
+  const r = await db
+    .insertInto('license_grants')
+    .values({ customer_id: customerId, platforms: g.platforms, starts_at: new Date(g.startS * 1000), ends_at: new Date(g.endS * 1000), type: g.type })
+    .onConflict((oc) => oc.columns(['customer_id', 'starts_at', 'ends_at', 'platforms', 'type']).doNothing())
+    .returning('id')
+    .executeTakeFirst();
+  return { created: r !== undefined };
+}
