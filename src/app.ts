@@ -16,6 +16,7 @@ import { licensingVendorRoutes } from './licensing/vendor.routes.ts';
 import { healthRoutes } from './ops/health.routes.ts';
 import { statementsRoutes } from './statements/statements.routes.ts';
 import { usageEventsRoutes } from './usage/usage-events.routes.ts';
+import { consoleErrorPage, consoleRoutes } from './console/console.routes.tsx';
 
 export const API_VERSION = '0.1.0';
 
@@ -41,6 +42,17 @@ export function createApp(deps: AppDeps) {
   app.route('/v1/reconciliation', reconciliationRoutes(deps));
   app.route('/v1', licensingVendorRoutes(routeDeps));
   app.route('/dabiz/license', licenseApiRoutes(routeDeps));
+  // The vendor console: HTML pages whose every figure is this app's own API, called in process.
+  app.route(
+    '/console',
+    consoleRoutes({
+      adminToken: deps.adminToken,
+      clock: deps.clock,
+      log: deps.log,
+      sessionHours: deps.config.consoleSessionHours,
+      api: async (path, init) => app.request(path, { headers: { authorization: `Bearer ${deps.adminToken}`, accept: init?.accept ?? 'application/json' } }),
+    }),
+  );
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', { type: 'http', scheme: 'bearer' });
   app.doc31('/openapi.json', {
@@ -58,6 +70,8 @@ export function createApp(deps: AppDeps) {
     throw new AppError('not_found', 'No such route');
   });
   app.onError((err, c) => {
+    // Errors of the console's own middleware are its pages; this is the app-wide deadline's.
+    if (c.req.path === '/console' || c.req.path.startsWith('/console/')) return consoleErrorPage(err);
     const rendered = renderError(c, err);
     // 503s (database_unavailable, deadline_exceeded, overloaded) are expected under load or an
     // outage: the request log line names their code. Only the unexpected is logged in full here.

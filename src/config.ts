@@ -41,6 +41,8 @@ export interface Config {
   licenseWhitelistMax: number;
   /** Wrong credentials per minute from one source before its requests answer 429 without a lookup; 0: no limit. */
   authFailuresPerMinute: number;
+  /** How long a console sign-in lasts. */
+  consoleSessionHours: number;
 }
 
 export class ConfigError extends Error {
@@ -104,6 +106,7 @@ const envSchema = z
     HEAVY_READ_QUEUE: z.coerce.number().int().min(0).max(10_000).default(8),
     LICENSE_WHITELIST_MAX: z.coerce.number().int().min(1).max(10_000_000).default(100_000),
     AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(30),
+    CONSOLE_SESSION_HOURS: z.coerce.number().int().min(1).max(720).default(12),
   })
   .superRefine((env, ctx) => {
     if ((env.AGORA_API_KEY === undefined) !== (env.AGORA_API_SECRET === undefined)) {
@@ -171,5 +174,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     heavyReadQueue: e.HEAVY_READ_QUEUE,
     licenseWhitelistMax: e.LICENSE_WHITELIST_MAX,
     authFailuresPerMinute: e.AUTH_FAILURES_PER_MINUTE,
+    consoleSessionHours: e.CONSOLE_SESSION_HOURS,
   };
 }

@@ -40,6 +40,7 @@ describe('loadConfig', () => {
       heavyReadQueue: 8,
       licenseWhitelistMax: 100_000,
       authFailuresPerMinute: 30,
+      consoleSessionHours: 12,
     } satisfies Config);
   });
 
@@ -99,6 +100,7 @@ describe('loadConfig', () => {
       heavyReadQueue: 0,
       licenseWhitelistMax: 500,
       authFailuresPerMinute: 0,
+      consoleSessionHours: 12,
     } satisfies Config);
     expect(loadConfig({ DATABASE_URL: 'postgresql://x/y' }).databaseUrl).toBe('postgresql://x/y');
   });

@@ -1,0 +1,169 @@
+import type { Hono } from 'hono';
+import { Decimal } from '../../decimal.ts';
+import { dayNumberOf, dayText, monthLabel, monthNumberOf } from '../../periods.ts';
+import { qs } from '../api.ts';
+import { html, type ConsoleEnv, type PageDeps } from '../context.ts';
+import { Empty, isZero, Page, when } from '../layout.tsx';
+import { agoraRequests as agoraRequestsPage, agoraSummary, licenses, reconciliation, usageDaily, type AgoraRequestRow } from '../schemas.ts';
+import { EXPIRING_DAYS, ExpiringCalendar } from './licenses.tsx';
+
+/** The kinds of Agora's requests the overview reports, in this order. */
+const POLL_KINDS = ['usage', 'bill', 'license', 'provisioning'] as const;
+
+function Poll(props: { r: AgoraRequestRow | null | undefined }) {
+  if (!props.r) return <span class="muted">never</span>;
+  return (
+    <>
+      {when(props.r.at)} · <code>{props.r.path}</code> · {props.r.status}
+      {props.r.errorCode ? ` ${props.r.errorCode}` : ''} · {props.r.durationMs} ms
+    </>
+  );
+}
+
+export function overviewPage(router: Hono<ConsoleEnv>, { api, clock }: PageDeps) {
+  router.get('/', async (c) => {
+    const now = clock();
+    const today = dayNumberOf(now);
+    const yesterday = dayText(today - 1);
+    const dayBefore = dayText(today - 2);
+    const month = monthLabel(monthNumberOf(now));
+    const [daily, polls, pending, expiring] = await Promise.all([
+      api.get(`/v1/usage/daily${qs({ from: dayBefore, to: yesterday })}`, usageDaily),
+      api.get('/v1/agora-requests/summary', agoraSummary),
+      api.get(`/v1/reconciliation${qs({ month })}`, reconciliation),
+      api.get(`/v1/licenses/expiring${qs({ days: EXPIRING_DAYS, size: 20 })}`, licenses),
+    ]);
+    const of = (day: string) => daily.data.find((d) => d.day === day) ?? { day, quantity: '0', projects: '0' };
+    const y = of(yesterday);
+    const b = of(dayBefore);
+    const change = new Decimal(y.quantity).minus(b.quantity);
+    return html(
+      c,
+      <Page title="Overview" current="/console" csrf={c.get('csrf')}>
+        <h2>Usage</h2>
+        <div class="cards">
+          <div class="card" id="usage-yesterday">
+            <div class="muted">Yesterday, {yesterday}</div>
+            <div class="figure">{y.quantity}</div>
+            <div class="muted">{y.projects} projects</div>
+          </div>
+          <div class="card" id="usage-day-before">
+            <div class="muted">The day before, {dayBefore}</div>
+            <div class="figure">{b.quantity}</div>
+            <div class="muted">{b.projects} projects</div>
+          </div>
+          <div class="card" id="usage-change">
+            <div class="muted">Change</div>
+            <div class="figure">{change.isPositive() && !change.isZero() ? `+${change.toFixed()}` : change.toFixed()}</div>
+            <div class="muted">
+              <a href="/console/usage">90 days →</a>
+            </div>
+          </div>
+        </div>
+        <h2>Agora's last requests</h2>
+        <table id="polls">
+          <thead>
+            <tr>
+              <th>Kind</th>
+              <th>Last request</th>
+              <th>Last success</th>
+            </tr>
+          </thead>
+          <tbody>
+            {POLL_KINDS.map((kind) => {
+              const s = polls[kind];
+              const failing = s?.last && s.last.status !== '200';
+              return (
+                <tr class={failing ? 'diff' : undefined}>
+                  <td>
+                    {kind} {s?.last ? failing ? <span class="bad">failed</span> : <span class="ok">ok</span> : null}
+                  </td>
+                  <td>
+                    <Poll r={s?.last} />
+                  </td>
+                  <td>
+                    <Poll r={s?.lastSuccess} />
+                  </td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+        <p>
+          <a href="/console/agora-requests">Every request Agora made →</a>
+        </p>
+        <h2>Not yet told to Agora ({pending.month})</h2>
+        <p class="muted">Usage in no reported window yet, and late usage waiting to be carried into the next statement or bill as a correction.</p>
+        <div class="cards">
+          <div class="card" id="pending-daily">
+            <div class="muted">Pending for the daily usage</div>
+            <div class={`figure${isZero(pending.totals['dailyPending'] ?? '0') ? '' : ' bad'}`}>{pending.totals['dailyPending'] ?? '0'}</div>
+          </div>
+          <div class="card" id="pending-bill">
+            <div class="muted">Pending for the bill</div>
+            <div class="figure">{pending.totals['billPending'] ?? '0'}</div>
+          </div>
+          <div class="card">
+            <div class="muted">Differences</div>
+            <div class="figure">
+              <a href={`/console/reconciliation${qs({ month: pending.month })}`}>{pending.projects.filter((p) => p.flags.includes('difference')).length} projects</a>
+            </div>
+          </div>
+        </div>
+        <h2>Licenses expiring within {EXPIRING_DAYS} days</h2>
+        <p>
+          <span id="expiring-count">{expiring.countExact ? expiring.count : `more than ${expiring.count}`}</span> licenses ·{' '}
+          <a href="/console/licenses">calendar →</a>
+        </p>
+        {expiring.data.length === 0 ? <Empty>None.</Empty> : <ExpiringCalendar rows={expiring.data} />}
+      </Page>,
+    );
+  });
+
+  router.get('/agora-requests', async (c) => {
+    const after = c.req.query('after') || undefined;
+    const page = await api.get(`/v1/agora-requests${qs({ after, limit: 100 })}`, agoraRequestsPage);
+    return html(
+      c,
+      <Page title="Agora's requests" current="/console" csrf={c.get('csrf')}>
+        {page.data.length === 0 ? (
+          <Empty>Agora has not called this server yet.</Empty>
+        ) : (
+          <table id="agora-requests">
+            <thead>
+              <tr>
+                <th>At</th>
+                <th>Method</th>
+                <th>Path</th>
+                <th>Query</th>
+                <th>apiKey</th>
+                <th class="num">Status</th>
+                <th class="num">ms</th>
+                <th>Error</th>
+              </tr>
+            </thead>
+            <tbody>
+              {page.data.map((r) => (
+                <tr class={r.status === '200' ? undefined : 'diff'}>
+                  <td>{when(r.at)}</td>
+                  <td>{r.method}</td>
+                  <td>{r.path}</td>
+                  <td>{r.query ?? ''}</td>
+                  <td>{r.apiKeyId ?? ''}</td>
+                  <td class="num">{r.status}</td>
+                  <td class="num">{r.durationMs}</td>
+                  <td>{r.errorCode ?? ''}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+        {page.next === null ? null : (
+          <p class="pager">
+            <a href={`/console/agora-requests${qs({ after: page.next })}`}>Older →</a>
+          </p>
+        )}
+      </Page>,
+    );
+  });
+}
