@@ -251,6 +251,7 @@ function bases(): Base[] {
     { method: 'GET', route: '/v1/renewals', auth: 'admin', query: { customerId: 'c1', pid: TRIAL_PID, page: '1', size: '10' } },
     { method: 'GET', route: '/v1/licenses', auth: 'admin', query: { customerId: 'c1', projectId: '101', pid: TRIAL_PID, status: 'active', page: '1', size: '10' } },
     { method: 'GET', route: '/v1/license-quotas', auth: 'admin', query: { customerId: 'c1' } },
+    { method: 'GET', route: '/v1/licenses/expiring', auth: 'admin', query: { customerId: 'c1', days: '45', size: '10' } },
     { method: 'POST', route: '/dabiz/license/v2/active', auth: 'basic', query: { pid: TRIAL_PID, licenseKey: 'fz-device', appid: '101' } },
     { method: 'GET', route: '/dabiz/license/v2/detail', auth: 'basic', query: { appid: '101', key: 'dev-1' } },
     { method: 'POST', route: '/dabiz/license/v2/allocate', auth: 'basic', query: { appid: '101' }, body: { json: { pid: TRIAL_PID, count: 2, creator: 'fuzz' } } },
