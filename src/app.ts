@@ -16,6 +16,7 @@ import { licensingVendorRoutes } from './licensing/vendor.routes.ts';
 import { healthRoutes } from './ops/health.routes.ts';
 import { statementsRoutes } from './statements/statements.routes.ts';
 import { usageEventsRoutes } from './usage/usage-events.routes.ts';
+import { browseRoutes } from './browse/browse.routes.ts';
 import { consoleErrorPage, consoleRoutes } from './console/console.routes.tsx';
 
 export const API_VERSION = '0.1.0';
@@ -29,6 +30,8 @@ export function createApp(deps: AppDeps) {
   const heavyReads = new HeavyReadGate(deps.config.heavyReadConcurrency, deps.config.heavyReadQueue);
   app.use('/v1/reconciliation', heavyRead(heavyReads));
   app.use('/v1/statements/:id/lines', heavyRead(heavyReads, (c) => wantsCsv(c.req.header('accept'))));
+  // Previews compute a whole statement's lines (heavy like reconciliation).
+  app.use('/v1/preview/*', heavyRead(heavyReads));
   const routeDeps = { ...deps, heavyReads };
 
   app.route('/', healthRoutes(deps));
@@ -42,6 +45,7 @@ export function createApp(deps: AppDeps) {
   app.route('/v1/reconciliation', reconciliationRoutes(deps));
   app.route('/v1', licensingVendorRoutes(routeDeps));
   app.route('/dabiz/license', licenseApiRoutes(routeDeps));
+  app.route('/v1', browseRoutes(routeDeps));
   // The vendor console: HTML pages whose every figure is this app's own API, called in process.
   app.route(
     '/console',

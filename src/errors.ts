@@ -53,6 +53,8 @@ export const ERROR_STATUS = {
   overloaded: 503,
   /** The request passed its deadline; work already started may still complete, so a retry must be safe. */
   deadline_exceeded: 503,
+  // The vendor console's reads (src/browse/).
+  unknown_event: 404,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -270,7 +270,7 @@ describe.skipIf(!haveChromium)('the console in a browser, offline', () => {
       const page = await context.newPage();
       await signIn(page);
       // The browser's cookies go with these requests: only the token is missing or wrong.
-      for (const form of [{}, { csrf: 'forged-token' }]) {
+      for (const form of [{}, { csrf: 'forged-token' }] as Record<string, string>[]) {
         const out = await page.request.post(`${base}/console/sign-out`, { form, maxRedirects: 0 });
         expect(out.status()).toBe(403);
         expect(await out.text()).toContain('CSRF');

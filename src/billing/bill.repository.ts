@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import type { Db } from '../db/database.ts';
 import { storeBlocksAndTotal } from '../statements/statements.repository.ts';
 import type { FixTotals } from '../usage/usage.repository.ts';
@@ -18,6 +18,15 @@ export async function takePendingBillCorrections(db: Db, statementId: string) {
     select project_id, to_char(date_trunc('month', occurred_at at time zone 'UTC'), 'YYYY-MM-DD') as month,
            sum(quantity)::text as quantity
     from taken group by 1, 2 order by 1, 2`.execute(db);
+  return r.rows;
+}
+
+/** What `takePendingBillCorrections` would take now, without taking it. */
+export async function peekPendingBillCorrections(db: Db) {
+  const r = await sql<{ project_id: string; month: string; quantity: string }>`
+    select project_id, to_char(date_trunc('month', occurred_at at time zone 'UTC'), 'YYYY-MM-DD') as month,
+           sum(quantity)::text as quantity
+    from usage_events where bill_late and bill_statement_id is null group by 1, 2 order by 1, 2`.execute(db);
   return r.rows;
 }
 
@@ -104,30 +113,41 @@ function priceExpression(versions: PricedVersion[], column: 'tiers' | 'fee') {
  * during the month, and the corrections this bill carries; the sum rounded half-up to `decimals`.
  * Lines in projectId order, in blocks; only non-zero amounts.
  */
-export async function writeBillLines(
-  db: Db,
-  a: {
-    statementId: string;
-    month: string;
-    monthStart: Date;
-    monthEnd: Date;
-    /** Versions in force this month, one per plan. */
-    versions: PricedVersion[];
-    defaultVersionId: string | null;
-    decimals: number;
-  },
-): Promise<FixTotals> {
+export async function writeBillLines(db: Db, a: BillLinesArgs): Promise<FixTotals> {
   const s = a.statementId;
+  await sql`set local work_mem = '64MB'`.execute(db);
+  const corrections = sql`select project_id, sum(amount) as amount from bill_corrections where bill_statement_id = ${s}::bigint group by project_id`;
+  const result = await sql<{ line_count: number; total: string; correction: string }>`
+    with ${billLinesCtes(a, corrections)}, ${storeBlocksAndTotal(s, true)}`.execute(db);
+  const row = result.rows[0]!;
+  return { lineCount: Number(row.line_count), total: row.total, correction: row.correction };
+}
+
+export interface BillLinesArgs {
+  statementId: string;
+  month: string;
+  monthStart: Date;
+  monthEnd: Date;
+  /** Versions in force this month, one per plan. */
+  versions: PricedVersion[];
+  defaultVersionId: string | null;
+  decimals: number;
+}
+
+/**
+ * The CTEs of `writeBillLines` up to `numbered` (n from 0 in projectId order, project_id, plan_id,
+ * version_id, quantity, correction, fee, amount), with the corrections the bill carries read from
+ * `corrections` (rows `project_id, amount`, one a project): the fix's are stored first, a
+ * preview's are given.
+ */
+export function billLinesCtes(a: BillLinesArgs, corrections: RawBuilder<unknown>) {
   const anyFee = a.versions.some((v) => !new Decimal(v.monthlyFee).isZero());
   const start = a.monthStart.toISOString();
   const end = a.monthEnd.toISOString();
-  await sql`set local work_mem = '64MB'`.execute(db);
-  const result = await sql<{ line_count: number; total: string; correction: string }>`
-    with versions as (
+  return sql`
+    versions as (
       select * from unnest(${a.versions.map((v) => v.planId)}::text[], ${a.versions.map((v) => v.versionId)}::bigint[]) as v(plan_id, version_id)
-    ), corr as (
-      select project_id, sum(amount) as amount from bill_corrections where bill_statement_id = ${s}::bigint group by project_id
-    ), off_all_month as (
+    ), corr as (${corrections}), off_all_month as (
       select distinct project_id from deactivations
       where ${anyFee}::boolean and project_id is not null and deactivated_at <= ${start}::timestamptz
         and (reactivated_at is null or reactivated_at >= ${end}::timestamptz)
@@ -151,7 +171,5 @@ export async function writeBillLines(
              round(usage_amount + fee + correction, ${a.decimals}::int) as amount
       from lines
       where round(usage_amount + fee + correction, ${a.decimals}::int) <> 0
-    ), ${storeBlocksAndTotal(s, true)}`.execute(db);
-  const row = result.rows[0]!;
-  return { lineCount: Number(row.line_count), total: row.total, correction: row.correction };
+    )`;
 }

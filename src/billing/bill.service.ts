@@ -50,59 +50,69 @@ export function billStatement(db: Db, month: number, config: Pick<Config, 'defau
 
 /** Every line of bill `id` of `month`, written whole (see `repo.writeBillLines`). */
 async function writeBill(trx: Db, id: string, month: number, config: Pick<Config, 'defaultPlanId' | 'billDecimals'>) {
-  const start = monthStart(month);
-  const end = monthStart(month + 1);
-  const versions = await plans.loadVersions(trx);
+  const pricing = await billPricing(trx, month, config);
+  // Late usage of months already billed, priced as the next units of its own month.
+  const pending = await repo.takePendingBillCorrections(trx, id);
+  await repo.insertBillCorrections(trx, (await pricing.priceCorrections(pending)).map((c) => ({ ...c, statementId: id })));
+  return repo.writeBillLines(trx, pricing.linesArgs(id));
+}
+
+/**
+ * How a bill of `month` is priced, as the fix does it and a preview repeats it: corrections of late
+ * usage priced as the next units of their own month (what the month would have cost with them,
+ * less what it cost without), and the arguments of the lines' SQL (`repo.billLinesCtes`).
+ */
+export async function billPricing(db: Db, month: number, config: Pick<Config, 'defaultPlanId' | 'billDecimals'>) {
+  const versions = await plans.loadVersions(db);
   const versionFor = (planId: string | undefined, m: string) => {
     const inForce = versionsInForce(versions, m);
     return (planId !== undefined ? inForce.get(planId) : undefined) ?? inForce.get(config.defaultPlanId) ?? null;
   };
-
-  // Late usage of months already billed, priced as the next units of its own month: what the
-  // month would have cost with it, less what it cost without.
-  const pending = await repo.takePendingBillCorrections(trx, id);
-  if (pending.length > 0) {
-    const owners = await repo.customerPlans(trx, [...new Set(pending.map((p) => p.project_id))]);
-    const before = await repo.billedSoFar(trx, pending.map((p) => ({ projectId: p.project_id, month: p.month })));
-    await repo.insertBillCorrections(
-      trx,
-      pending.map((p) => {
+  const inForce = versionsInForce(versions, monthText(month));
+  return {
+    priceCorrections: async (pending: { project_id: string; month: string; quantity: string }[]) => {
+      if (pending.length === 0) return [];
+      const owners = await repo.customerPlans(db, [...new Set(pending.map((p) => p.project_id))]);
+      const before = await repo.billedSoFar(db, pending.map((p) => ({ projectId: p.project_id, month: p.month })));
+      return pending.map((p) => {
         const version = versionFor(owners.get(p.project_id), p.month);
         const base = new Decimal(before.get(`${p.project_id}|${p.month}`) ?? 0);
-        const amount = version
-          ? tieredPrice(version.tiers, base.plus(p.quantity)).minus(tieredPrice(version.tiers, base))
-          : new Decimal(0);
-        return { statementId: id, projectId: p.project_id, month: p.month, versionId: version?.id ?? null, quantity: p.quantity, amount: amount.toFixed() };
-      }),
-    );
-  }
-
-  const inForce = versionsInForce(versions, monthText(month));
-  return repo.writeBillLines(trx, {
-    statementId: id,
-    month: monthText(month),
-    monthStart: start,
-    monthEnd: end,
-    versions: [...inForce.values()].map((v) => ({
-      versionId: v.id,
-      planId: v.planId,
-      monthlyFee: v.monthlyFee.toFixed(),
-      tiers: v.tiers.map((t) => ({ from: t.from.toFixed(), upTo: t.upTo?.toFixed() ?? null, unitPrice: t.unitPrice.toFixed() })),
-    })),
-    defaultVersionId: inForce.get(config.defaultPlanId)?.id ?? null,
-    decimals: config.billDecimals,
-  });
+        const amount = version ? tieredPrice(version.tiers, base.plus(p.quantity)).minus(tieredPrice(version.tiers, base)) : new Decimal(0);
+        return { projectId: p.project_id, month: p.month, versionId: version?.id ?? null, quantity: p.quantity, amount: amount.toFixed() };
+      });
+    },
+    linesArgs: (statementId: string): repo.BillLinesArgs => ({
+      statementId,
+      month: monthText(month),
+      monthStart: monthStart(month),
+      monthEnd: monthStart(month + 1),
+      versions: [...inForce.values()].map((v) => ({
+        versionId: v.id,
+        planId: v.planId,
+        monthlyFee: v.monthlyFee.toFixed(),
+        tiers: v.tiers.map((t) => ({ from: t.from.toFixed(), upTo: t.upTo?.toFixed() ?? null, unitPrice: t.unitPrice.toFixed() })),
+      })),
+      defaultVersionId: inForce.get(config.defaultPlanId)?.id ?? null,
+      decimals: config.billDecimals,
+    }),
+  };
 }
 
 /**
  * What a bill line says, showing the arithmetic: `1,200 Minute × gold: 1,000 × 0.002 + 200 × 0.0015`,
  * then the monthly fee and each correction carried, and `= <amount> <currency>`.
  */
-export async function billDescriptions(db: Db, statementId: string, lines: StatementLine[]): Promise<string[]> {
+export async function billDescriptions(
+  db: Db,
+  statementId: string,
+  lines: StatementLine[],
+  /** A preview's corrections (no statement holds them yet); else those bill `statementId` carries. */
+  carried?: { project_id: string; month: string; quantity: string; amount: string }[],
+): Promise<string[]> {
   const versions = new Map(
     (await plans.loadVersions(db, { versionIds: [...new Set(lines.map((l) => l.versionId).filter((v): v is string => v !== null))] })).map((v) => [v.id, v]),
   );
-  const corrections = await db
+  const corrections = carried ?? await db
     .selectFrom('bill_corrections')
     .select(['project_id', 'month', 'quantity', 'amount', 'plan_version_id'])
     .where('bill_statement_id', '=', statementId)

@@ -171,6 +171,9 @@ export interface DB {
   license_pads: LicensePadsTable;
   license_pad_counts: LicensePadCountsTable;
   listing_counts: ListingCountsTable;
+  vendor_counts: VendorCountsTable;
+  customer_project_counts: CustomerProjectCountsTable;
+  agora_requests: AgoraRequestsTable;
 }
 
 export type Customer = Selectable<CustomersTable>;
@@ -307,3 +310,37 @@ export interface ListingCountsTable {
 export type LicenseSku = Selectable<LicenseSkusTable>;
 export type LicensePid = Selectable<LicensePidsTable>;
 export type LicenseRow = Selectable<LicensesTable>;
+
+// The vendor console's reads (migrations/20261201060000-vendor-console.ts).
+
+/** Customers and projects by status (`customers:active`, `projects:deactivated`…), per shard; kept by triggers. */
+export interface VendorCountsTable {
+  name: string;
+  shard: number;
+  n: string;
+}
+
+/** A customer's projects and active projects; kept by triggers on projects. */
+export interface CustomerProjectCountsTable {
+  customer_id: string;
+  projects: string;
+  active: string;
+}
+
+/** One request of Agora's, written in batches off the request path (src/agora-log/). */
+export interface AgoraRequestsTable {
+  id: Generated<string>;
+  at: Date;
+  kind: 'usage' | 'bill' | 'license' | 'provisioning';
+  method: string;
+  path: string;
+  from_ts: string | null;
+  to_ts: string | null;
+  page_num: string | null;
+  page_limit: string | null;
+  customer_id: string | null;
+  api_key_id: string | null;
+  status: number;
+  duration_ms: Numeric;
+  error_code: string | null;
+}

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { Statement } from '../db/schema.ts';
 import { storeBlocksAndTotal } from '../statements/statements.repository.ts';
@@ -141,18 +141,35 @@ import type { FixTotals } from '../statements/store.ts';
  * - one line per project with a non-zero amount, numbered in projectId order, in blocks.
  * The caller holds the day's exclusive lock, so no event of the day is being ingested meanwhile.
  */
-export async function writeUsageLines(
-  db: Db,
-  args: {
-    statementId: string;
-    day: string;
-    start: Date;
-    end: Date;
-    wholeDay: boolean;
-    /** Windows of the day fixed before this one. */
-    earlier: { start: Date; end: Date; wholeDay: boolean }[];
-  },
-): Promise<FixTotals> {
+export async function writeUsageLines(db: Db, args: UsageLinesArgs): Promise<FixTotals> {
+  // Sorting and hashing 100,000 lines fits in memory rather than spilling to disk.
+  await sql`set local work_mem = '64MB'`.execute(db);
+  const taken = sql`update usage_events set statement_id = ${args.statementId}::bigint where late and statement_id is null returning project_id, quantity`;
+  const result = await sql<{ line_count: number; total: string; correction: string }>`
+    with ${usageLinesCtes(args, taken)}, ${storeBlocksAndTotal(args.statementId, false)}`.execute(db);
+  const row = result.rows[0]!;
+  return { lineCount: Number(row.line_count), total: row.total, correction: row.correction };
+}
+
+/** The late events not carried yet, as a fix would take them (without taking them): `project_id, quantity`. */
+export const pendingCorrectionEvents = () => sql`select project_id, quantity from usage_events where late and statement_id is null`;
+
+export interface UsageLinesArgs {
+  statementId: string;
+  day: string;
+  start: Date;
+  end: Date;
+  wholeDay: boolean;
+  /** Windows of the day fixed before this one. */
+  earlier: { start: Date; end: Date; wholeDay: boolean }[];
+}
+
+/**
+ * The CTEs of `writeUsageLines` up to `numbered` (n from 0 in projectId order, project_id, plan_id,
+ * amount, correction), with the corrections carried read from `correctionEvents` (rows
+ * `project_id, quantity`): the fix takes them (an update), a preview reads them.
+ */
+export function usageLinesCtes(args: UsageLinesArgs, correctionEvents: RawBuilder<unknown>) {
   const { statementId: s, day } = args;
   const dayStart = `${day}T00:00:00Z`;
   let natural;
@@ -185,15 +202,10 @@ export async function writeUsageLines(
           where ev.occurred_at >= w.s and ev.occurred_at < w.e)
       group by project_id`;
   }
-  // Sorting and hashing 100,000 lines fits in memory rather than spilling to disk.
-  await sql`set local work_mem = '64MB'`.execute(db);
-  const result = await sql<{ line_count: number; total: string; correction: string }>`
-    with nat as (${natural}),
-    corr_events as (
-      update usage_events set statement_id = ${s}::bigint
-      where late and statement_id is null
-      returning project_id, quantity
-    ), corr as (
+  return sql`
+    nat as (${natural}),
+    corr_events as (${correctionEvents}),
+    corr as (
       select project_id, sum(quantity) as quantity from corr_events group by project_id
     ), numbered as (
       select row_number() over (order by m.project_id) - 1 as n, m.project_id, cu.plan_id, m.amount, m.correction
@@ -206,9 +218,7 @@ export async function writeUsageLines(
       join projects p on p.project_id = m.project_id
       join customers cu on cu.customer_id = p.customer_id
       where m.amount <> 0
-    ), ${storeBlocksAndTotal(s, false)}`.execute(db);
-  const row = result.rows[0]!;
-  return { lineCount: Number(row.line_count), total: row.total, correction: row.correction };
+    )`;
 }
 
 /**
@@ -229,7 +239,18 @@ export async function freezeUsageDay(db: Db, statementId: string, day: string): 
       insert into statement_corrections (statement_id, project_id, quantity)
       select ${s}::bigint, project_id, sum(quantity) from taken group by project_id order by project_id
       returning project_id, quantity
-    ), counts as (
+    ), ${dayTotals(day)}`.execute(db);
+  const row = r.rows[0]!;
+  return { lineCount: Number(row.line_count), total: row.total, correction: row.correction };
+}
+
+/**
+ * The end of a statement whose CTE `corr` holds a whole day's corrections (`project_id, quantity`,
+ * one row a project): its line count and totals from what ingestion keeps (`usage_day_counts`).
+ */
+export function dayTotals(day: string) {
+  return sql`
+    counts as (
       select coalesce(sum(projects), 0) as projects, coalesce(sum(quantity), 0) as quantity
       from usage_day_counts where day = ${day}::date
     )
@@ -237,9 +258,7 @@ export async function freezeUsageDay(db: Db, statementId: string, day: string): 
             + (select count(*) from corr c
                where not exists (select 1 from usage_day_rollup r where r.day = ${day}::date and r.project_id = c.project_id)))::text as line_count,
            ((select quantity from counts) + coalesce((select sum(quantity) from corr), 0))::text as total,
-           coalesce((select sum(quantity) from corr), 0)::text as correction`.execute(db);
-  const row = r.rows[0]!;
-  return { lineCount: Number(row.line_count), total: row.total, correction: row.correction };
+           coalesce((select sum(quantity) from corr), 0)::text as correction`;
 }
 
 /**
@@ -250,26 +269,54 @@ export async function freezeUsageDay(db: Db, statementId: string, day: string): 
  * from `after`, `count` rows at most, so a chunk costs its size.
  */
 export function usageDayLines(st: Statement, after: string | null, base: number, count: number) {
-  const day = st.window_start.toISOString().slice(0, 10);
-  const from = sql`coalesce(${after}::bigint, -9223372036854775808)`;
+  return dayLines({
+    day: st.window_start.toISOString().slice(0, 10),
+    corrections: (from, upTo) =>
+      sql`select project_id, quantity from statement_corrections
+          where statement_id = ${st.id}::bigint and project_id > ${from} order by project_id limit ${upTo}::int`,
+    planAsOf: sql`(select fixed_at from statements where id = ${st.id}::bigint)`,
+    after,
+    base,
+    skip: 0,
+    count,
+  });
+}
+
+/**
+ * The lines of a whole day: the day's rollup plus the corrections `corrections(from, upTo)` yields
+ * (at most `upTo` rows `project_id, quantity` after project `from`, in projectId order, one a
+ * project), merged by project, after project `after`, skipping `skip` of them, numbered from
+ * `base`, with the plan each customer had at `planAsOf` (a later change left the plan before it
+ * in `customer_plan_changes`). Both sides are read by key, `skip + count` rows at most.
+ */
+export function dayLines(a: {
+  day: string;
+  corrections: (from: RawBuilder<unknown>, upTo: number) => RawBuilder<unknown>;
+  planAsOf: RawBuilder<unknown>;
+  after: string | null;
+  base: number;
+  skip: number;
+  count: number;
+}) {
+  const from = sql`coalesce(${a.after}::bigint, -9223372036854775808)`;
+  const upTo = a.skip + a.count;
   return sql`
-    select ${base}::bigint + row_number() over (order by m.project_id) - 1 as n, m.project_id, o.plan_id, m.amount, m.correction
+    select ${a.base}::bigint + row_number() over (order by m.project_id) - 1 as n, m.project_id, o.plan_id, m.amount, m.correction
     from (
       select coalesce(r.project_id, c.project_id) as project_id,
              coalesce(r.quantity, 0) + coalesce(c.quantity, 0) as amount,
              coalesce(c.quantity, 0) as correction
       from (select project_id, quantity from usage_day_rollup
-            where day = ${day}::date and project_id > ${from} order by project_id limit ${count}::int) r
-      full join (select project_id, quantity from statement_corrections
-                 where statement_id = ${st.id}::bigint and project_id > ${from} order by project_id limit ${count}::int) c
+            where day = ${a.day}::date and project_id > ${from} order by project_id limit ${upTo}::int) r
+      full join (${a.corrections(from, upTo)}) c
         on c.project_id = r.project_id
-      order by 1 limit ${count}::int
+      order by 1 offset ${a.skip}::int limit ${a.count}::int
     ) m
     -- By key for each line (limit 1 keeps the planner from hashing every project instead).
     cross join lateral (
       select coalesce((select ch.plan_id from customer_plan_changes ch
                        where ch.customer_id = p.customer_id
-                         and ch.changed_at > (select fixed_at from statements where id = ${st.id}::bigint)
+                         and ch.changed_at > ${a.planAsOf}
                        order by ch.changed_at limit 1), cu.plan_id) as plan_id
       from projects p join customers cu on cu.customer_id = p.customer_id
       where p.project_id = m.project_id

@@ -58,7 +58,7 @@ async function dropSchema(schema: string): Promise<void> {
   await cleanup.close();
 }
 
-export const TABLES = ['license_renewal_log', 'licenses', 'license_pads', 'license_pad_counts', 'listing_counts', 'license_pad_settings', 'license_renewals', 'license_allocations', 'license_pools', 'license_purchases', 'license_pids', 'license_skus', 'bill_corrections', 'usage_month_rollup', 'plan_tiers', 'plan_versions', 'plans', 'statement_blocks', 'statement_corrections', 'usage_day_counts', 'customer_plan_changes', 'usage_day_rollup', 'usage_events', 'statements', 'deactivations', 'projects', 'customers'];
+export const TABLES = ['license_renewal_log', 'licenses', 'license_pads', 'license_pad_counts', 'listing_counts', 'license_pad_settings', 'license_renewals', 'license_allocations', 'license_pools', 'license_purchases', 'license_pids', 'license_skus', 'bill_corrections', 'usage_month_rollup', 'plan_tiers', 'plan_versions', 'plans', 'statement_blocks', 'statement_corrections', 'usage_day_counts', 'customer_plan_changes', 'usage_day_rollup', 'usage_events', 'statements', 'deactivations', 'projects', 'customers', 'vendor_counts', 'customer_project_counts', 'agora_requests'];
 
 /** Empties every table the app writes, between tests. */
 export async function clearTables(db: Db): Promise<void> {
