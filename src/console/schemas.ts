@@ -133,7 +133,8 @@ const usageEventFields = z.object({
   receivedAt: text,
   description: opt,
   late: z.boolean(),
-  carriedBy: opt,
+  billLate: z.boolean(),
+  carriedBy: z.object({ usageStatementId: text.nullable(), billStatementId: text.nullable() }),
 });
 export const usageEvent = usageEventFields;
 export const usageEvents = z.object({ data: z.array(usageEventFields), next: text.nullable() });
@@ -143,11 +144,11 @@ export const usageDaily = z.object({ data: z.array(z.object({ day: text, quantit
 export type UsageDay = z.infer<typeof usageDaily>['data'][number];
 
 export const preview = z.object({
-  period: z.unknown(),
-  fixed: z.unknown(),
+  period: text,
+  fixed: z.boolean(),
   totalSize: num,
   total: num,
-  lines: z.array(z.object({ projectId: text, amount: num, description: text })),
+  lines: z.array(z.object({ lineNo: num, projectId: text, planId: text, amount: num, correction: num, description: text })),
 });
 
 const agoraRequest = z.object({

@@ -3,7 +3,7 @@ import { Decimal } from '../../decimal.ts';
 import { dayNumberOf, dayText, monthLabel, monthNumberOf } from '../../periods.ts';
 import { qs } from '../api.ts';
 import { html, type ConsoleEnv, type PageDeps } from '../context.ts';
-import { Empty, isZero, Page, when } from '../layout.tsx';
+import { Empty, Page, when } from '../layout.tsx';
 import { agoraRequests as agoraRequestsPage, agoraSummary, licenses, reconciliation, usageDaily, type AgoraRequestRow } from '../schemas.ts';
 import { EXPIRING_DAYS, ExpiringCalendar } from './licenses.tsx';
 
@@ -29,7 +29,7 @@ export function overviewPage(router: Hono<ConsoleEnv>, { api, clock }: PageDeps)
     const month = monthLabel(monthNumberOf(now));
     const [daily, polls, pending, expiring] = await Promise.all([
       api.get(`/v1/usage/daily${qs({ from: dayBefore, to: yesterday })}`, usageDaily),
-      api.get('/v1/agora-requests/summary', agoraSummary),
+      api.find('/v1/agora-requests/summary', agoraSummary),
       api.get(`/v1/reconciliation${qs({ month })}`, reconciliation),
       api.get(`/v1/licenses/expiring${qs({ days: EXPIRING_DAYS, size: 20 })}`, licenses),
     ]);
@@ -45,12 +45,12 @@ export function overviewPage(router: Hono<ConsoleEnv>, { api, clock }: PageDeps)
           <div class="card" id="usage-yesterday">
             <div class="muted">Yesterday, {yesterday}</div>
             <div class="figure">{y.quantity}</div>
-            <div class="muted">{y.projects} projects</div>
+            <div class="muted">projects with usage: {y.projects}</div>
           </div>
           <div class="card" id="usage-day-before">
             <div class="muted">The day before, {dayBefore}</div>
             <div class="figure">{b.quantity}</div>
-            <div class="muted">{b.projects} projects</div>
+            <div class="muted">projects with usage: {b.projects}</div>
           </div>
           <div class="card" id="usage-change">
             <div class="muted">Change</div>
@@ -71,7 +71,7 @@ export function overviewPage(router: Hono<ConsoleEnv>, { api, clock }: PageDeps)
           </thead>
           <tbody>
             {POLL_KINDS.map((kind) => {
-              const s = polls[kind];
+              const s = polls?.[kind];
               const failing = s?.last && s.last.status !== '200';
               return (
                 <tr class={failing ? 'diff' : undefined}>
@@ -97,7 +97,7 @@ export function overviewPage(router: Hono<ConsoleEnv>, { api, clock }: PageDeps)
         <div class="cards">
           <div class="card" id="pending-daily">
             <div class="muted">Pending for the daily usage</div>
-            <div class={`figure${isZero(pending.totals['dailyPending'] ?? '0') ? '' : ' bad'}`}>{pending.totals['dailyPending'] ?? '0'}</div>
+            <div class="figure">{pending.totals['dailyPending'] ?? '0'}</div>
           </div>
           <div class="card" id="pending-bill">
             <div class="muted">Pending for the bill</div>
@@ -112,7 +112,7 @@ export function overviewPage(router: Hono<ConsoleEnv>, { api, clock }: PageDeps)
         </div>
         <h2>Licenses expiring within {EXPIRING_DAYS} days</h2>
         <p>
-          <span id="expiring-count">{expiring.countExact ? expiring.count : `more than ${expiring.count}`}</span> licenses ·{' '}
+          Licenses: <span id="expiring-count">{expiring.countExact ? expiring.count : `more than ${expiring.count}`}</span> ·{' '}
           <a href="/console/licenses">calendar →</a>
         </p>
         {expiring.data.length === 0 ? <Empty>None.</Empty> : <ExpiringCalendar rows={expiring.data} />}

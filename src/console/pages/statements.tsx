@@ -107,16 +107,22 @@ export function statementPages(router: Hono<ConsoleEnv>, { api, clock }: PageDep
         <table id={props.id}>
           <thead>
             <tr>
+              <th class="num">Line</th>
               <th>Project</th>
+              <th>Plan</th>
               <th class="num">Amount</th>
+              <th class="num">Correction</th>
               <th>Description</th>
             </tr>
           </thead>
           <tbody>
             {props.p.lines.map((l) => (
               <tr>
+                <Num value={l.lineNo} />
                 <td>{l.projectId}</td>
+                <td>{l.planId}</td>
                 <Num value={l.amount} />
+                <Num value={l.correction} />
                 <td>{l.description}</td>
               </tr>
             ))}

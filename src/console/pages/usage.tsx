@@ -74,8 +74,11 @@ function EventsTable(props: { events: UsageEventRow[] }) {
             <Num value={e.quantity} />
             <td>{when(e.occurredAt)}</td>
             <td>{when(e.receivedAt)}</td>
-            <td>{e.late ? 'late' : ''}</td>
-            <td>{e.carriedBy ?? ''}</td>
+            <td>{[e.late ? 'after its window was reported' : '', e.billLate ? 'after its month was billed' : ''].filter((s) => s).join('; ')}</td>
+            <td>
+              {e.carriedBy.usageStatementId === null ? null : <a href={`/console/statements/${e.carriedBy.usageStatementId}`}>usage {e.carriedBy.usageStatementId}</a>}{' '}
+              {e.carriedBy.billStatementId === null ? null : <a href={`/console/statements/${e.carriedBy.billStatementId}`}>bill {e.carriedBy.billStatementId}</a>}
+            </td>
             <td>{e.description ?? ''}</td>
           </tr>
         ))}
