@@ -18,6 +18,7 @@ import { statementsRoutes } from './statements/statements.routes.ts';
 import { usageEventsRoutes } from './usage/usage-events.routes.ts';
 import { browseRoutes } from './browse/browse.routes.ts';
 import { consoleErrorPage, consoleRoutes } from './console/console.routes.tsx';
+import { pendingCorrectionsRoutes } from './usage/pending-corrections.routes.ts';
 
 export const API_VERSION = '0.1.0';
 
@@ -46,6 +47,7 @@ export function createApp(deps: AppDeps) {
   app.route('/v1', licensingVendorRoutes(routeDeps));
   app.route('/dabiz/license', licenseApiRoutes(routeDeps));
   app.route('/v1', browseRoutes(routeDeps));
+  app.route('/v1/usage/pending-corrections', pendingCorrectionsRoutes(deps));
   // The vendor console: HTML pages whose every figure is this app's own API, called in process.
   app.route(
     '/console',

@@ -102,6 +102,14 @@ describe.skipIf(!haveChromium)('the console in a browser, offline', () => {
     expect(bill.status).toBe(200);
     const usage = await t.agoraGet('/usage', { fromTs: dayStart('2026-11-13'), toTs: dayStart('2026-11-13') + DAY - 1, pageNum: 1 });
     expect(usage.status).toBe(200);
+    // Late usage: of the day already reported (a usage correction) and of the month already billed.
+    const late = await t.admin('POST', '/v1/usage-events', {
+      events: [
+        { id: 'late-nov-13', projectId: 2001, quantity: '2.5', occurredAt: '2026-11-13T15:00:00Z' },
+        { id: 'late-oct-30', projectId: 1001, quantity: '1.75', occurredAt: '2026-10-30T10:00:00Z' },
+      ],
+    });
+    expect(((await late.json()) as { accepted: number }).accepted).toBe(2);
     expect((await t.agoraSend('PUT', '/customers/acme/projects/1002/deactivate', {})).status).toBe(200);
 
     await new Promise<void>((resolve) => {
@@ -135,6 +143,11 @@ describe.skipIf(!haveChromium)('the console in a browser, offline', () => {
       expect(expiring.data).toHaveLength(1);
       expect(await page.locator('#expiring-count').textContent()).toBe(expiring.count);
       expect(await page.locator('#expiring').textContent()).toContain(expiring.data[0].license);
+      const pending = await api('/v1/usage/pending-corrections');
+      expect(pending.usage.quantity).toBe('2.5');
+      expect(pending.bill.quantity).toBe('1.75');
+      expect(await page.locator('#pending-usage .figure').textContent()).toBe(pending.usage.quantity);
+      expect(await page.locator('#pending-bill .figure').textContent()).toBe(pending.bill.quantity);
       // TODO-w14a expect(await page.locator('#polls').textContent()).toContain('/usage');
       mkdirSync(dirname(SCREENSHOT), { recursive: true });
       await page.screenshot({ path: SCREENSHOT, fullPage: true });
@@ -167,6 +180,16 @@ describe.skipIf(!haveChromium)('the console in a browser, offline', () => {
       const [linesCsv] = await Promise.all([page.waitForEvent('download'), page.click('text=download CSV')]);
       const expectedLines = await (await t.app.request(`/v1/statements/${billStatement.id}/lines`, { headers: { authorization: `Bearer ${ADMIN}`, accept: 'text/csv' } })).text();
       expect(readFileSync(await linesCsv.path(), 'utf8')).toBe(expectedLines);
+
+      // What Agora would be told now, fixing nothing: the preview of this month's bill and today.
+      await page.goto(`${base}/console/statements`);
+      await page.click('text=what Agora would be told now');
+      const previewBill = await api('/v1/preview/bill?month=2026-11');
+      const previewUsage = await api('/v1/preview/usage?day=2026-11-15');
+      expect(await page.locator('#preview-bill-total').textContent()).toBe(previewBill.total);
+      expect(await page.locator('#preview-usage-total').textContent()).toBe(previewUsage.total);
+      expect(await texts(page, '#preview-bill tbody td:nth-child(4)')).toEqual(previewBill.lines.map((l: { amount: string }) => l.amount));
+      expect(previewBill.fixed).toBe(false);
 
       // Reconciliation: the month picker, then the CSV of the month picked.
       await page.click('nav >> text=Reconciliation');

@@ -173,3 +173,6 @@ export const agoraSummary = z.object({
   license: kindSummary.optional(),
   provisioning: kindSummary.optional(),
 });
+
+const pendingKind = z.object({ events: num, quantity: num, projects: num });
+export const pendingCorrections = z.object({ usage: pendingKind, bill: pendingKind });

@@ -4,7 +4,7 @@ import { dayNumberOf, dayText, monthLabel, monthNumberOf } from '../../periods.t
 import { qs } from '../api.ts';
 import { html, type ConsoleEnv, type PageDeps } from '../context.ts';
 import { Empty, Page, when } from '../layout.tsx';
-import { agoraRequests as agoraRequestsPage, agoraSummary, licenses, reconciliation, usageDaily, type AgoraRequestRow } from '../schemas.ts';
+import { agoraRequests as agoraRequestsPage, agoraSummary, licenses, pendingCorrections, usageDaily, type AgoraRequestRow } from '../schemas.ts';
 import { EXPIRING_DAYS, ExpiringCalendar } from './licenses.tsx';
 
 /** The kinds of Agora's requests the overview reports, in this order. */
@@ -26,11 +26,11 @@ export function overviewPage(router: Hono<ConsoleEnv>, { api, clock }: PageDeps)
     const today = dayNumberOf(now);
     const yesterday = dayText(today - 1);
     const dayBefore = dayText(today - 2);
-    const month = monthLabel(monthNumberOf(now));
+    const lastMonth = monthLabel(monthNumberOf(now) - 1);
     const [daily, polls, pending, expiring] = await Promise.all([
       api.get(`/v1/usage/daily${qs({ from: dayBefore, to: yesterday })}`, usageDaily),
       api.find('/v1/agora-requests/summary', agoraSummary),
-      api.get(`/v1/reconciliation${qs({ month })}`, reconciliation),
+      api.get('/v1/usage/pending-corrections', pendingCorrections),
       api.get(`/v1/licenses/expiring${qs({ days: EXPIRING_DAYS, size: 20 })}`, licenses),
     ]);
     const of = (day: string) => daily.data.find((d) => d.day === day) ?? { day, quantity: '0', projects: '0' };
@@ -92,21 +92,27 @@ export function overviewPage(router: Hono<ConsoleEnv>, { api, clock }: PageDeps)
         <p>
           <a href="/console/agora-requests">Every request Agora made →</a>
         </p>
-        <h2>Not yet told to Agora ({pending.month})</h2>
-        <p class="muted">Usage in no reported window yet, and late usage waiting to be carried into the next statement or bill as a correction.</p>
+        <h2>Pending corrections</h2>
+        <p class="muted">Late usage (arrived after its window was reported, or its month billed) waiting to be carried into the next statement or bill.</p>
         <div class="cards">
-          <div class="card" id="pending-daily">
-            <div class="muted">Pending for the daily usage</div>
-            <div class="figure">{pending.totals['dailyPending'] ?? '0'}</div>
+          <div class="card" id="pending-usage">
+            <div class="muted">For the next usage statement</div>
+            <div class="figure">{pending.usage.quantity}</div>
+            <div class="muted">
+              events: {pending.usage.events} · projects: {pending.usage.projects}
+            </div>
           </div>
           <div class="card" id="pending-bill">
-            <div class="muted">Pending for the bill</div>
-            <div class="figure">{pending.totals['billPending'] ?? '0'}</div>
+            <div class="muted">For the next bill</div>
+            <div class="figure">{pending.bill.quantity}</div>
+            <div class="muted">
+              events: {pending.bill.events} · projects: {pending.bill.projects}
+            </div>
           </div>
           <div class="card">
             <div class="muted">Differences</div>
             <div class="figure">
-              <a href={`/console/reconciliation${qs({ month: pending.month })}`}>{pending.projects.filter((p) => p.flags.includes('difference')).length} projects</a>
+              <a href={`/console/reconciliation${qs({ month: lastMonth })}`}>reconcile {lastMonth} →</a>
             </div>
           </div>
         </div>
