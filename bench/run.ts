@@ -18,7 +18,7 @@ import { monthDays, seed } from './seed.ts';
 import { measureStart, type StartResult } from './start.ts';
 
 /** The scenarios, in the order they run; `--only` picks some. */
-const SCENARIOS = ['start', 'first-pages', 'polls', 'steady', 'activation', 'abuse', 'throughput', 'console', 'ingestion'] as const;
+const SCENARIOS = ['start', 'console', 'first-pages', 'polls', 'steady', 'activation', 'abuse', 'throughput', 'console-pages', 'ingestion'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const HELP = `npm run bench [-- options]      the benchmark (see bench/README-section.md)
@@ -210,7 +210,7 @@ async function main(): Promise<number> {
   const gateFailures: string[] = [];
   let seedNote = '';
   const want = (name: Scenario) => s.only === null || s.only.has(name);
-  const needUsage = (['first-pages', 'polls', 'steady', 'abuse', 'throughput', 'console'] as const).some(want);
+  const needUsage = (['console', 'first-pages', 'polls', 'steady', 'abuse', 'throughput', 'console-pages'] as const).some(want);
   const needLicenses = (['steady', 'activation', 'abuse'] as const).some(want);
   try {
     // 1. Seed: only what the chosen scenarios read (customers and projects always).
@@ -324,6 +324,51 @@ async function main(): Promise<number> {
       const warmDay = dayWindow(cal.warmDay);
       for (let p = 1; p <= 100; p++) await timedGet(signed('/usage', { ...warmDay, pageNum: p }));
       for (let i = 1; i <= 5; i++) await timedGet(signed('/bill', { ...monthWindow(`2001-0${i}`), pageNum: 1 }));
+
+      // 2b. The vendor console's reads (issue 14), before anything is fixed: previews of a day and
+      // the month nobody asked for yet are the heavy case. Each the median of 5, after one warm-up.
+      if (want('console')) {
+        const adminGet = async (path: string) => {
+          const t0 = performance.now();
+          const r = await fetch(`${server.url}${path}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+          await r.text();
+          return { status: r.status, ms: performance.now() - t0 };
+        };
+        const [first, last] = [cal.days[0]!, cal.days[cal.days.length - 1]!];
+        const nextDay = new Date(Date.parse(`${cal.rawDay}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
+        const yearBack = new Date(Date.parse(`${last}T00:00:00Z`) - 365 * 86_400_000).toISOString().slice(0, 10);
+        const paths = [
+          '/v1/customers?limit=100',
+          '/v1/customers?status=deactivated&limit=100',
+          '/v1/customers/cust-1',
+          '/v1/projects?limit=1000',
+          '/v1/projects?customerId=cust-1',
+          '/v1/projects?active=false',
+          `/v1/usage-events?projectId=100001&from=${cal.rawDay}&to=${nextDay}&limit=1000`,
+          `/v1/usage-events/${cal.rawDay}-1`,
+          `/v1/usage/daily?from=${first}&to=${last}`,
+          `/v1/usage/daily?from=${yearBack}&to=${last}&customerId=cust-1`,
+          `/v1/usage/daily?from=${yearBack}&to=${last}&projectId=100001`,
+          `/v1/preview/usage?day=${cal.pollDay}&limit=1000`,
+          `/v1/preview/usage?day=${cal.pollDay}&page=50&limit=1000`,
+          `/v1/preview/bill?month=${cal.month}&limit=1000`,
+          `/v1/preview/bill?month=${cal.month}&page=50&limit=1000`,
+          '/v1/agora-requests?limit=1000',
+          '/v1/agora-requests/summary',
+          '/metrics',
+        ];
+        const timings: Record<string, number[]> = {};
+        for (const path of paths) {
+          const warm = await adminGet(path);
+          if (warm.status !== 200) throw new Error(`console: ${path} answered ${warm.status}`);
+          const ms: number[] = [];
+          for (let i = 0; i < 5; i++) ms.push((await adminGet(path)).ms);
+          ms.sort((a, b) => a - b);
+          timings[path] = ms;
+          rows.push({ scenario: `console: GET ${path}`, result: `${fmtMs(ms[2]!)} (median of 5, slowest ${fmtMs(ms[4]!)})`, target: '< 300 ms', verdict: ms[2]! < 300 ? 'ok' : 'MISSED' });
+        }
+        results.console = timings;
+      }
 
       // 3. The first page of windows nobody asked for, asked as Agora asks: it waits 500 ms, and
       // re-sends at most twice after a timeout or a 5xx (the server answers 503 past its deadline,
@@ -593,10 +638,10 @@ async function main(): Promise<number> {
         rows.push({ scenario: '/usage throughput as a share of the `select 1` ceiling', result: `${(ratio * 100).toFixed(0)}%`, target: '≥ 100%', verdict: ratio >= 1 ? 'ok' : 'MISSED' });
       }
 
-      // 6b. The vendor console: each page signed in, three times, the median judged (the issue's
-      // target: < 300 ms with the benchmark's projects and a month of usage). The month's
-      // statements exist by now (the first pages above fixed them).
-      if (want('console')) {
+      // 6b. The vendor console's pages (the `console` scenario above times the API alone): each
+      // page signed in, three times, the median judged (the issue's target: < 300 ms with the
+      // benchmark's projects and a month of usage). The month's statements exist by now.
+      if (want('console-pages')) {
         const signInPage = await fetch(`${server.url}/console/sign-in`);
         const preCookie = signInPage.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
         const csrf = /name="csrf" value="([^"]+)"/.exec(await signInPage.text())?.[1] ?? '';
@@ -637,13 +682,13 @@ async function main(): Promise<number> {
           const medianMs = times[1]!;
           timings[path] = { status, medianMs };
           rows.push({
-            scenario: `console page GET ${path} (${fmtInt(s.projects)} projects), median of 3`,
+            scenario: `console page: GET ${path}, median of 3`,
             result: `${fmtMs(medianMs)}${status === 200 ? '' : ` (HTTP ${status})`}`,
             target: '< 300 ms',
             verdict: status === 200 && medianMs < 300 ? 'ok' : 'MISSED',
           });
         }
-        results.console = timings;
+        results.consolePages = timings;
       }
 
       // 7. Ingestion in batches of 1,000 new events, a few batches in flight.

@@ -17,6 +17,11 @@ import { healthRoutes } from './ops/health.routes.ts';
 import { statementsRoutes } from './statements/statements.routes.ts';
 import { usageEventsRoutes } from './usage/usage-events.routes.ts';
 import { browseRoutes } from './browse/browse.routes.ts';
+import { AgoraRequestLog, agoraRequestLog } from './agora-log/agora-log.ts';
+import { agoraLogRoutes } from './agora-log/agora-log.routes.ts';
+import { poolStatsOf } from './db/database.ts';
+import { AppMetrics } from './ops/metrics.ts';
+import { metricsRoutes } from './ops/metrics.routes.ts';
 import { consoleErrorPage, consoleRoutes } from './console/console.routes.tsx';
 import { pendingCorrectionsRoutes } from './usage/pending-corrections.routes.ts';
 
@@ -26,6 +31,19 @@ export const API_VERSION = '0.1.0';
 export function createApp(deps: AppDeps) {
   const app = newRouter();
   app.use('*', requestLog({ log: deps.log }), deadline(deps.config.requestDeadlineMs, { log: deps.log }));
+  // Metrics and the log of Agora's requests: one of each per app, nothing global (tests build many).
+  // (heavyReads is read at scrape time, once the app is built.)
+  const metrics = new AppMetrics({ poolStats: () => poolStatsOf(deps.db), heavyReadsRunning: () => heavyReads.running });
+  app.use('*', metrics.middleware());
+  const agoraLog = new AgoraRequestLog(deps.db, {
+    capacity: deps.config.agoraLogBuffer,
+    retentionDays: deps.config.agoraLogRetentionDays,
+    flushMs: 1000,
+    clock: deps.clock,
+    log: deps.log,
+    onDropped: (n) => metrics.agoraLogDropped.inc(n),
+  });
+  for (const path of ['/usage', '/bill', '/customers/*']) app.use(path, agoraRequestLog(agoraLog, deps.clock, (e) => metrics.agoraRequest(e)));
   // Agora's calls go first for database connections; their own, shorter deadline is set with their routes.
   for (const path of ['/usage', '/bill', '/customers/*']) app.use(path, agoraPriority());
   const heavyReads = new HeavyReadGate(deps.config.heavyReadConcurrency, deps.config.heavyReadQueue);
@@ -47,6 +65,8 @@ export function createApp(deps: AppDeps) {
   app.route('/v1', licensingVendorRoutes(routeDeps));
   app.route('/dabiz/license', licenseApiRoutes(routeDeps));
   app.route('/v1', browseRoutes(routeDeps));
+  app.route('/v1/agora-requests', agoraLogRoutes(deps, agoraLog));
+  app.route('/', metricsRoutes(deps, metrics));
   app.route('/v1/usage/pending-corrections', pendingCorrectionsRoutes(deps));
   // The vendor console: HTML pages whose every figure is this app's own API, called in process.
   app.route(
@@ -86,7 +106,8 @@ export function createApp(deps: AppDeps) {
     }
     return rendered;
   });
-  return app;
+  // main.ts writes what the log holds before it closes the database.
+  return Object.assign(app, { agoraLog });
 }
 
 export type App = ReturnType<typeof createApp>;

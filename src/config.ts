@@ -41,6 +41,12 @@ export interface Config {
   licenseWhitelistMax: number;
   /** Wrong credentials per minute from one source before its requests answer 429 without a lookup; 0: no limit. */
   authFailuresPerMinute: number;
+  /** Days the log of Agora's requests keeps each entry (src/agora-log/). */
+  agoraLogRetentionDays: number;
+  /** Entries of that log buffered in memory at most; past that they are dropped and counted. */
+  agoraLogBuffer: number;
+  /** Set: GET /metrics asks for `Authorization: Bearer <METRICS_TOKEN>`. */
+  metricsToken: string | undefined;
   /** How long a console sign-in lasts. */
   consoleSessionHours: number;
 }
@@ -106,6 +112,9 @@ const envSchema = z
     HEAVY_READ_QUEUE: z.coerce.number().int().min(0).max(10_000).default(8),
     LICENSE_WHITELIST_MAX: z.coerce.number().int().min(1).max(10_000_000).default(100_000),
     AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(30),
+    AGORA_LOG_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
+    AGORA_LOG_BUFFER: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
+    METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
     CONSOLE_SESSION_HOURS: z.coerce.number().int().min(1).max(720).default(12),
   })
   .superRefine((env, ctx) => {
@@ -174,6 +183,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     heavyReadQueue: e.HEAVY_READ_QUEUE,
     licenseWhitelistMax: e.LICENSE_WHITELIST_MAX,
     authFailuresPerMinute: e.AUTH_FAILURES_PER_MINUTE,
+    agoraLogRetentionDays: e.AGORA_LOG_RETENTION_DAYS,
+    agoraLogBuffer: e.AGORA_LOG_BUFFER,
+    metricsToken: e.METRICS_TOKEN,
     consoleSessionHours: e.CONSOLE_SESSION_HOURS,
   };
 }

@@ -76,6 +76,7 @@ async function main(): Promise<void> {
     log({ at: new Date().toISOString(), event: 'stopping', signal });
     // Stop accepting, let requests in flight finish, then close the pool.
     server.close(async () => {
+      await app.agoraLog.flush();
       await database.close();
       log({ at: new Date().toISOString(), event: 'stopped' });
       process.exit(0);

@@ -40,6 +40,9 @@ describe('loadConfig', () => {
       heavyReadQueue: 8,
       licenseWhitelistMax: 100_000,
       authFailuresPerMinute: 30,
+      agoraLogRetentionDays: 90,
+      agoraLogBuffer: 10_000,
+      metricsToken: undefined,
       consoleSessionHours: 12,
     } satisfies Config);
   });
@@ -77,6 +80,9 @@ describe('loadConfig', () => {
       HEAVY_READ_QUEUE: '0',
       LICENSE_WHITELIST_MAX: '500',
       AUTH_FAILURES_PER_MINUTE: '0',
+      AGORA_LOG_RETENTION_DAYS: '30',
+      AGORA_LOG_BUFFER: '500',
+      METRICS_TOKEN: 'm'.repeat(16),
     });
     expect(c).toEqual({
       nodeEnv: 'production',
@@ -100,6 +106,9 @@ describe('loadConfig', () => {
       heavyReadQueue: 0,
       licenseWhitelistMax: 500,
       authFailuresPerMinute: 0,
+      agoraLogRetentionDays: 30,
+      agoraLogBuffer: 500,
+      metricsToken: 'm'.repeat(16),
       consoleSessionHours: 12,
     } satisfies Config);
     expect(loadConfig({ DATABASE_URL: 'postgresql://x/y' }).databaseUrl).toBe('postgresql://x/y');

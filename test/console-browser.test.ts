@@ -111,6 +111,7 @@ describe.skipIf(!haveChromium)('the console in a browser, offline', () => {
     });
     expect(((await late.json()) as { accepted: number }).accepted).toBe(2);
     expect((await t.agoraSend('PUT', '/customers/acme/projects/1002/deactivate', {})).status).toBe(200);
+    expect((await t.agoraGet('/customers/acme/license', {})).status).toBe(200);
 
     await new Promise<void>((resolve) => {
       server = serve({ fetch: t.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve());
@@ -148,9 +149,23 @@ describe.skipIf(!haveChromium)('the console in a browser, offline', () => {
       expect(pending.bill.quantity).toBe('1.75');
       expect(await page.locator('#pending-usage .figure').textContent()).toBe(pending.usage.quantity);
       expect(await page.locator('#pending-bill .figure').textContent()).toBe(pending.bill.quantity);
-      // TODO-w14a expect(await page.locator('#polls').textContent()).toContain('/usage');
+      // Agora's last request of each kind, as the log has it (the usage and bill polls above).
+      const summary = await api('/v1/agora-requests/summary');
+      expect(summary.usage.last.path).toBe('/usage');
+      const pollRows = await texts(page, '#polls tbody tr');
+      expect(pollRows[0]).toContain(`usage ok`);
+      expect(pollRows[0]).toContain(summary.usage.last.at.replace('T', ' ').replace(/(\.\d+)?Z$/, ' UTC'));
+      expect(pollRows[1]).toContain('/bill');
+      expect(pollRows[2]).toContain('/customers/acme/license');
       mkdirSync(dirname(SCREENSHOT), { recursive: true });
       await page.screenshot({ path: SCREENSHOT, fullPage: true });
+
+      // Every request Agora made, newest first.
+      await page.click('text=Every request Agora made');
+      const requests = await api('/v1/agora-requests?limit=100');
+      expect(requests.data.length).toBeGreaterThanOrEqual(2);
+      expect(await texts(page, '#agora-requests tbody td:nth-child(4)')).toEqual(requests.data.map((r: { path: string }) => r.path));
+      expect(await texts(page, '#agora-requests tbody td:nth-child(7)')).toEqual(requests.data.map((r: { status: string }) => r.status));
 
       // Usage: 90 days as a chart (drawn from the table) and a table; drill down to a project's day.
       await page.click('nav >> text=Usage');

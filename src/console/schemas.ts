@@ -154,9 +154,10 @@ export const preview = z.object({
 const agoraRequest = z.object({
   id: text,
   at: text,
+  kind: text,
   method: text,
   path: text,
-  query: opt,
+  query: z.object({ fromTs: num.nullable(), toTs: num.nullable(), pageNum: num.nullable(), limit: num.nullable(), customerId: text.nullable() }),
   apiKeyId: opt,
   status: num,
   durationMs: num,
@@ -166,13 +167,8 @@ export const agoraRequests = z.object({ data: z.array(agoraRequest), next: text.
 export type AgoraRequestRow = z.infer<typeof agoraRequest>;
 
 /** Per kind of Agora request (usage, bill, license, provisioning): the last one, and the last that succeeded. */
-const kindSummary = z.object({ last: agoraRequest.nullable(), lastSuccess: agoraRequest.nullable() });
-export const agoraSummary = z.object({
-  usage: kindSummary.optional(),
-  bill: kindSummary.optional(),
-  license: kindSummary.optional(),
-  provisioning: kindSummary.optional(),
-});
+const kindSummary = z.object({ last: agoraRequest.nullable(), lastSucceeded: agoraRequest.nullable() });
+export const agoraSummary = z.object({ usage: kindSummary, bill: kindSummary, license: kindSummary, provisioning: kindSummary });
 
 const pendingKind = z.object({ events: num, quantity: num, projects: num });
 export const pendingCorrections = z.object({ usage: pendingKind, bill: pendingKind });

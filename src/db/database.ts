@@ -45,6 +45,15 @@ const keepText = (v: string) => v;
 /** Postgres's shared buffers inside the embedded database (see openDatabase). */
 const EMBEDDED_SHARED_BUFFERS = '32MB';
 
+/** The pool gate of each Postgres handle, for /metrics (the embedded database has no pool). */
+const gates = new WeakMap<Db, { inUse: number; waiting: number }>();
+
+/** Connections in use and requests waiting of a handle's pool; undefined on the embedded database. */
+export function poolStatsOf(db: Db): { inUse: number; waiting: number } | undefined {
+  const gate = gates.get(db);
+  return gate && { inUse: gate.inUse, waiting: gate.waiting };
+}
+
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   if (opts.databaseUrl) {
     const pool = new pg.Pool({
@@ -73,6 +82,7 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
     const size = opts.poolSize ?? 10;
     const gated = new PoolGate<pg.PoolClient>(pool, { size, reserved: opts.reservedConnections ?? (size > 2 ? 1 : 0), maxWaiting: opts.maxWaiting ?? 1000 });
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: gated }) });
+    gates.set(db, gated);
     return { db, kind: 'postgres', close: () => db.destroy() };
   }
 

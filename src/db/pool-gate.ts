@@ -57,6 +57,11 @@ export class PoolGate<C extends PoolClientLike> implements PoolLike<C> {
     private readonly opts: PoolGateOptions,
   ) {}
 
+  /** Connections checked out (or being opened) now. */
+  get inUse(): number {
+    return this.#inUse;
+  }
+
   /** Requests waiting for a connection (Agora's and others). */
   get waiting(): number {
     return this.#agora.length + this.#normal.length;

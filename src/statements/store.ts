@@ -3,6 +3,7 @@ import type { Db } from '../db/database.ts';
 import { LOCK, lockExclusive, lockShared, type LockClass } from '../db/locks.ts';
 import type { Statement } from '../db/schema.ts';
 import * as repo from './statements.repository.ts';
+import { observer } from '../ops/observe.ts';
 
 /**
  * The statement store: the one owner of a statement's lifecycle. It finds a statement, fixes it
@@ -119,10 +120,13 @@ async function takeLocks(trx: Db, locks: LockSpec[]): Promise<void> {
 export async function fixedStatement(db: Db, recipe: FixRecipe): Promise<Statement> {
   const found = await repo.findStatement(db, recipe.kind, recipe.start, recipe.end);
   if (found) return found;
+  const started = performance.now();
+  let fixedHere = false;
   const statement = await db.transaction().execute(async (trx) => {
     await takeLocks(trx, recipe.locks);
     const again = await repo.findStatement(trx, recipe.kind, recipe.start, recipe.end);
     if (again) return again;
+    fixedHere = true;
     if (recipe.freeze && deferredLines.has(recipe.kind)) {
       // Before fixed_at is stamped: a plan change either committed before (the fix sees it) or is
       // stamped after fixed_at (lines numbered later see the plan as it was).
@@ -136,6 +140,7 @@ export async function fixedStatement(db: Db, recipe: FixRecipe): Promise<Stateme
     // blocks refuse leaves nothing fixed.
     return st.building ? numberChunk(trx, st, repo.BLOCK_SIZE) : st;
   });
+  if (fixedHere) observer()?.statementFixed(recipe.kind, (performance.now() - started) / 1000);
   // A moment later: the first page is read right after the fix, and on a small machine the
   // numbering would compete with it.
   if (statement.building && buildSettings.background) scheduleBuild(db, statement.id);

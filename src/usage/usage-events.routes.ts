@@ -5,6 +5,7 @@ import { adminAuth, limitBody } from '../http/middleware.ts';
 import { newRouter } from '../http/router.ts';
 import { ingestUsageEvents } from './usage.service.ts';
 import { usageEventDoc } from './usage-event.ts';
+import { observer } from '../ops/observe.ts';
 
 export const MAX_EVENTS_PER_REQUEST = 1000;
 
@@ -52,7 +53,9 @@ export function usageEventsRoutes(deps: AppDeps) {
   router.use('*', useEnvelope('vendor'), adminAuth({ token: deps.adminToken }), limitBody(4 * 1024 * 1024));
   router.openapi(route, async (c) => {
     const { events } = c.req.valid('json');
-    return c.json(await ingestUsageEvents(deps.db, events, deps.clock().getTime()), 200);
+    const summary = await ingestUsageEvents(deps.db, events, deps.clock().getTime());
+    observer()?.usageEvents(summary);
+    return c.json(summary, 200);
   });
   return router;
 }

@@ -10,11 +10,26 @@ import { EXPIRING_DAYS, ExpiringCalendar } from './licenses.tsx';
 /** The kinds of Agora's requests the overview reports, in this order. */
 const POLL_KINDS = ['usage', 'bill', 'license', 'provisioning'] as const;
 
-function Poll(props: { r: AgoraRequestRow | null | undefined }) {
+/** Unix seconds as UTC text (a window bound of Agora's query). */
+const utc = (s: string | null) => (s === null || !/^\d{1,11}$/.test(s) ? '' : when(new Date(Number(s) * 1000).toISOString()));
+
+/** What Agora asked for: its window, page and customer. */
+export function asked(r: AgoraRequestRow): string {
+  const q = r.query;
+  return [
+    q.fromTs !== null || q.toTs !== null ? `${utc(q.fromTs)} → ${utc(q.toTs)}` : '',
+    q.pageNum === null ? '' : `page ${q.pageNum}${q.limit === null ? '' : ` of ${q.limit}`}`,
+    q.customerId === null ? '' : `customer ${q.customerId}`,
+  ]
+    .filter((s) => s !== '')
+    .join(' · ');
+}
+
+function Poll(props: { r: AgoraRequestRow | null }) {
   if (!props.r) return <span class="muted">never</span>;
   return (
     <>
-      {when(props.r.at)} · <code>{props.r.path}</code> · {props.r.status}
+      {when(props.r.at)} · <code>{props.r.path}</code> {asked(props.r)} · {props.r.status}
       {props.r.errorCode ? ` ${props.r.errorCode}` : ''} · {props.r.durationMs} ms
     </>
   );
@@ -29,7 +44,7 @@ export function overviewPage(router: Hono<ConsoleEnv>, { api, clock }: PageDeps)
     const lastMonth = monthLabel(monthNumberOf(now) - 1);
     const [daily, polls, pending, expiring] = await Promise.all([
       api.get(`/v1/usage/daily${qs({ from: dayBefore, to: yesterday })}`, usageDaily),
-      api.find('/v1/agora-requests/summary', agoraSummary),
+      api.get('/v1/agora-requests/summary', agoraSummary),
       api.get('/v1/usage/pending-corrections', pendingCorrections),
       api.get(`/v1/licenses/expiring${qs({ days: EXPIRING_DAYS, size: 20 })}`, licenses),
     ]);
@@ -71,18 +86,18 @@ export function overviewPage(router: Hono<ConsoleEnv>, { api, clock }: PageDeps)
           </thead>
           <tbody>
             {POLL_KINDS.map((kind) => {
-              const s = polls?.[kind];
-              const failing = s?.last && s.last.status !== '200';
+              const s = polls[kind];
+              const failing = s.last !== null && s.last.status !== '200';
               return (
                 <tr class={failing ? 'diff' : undefined}>
                   <td>
-                    {kind} {s?.last ? failing ? <span class="bad">failed</span> : <span class="ok">ok</span> : null}
+                    {kind} {s.last ? failing ? <span class="bad">failed</span> : <span class="ok">ok</span> : null}
                   </td>
                   <td>
-                    <Poll r={s?.last} />
+                    <Poll r={s.last} />
                   </td>
                   <td>
-                    <Poll r={s?.lastSuccess} />
+                    <Poll r={s.lastSucceeded} />
                   </td>
                 </tr>
               );
@@ -111,9 +126,9 @@ export function overviewPage(router: Hono<ConsoleEnv>, { api, clock }: PageDeps)
           </div>
           <div class="card">
             <div class="muted">Differences</div>
-            <div class="figure">
-              <a href={`/console/reconciliation${qs({ month: lastMonth })}`}>reconcile {lastMonth} →</a>
-            </div>
+            <p>
+              <a href={`/console/reconciliation${qs({ month: lastMonth })}`}>Reconcile {lastMonth} →</a>
+            </p>
           </div>
         </div>
         <h2>Licenses expiring within {EXPIRING_DAYS} days</h2>
@@ -139,9 +154,10 @@ export function overviewPage(router: Hono<ConsoleEnv>, { api, clock }: PageDeps)
             <thead>
               <tr>
                 <th>At</th>
+                <th>Kind</th>
                 <th>Method</th>
                 <th>Path</th>
-                <th>Query</th>
+                <th>Asked for</th>
                 <th>apiKey</th>
                 <th class="num">Status</th>
                 <th class="num">ms</th>
@@ -152,9 +168,10 @@ export function overviewPage(router: Hono<ConsoleEnv>, { api, clock }: PageDeps)
               {page.data.map((r) => (
                 <tr class={r.status === '200' ? undefined : 'diff'}>
                   <td>{when(r.at)}</td>
+                  <td>{r.kind}</td>
                   <td>{r.method}</td>
                   <td>{r.path}</td>
-                  <td>{r.query ?? ''}</td>
+                  <td>{asked(r)}</td>
                   <td>{r.apiKeyId ?? ''}</td>
                   <td class="num">{r.status}</td>
                   <td class="num">{r.durationMs}</td>

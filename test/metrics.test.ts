@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest';
+import { LOCK, lockExclusive } from '../src/db/locks.ts';
+import { settleBuilds } from '../src/statements/store.ts';
+import { buildApp, DAY, dayStart, KEY, provision } from './helpers/app.ts';
+import { onPostgres } from './helpers/db.ts';
+import { buy, catalogue, licenseClient, projectCredentials, TRIAL_PID } from './helpers/license.ts';
+import { setupTestApp } from './helpers/setup.ts';
+
+const ctx = setupTestApp();
+
+/** The value of one series in Prometheus text (undefined: not there). */
+function value(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+async function scrape(t = ctx.t, headers: Record<string, string> = {}) {
+  const r = await t.app.request('/metrics', { headers });
+  return { status: r.status, type: r.headers.get('content-type') ?? '', text: await r.text() };
+}
+
+describe('GET /metrics', () => {
+  it('counts known traffic: requests by route, polls, fixes, signature failures, events and activations', async () => {
+    await provision(ctx.t, 'c1', [1]);
+    const d = dayStart('2025-06-18');
+    const send = (events: unknown[]) => ctx.t.admin('POST', '/v1/usage-events', { events });
+    await send([
+      { id: 'm-1', projectId: 1, quantity: '2', occurredAt: d + 10 },
+      { id: 'm-2', projectId: 1, quantity: '3', occurredAt: d + 20 },
+    ]);
+    await send([
+      { id: 'm-1', projectId: 1, quantity: '2', occurredAt: d + 10 },
+      { id: 'm-3', projectId: 999, quantity: '1', occurredAt: d + 30 },
+    ]);
+    const window = { fromTs: d, toTs: d + DAY - 1 };
+    expect((await ctx.t.agoraGet('/usage', { ...window, pageNum: 1 })).status).toBe(200);
+    expect((await ctx.t.agoraGet('/usage', { ...window, pageNum: 1 })).status).toBe(200);
+    expect((await ctx.t.agoraGet('/bill', { fromTs: dayStart('2025-06-01'), toTs: dayStart('2025-07-01') - 1, pageNum: 1 })).status).toBe(200);
+    expect((await ctx.t.app.request(`/usage?fromTs=${d}&toTs=${d + DAY - 1}&pageNum=1&apiKey=${KEY.apiKey}&signature=00`)).status).toBe(401);
+    expect((await ctx.t.app.request(`/usage?fromTs=${d}&toTs=${d + DAY - 1}&pageNum=1&apiKey=nobody&signature=00`)).status).toBe(401);
+    await catalogue(ctx.t);
+    await buy(ctx.t, 'c1', TRIAL_PID, 1);
+    const p1 = licenseClient(ctx.t, { basic: await projectCredentials(ctx.tdb.db, '1') });
+    expect((await p1.activate('1', TRIAL_PID, 'device-1')).status).toBe(200);
+    expect((await p1.activate('1', TRIAL_PID, 'device-2')).body.error).toBe('quota_exhausted');
+
+    const m = await scrape();
+    expect(m.status).toBe(200);
+    expect(m.type).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = m.text;
+    expect(value(text, 'http_request_duration_seconds_count{method="GET",route="/usage",status="200"}'), text).toBe(2);
+    expect(value(text, 'http_request_duration_seconds_count{method="GET",route="/usage",status="401"}')).toBe(2);
+    expect(value(text, 'http_request_duration_seconds_count{method="POST",route="/v1/usage-events",status="200"}')).toBe(2);
+    expect(value(text, 'agora_requests_total{kind="usage",status="200"}')).toBe(2);
+    expect(value(text, 'agora_requests_total{kind="provisioning",status="200"}')).toBe(2);
+    expect(value(text, 'agora_requests_total{kind="bill",status="200"}')).toBe(1);
+    expect(value(text, 'statements_fixed_total{kind="usage"}')).toBe(1);
+    expect(value(text, 'statements_fixed_total{kind="bill"}')).toBe(1);
+    expect(value(text, 'statement_fix_duration_seconds_count{kind="usage"}')).toBe(1);
+    expect(value(text, 'agora_signature_failures_total{reason="invalid_signature"}')).toBe(1);
+    expect(value(text, 'agora_signature_failures_total{reason="unknown_api_key"}')).toBe(1);
+    expect(value(text, 'usage_events_total{outcome="accepted"}')).toBe(2);
+    expect(value(text, 'usage_events_total{outcome="duplicate"}')).toBe(1);
+    expect(value(text, 'usage_events_total{outcome="rejected"}')).toBe(1);
+    expect(value(text, 'license_activations_total{outcome="ok"}')).toBe(1);
+    expect(value(text, 'license_activations_total{outcome="quota_exhausted"}')).toBe(1);
+    expect(value(text, 'agora_log_dropped_total')).toBe(0);
+    expect(value(text, 'process_cpu_user_seconds_total')).toBeGreaterThan(0);
+    if (onPostgres) {
+      expect(value(text, 'db_pool_connections_in_use')).toBeGreaterThanOrEqual(0);
+      expect(value(text, 'db_pool_requests_waiting')).toBe(0);
+    }
+    // Another app in the same process counts its own requests only.
+    const other = await scrape(buildApp(ctx.tdb.db));
+    expect(value(other.text, 'statements_fixed_total{kind="usage"}')).toBeUndefined();
+  });
+
+  it.runIf(onPostgres)("counts Agora's requests that overran their deadline", async () => {
+    const t = buildApp(ctx.tdb.db, { AGORA_DEADLINE_MS: '200' });
+    await provision(t, 'c1', [1]);
+    const d = dayStart('2025-06-18');
+    // The day is being fixed elsewhere: the poll waits for its lock past the deadline.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((r) => (locked = r));
+    const holder = ctx.tdb.db.transaction().execute(async (trx) => {
+      await lockExclusive(trx, LOCK.DAY, Math.floor(d / DAY));
+      locked();
+      await held;
+    });
+    await isLocked;
+    const r = await t.agoraGet('/usage', { fromTs: d, toTs: d + DAY - 1, pageNum: 1 });
+    release();
+    await holder;
+    expect(r.status).toBe(503);
+    const text = (await scrape(t)).text;
+    expect(value(text, 'agora_deadline_overruns_total{kind="usage"}')).toBe(1);
+    // The poll's work goes on after its 503 (it fixes the day): let it end before the tables are emptied.
+    const fixed = () => ctx.tdb.db.selectFrom('statements').select('id').where('kind', '=', 'usage').executeTakeFirst();
+    for (let i = 0; i < 600 && !(await fixed()); i++) await new Promise((r) => setTimeout(r, 50));
+    await settleBuilds(ctx.tdb.db);
+    await t.app.agoraLog.flush();
+  });
+
+  it('asks for METRICS_TOKEN when it is set', async () => {
+    const token = 'metrics-token-0123456789';
+    const t = buildApp(ctx.tdb.db, { METRICS_TOKEN: token });
+    const none = await scrape(t);
+    expect(none.status).toBe(401);
+    expect(JSON.parse(none.text).error.code).toBe('unauthorized');
+    expect((await scrape(t, { authorization: 'Bearer wrong-token-000000000' })).status).toBe(401);
+    expect((await scrape(t, { authorization: `Bearer ${token}` })).status).toBe(200);
+  });
+});
