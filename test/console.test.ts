@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConsoleSessions } from '../src/console/session.ts';
-import { ADMIN, provision } from './helpers/app.ts';
+import { ADMIN, DAY, dayStart, provision } from './helpers/app.ts';
+import { buy, catalogue, licenseClient, TRIAL_PID } from './helpers/license.ts';
 import { setupTestApp } from './helpers/setup.ts';
 
 /**
@@ -192,5 +193,70 @@ describe('console pages', () => {
     expect(html).toMatch(/^<!doctype html>/);
     expect(html).toContain('<td class="num">12.000001</td>');
     expect(html).not.toContain('<script');
+  });
+});
+
+describe('the API the console adds', () => {
+  it('lists licenses expiring within the days asked, soonest first, of one customer or all', async () => {
+    await provision(ctx.t, 'acme', [1001]);
+    await provision(ctx.t, 'globex', [2001]);
+    await catalogue(ctx.t);
+    await buy(ctx.t, 'acme', TRIAL_PID, 5);
+    await buy(ctx.t, 'globex', TRIAL_PID, 5);
+    const licensing = licenseClient(ctx.t, { admin: true });
+    // Trial licenses last 3 months from activation.
+    const activations = [
+      ['2026-10-20T00:00:00Z', '1001', 'k-2027-01-20'],
+      ['2026-09-01T00:00:00Z', '2001', 'k-2026-12-01'],
+      ['2026-08-20T00:00:00Z', '1001', 'k-2026-11-20'],
+      ['2026-08-10T00:00:00Z', '2001', 'k-expired'],
+    ] as const;
+    const licenseOf = new Map<string, string>();
+    for (const [at, project, key] of activations) {
+      ctx.t.setNow(at);
+      const r = await licensing.activate(project, TRIAL_PID, key);
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      const listed = (await (await ctx.t.admin('GET', `/v1/licenses?projectId=${project}`)).json()) as { data: { license: string; licenseKey: string }[] };
+      licenseOf.set(key, listed.data.find((l) => l.licenseKey === key)!.license);
+    }
+    ctx.t.setNow(NOW);
+    const page = async (query: string) => {
+      const r = await ctx.t.admin('GET', `/v1/licenses/expiring${query}`);
+      expect(r.status).toBe(200);
+      return (await r.json()) as { count: number; countExact: boolean; next: string | null; data: { license: string; expiresAt: string; status: string }[] };
+    };
+    const all = await page('?days=45');
+    expect(all.data.map((l) => l.license)).toEqual([licenseOf.get('k-2026-11-20'), licenseOf.get('k-2026-12-01')]);
+    expect(all.count).toBe(2);
+    expect(all.data.every((l) => l.status === 'active')).toBe(true);
+    expect((await page('?days=45&customerId=acme')).data.map((l) => l.license)).toEqual([licenseOf.get('k-2026-11-20')]);
+    expect((await page('?days=90')).data).toHaveLength(3);
+    const first = await page('?days=90&size=1');
+    expect(first.next).toBe(licenseOf.get('k-2026-11-20'));
+    expect((await page(`?days=90&size=2&after=${first.next}`)).data.map((l) => l.license)).toEqual([licenseOf.get('k-2026-12-01'), licenseOf.get('k-2027-01-20')]);
+    expect((await ctx.t.admin('GET', '/v1/licenses/expiring?days=0')).status).toBe(400);
+  });
+
+  it('sums the late usage waiting to be carried into the next statement and the next bill', async () => {
+    ctx.t.setNow(NOW);
+    await provision(ctx.t, 'acme', [1001, 1002]);
+    const none = await (await ctx.t.admin('GET', '/v1/usage/pending-corrections')).json();
+    expect(none).toEqual({ usage: { events: '0', quantity: '0', projects: '0' }, bill: { events: '0', quantity: '0', projects: '0' } });
+    await ctx.t.admin('POST', '/v1/usage-events', { events: [{ id: 'on-time', projectId: 1001, quantity: '1', occurredAt: '2026-11-13T10:00:00Z' }] });
+    expect((await ctx.t.agoraGet('/usage', { fromTs: dayStart('2026-11-13'), toTs: dayStart('2026-11-13') + DAY - 1, pageNum: 1 })).status).toBe(200);
+    expect((await ctx.t.agoraGet('/bill', { fromTs: dayStart('2026-10-01'), toTs: dayStart('2026-11-01') - 1, pageNum: 1 })).status).toBe(200);
+    await ctx.t.admin('POST', '/v1/usage-events', {
+      events: [
+        { id: 'late-1', projectId: 1001, quantity: '0.1', occurredAt: '2026-11-13T11:00:00Z' },
+        { id: 'late-2', projectId: 1002, quantity: '0.2', occurredAt: '2026-11-13T12:00:00Z' },
+        { id: 'late-bill', projectId: 1002, quantity: '7.000001', occurredAt: '2026-10-30T12:00:00Z' },
+      ],
+    });
+    const pending = await (await ctx.t.admin('GET', '/v1/usage/pending-corrections')).text();
+    expect(JSON.parse(pending)).toEqual({ usage: { events: '2', quantity: '0.3', projects: '2' }, bill: { events: '1', quantity: '7.000001', projects: '1' } });
+    // The next usage statement carries them: nothing is pending for it any more.
+    expect((await ctx.t.agoraGet('/usage', { fromTs: dayStart('2026-11-14'), toTs: dayStart('2026-11-14') + DAY - 1, pageNum: 1 })).status).toBe(200);
+    const after = (await (await ctx.t.admin('GET', '/v1/usage/pending-corrections')).json()) as { usage: { events: string } };
+    expect(after.usage.events).toBe('0');
   });
 });
