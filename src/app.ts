@@ -76,6 +76,7 @@ export function createApp(deps: AppDeps) {
       clock: deps.clock,
       log: deps.log,
       sessionHours: deps.config.consoleSessionHours,
+      failuresPerMinute: deps.config.authFailuresPerMinute,
       api: async (path, init) => app.request(path, { headers: { authorization: `Bearer ${deps.adminToken}`, accept: init?.accept ?? 'application/json' } }),
     }),
   );

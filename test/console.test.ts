@@ -95,6 +95,15 @@ describe('console sessions', () => {
     expect(await r.text()).toContain('That is not the admin token');
   });
 
+  it('answers 429 after AUTH_FAILURES_PER_MINUTE wrong tokens from one address, even to the right one', async () => {
+    for (let i = 0; i < 30; i++) expect((await signIn(`wrong-token-${i}-0123456789`)).status).toBe(401);
+    const blocked = await signIn();
+    expect(blocked.status).toBe(429);
+    expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(cookieOf(blocked, 'console_session')).toBeUndefined();
+    expect(await blocked.text()).toContain('<code>rate_limited</code>');
+  });
+
   it('refuses a sign-in without the form’s CSRF token or cookie', async () => {
     const form = await signInForm();
     for (const [cookie, csrf] of [

@@ -1,6 +1,8 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { Hono } from 'hono';
+import { getConnInfo } from '@hono/node-server/conninfo';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+import { FailureBudget } from '../licensing/rate-limit.ts';
 import { AppError, toAppError } from '../errors.ts';
 import type { Logger } from '../http/context.ts';
 import { checkRequestText } from '../http/input.ts';
@@ -25,12 +27,20 @@ export interface ConsoleDeps {
   clock: () => Date;
   log: Logger;
   sessionHours: number;
+  /** Wrong tokens per client address per minute before sign-in answers 429 (AUTH_FAILURES_PER_MINUTE); 0: no limit. */
+  failuresPerMinute: number;
 }
 
 const SESSION_COOKIE = 'console_session';
 const SIGN_IN_COOKIE = 'console_sign_in';
 /** The sign-in form is valid this long. */
 const SIGN_IN_SECONDS = 30 * 60;
+
+/** The client's address (requests built in process have no socket: `local`). */
+function sourceOf(c: Context): string {
+  const bindings = c.env as { incoming?: unknown } | undefined;
+  return bindings?.incoming ? (getConnInfo(c).remote.address ?? 'local') : 'local';
+}
 
 /** HTTPS as the browser sees it (directly, or said by the reverse proxy in front). */
 function isHttps(c: Context): boolean {
@@ -50,7 +60,8 @@ function safeNext(next: unknown): string {
 function consoleHeaders(): MiddlewareHandler<ConsoleEnv> {
   return async function setConsoleHeaders(c, next) {
     await next();
-    c.header('cache-control', 'no-store');
+    // Pages never stay in a cache (they show what a signed-in vendor sees); assets say otherwise.
+    if (!c.res.headers.has('cache-control')) c.header('cache-control', 'no-store');
     c.header('x-frame-options', 'DENY');
     c.header('x-content-type-options', 'nosniff');
     c.header('referrer-policy', 'same-origin');
@@ -103,7 +114,7 @@ function SignIn(props: { csrf: string; next: string; failed?: boolean }) {
   );
 }
 
-const STATUS_TITLES: Record<number, string> = { 400: 'Bad request', 401: 'Not signed in', 403: 'Refused', 404: 'Not found', 409: 'Conflict', 503: 'Try again shortly' };
+const STATUS_TITLES: Record<number, string> = { 400: 'Bad request', 401: 'Not signed in', 403: 'Refused', 404: 'Not found', 409: 'Conflict', 429: 'Too many tries', 503: 'Try again shortly' };
 
 /** An error as an HTML page with the error's status (the console's envelope). */
 export async function consoleErrorPage(thrown: unknown, csrf?: string): Promise<Response> {
@@ -123,17 +134,19 @@ export async function consoleErrorPage(thrown: unknown, csrf?: string): Promise<
     </Page>
   );
   const headers: Record<string, string> = { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' };
-  if (err.status === 503) headers['retry-after'] = '1';
+  const retryAfter = (err.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
+  if (typeof retryAfter === 'number') headers['retry-after'] = String(retryAfter);
+  else if (err.status === 503) headers['retry-after'] = '1';
   return new Response(`<!doctype html>${await html.toString()}`, { status: err.status, headers });
 }
 
 /** Mounted at /console: the vendor's pages, server-rendered, signed in with the admin token. */
 export function consoleRoutes(deps: ConsoleDeps) {
   const sessions = new ConsoleSessions(deps.adminToken, deps.sessionHours * 3600, deps.clock);
+  const failures = new FailureBudget(deps.failuresPerMinute);
   const api = new ConsoleApi(deps.api);
   const router = new Hono<ConsoleEnv>();
   router.use('*', async function consoleInput(c, next) {
-    c.set('envelope', 'vendor');
     checkRequestText(c);
     await next();
   });
@@ -143,8 +156,7 @@ export function consoleRoutes(deps: ConsoleDeps) {
     const asset = await consoleAsset(c.req.param('file'));
     if (!asset) throw new AppError('not_found', 'No such file');
     const body = typeof asset.body === 'string' ? asset.body : new Uint8Array(asset.body);
-    const res = c.body(body, 200, { 'content-type': asset.type });
-    return res;
+    return c.body(body, 200, { 'content-type': asset.type, 'cache-control': 'public, max-age=3600' });
   });
 
   router.get('/sign-in', (c) => {
@@ -154,6 +166,14 @@ export function consoleRoutes(deps: ConsoleDeps) {
   });
 
   router.post('/sign-in', async (c) => {
+    // Wrong tokens are counted per client address, as for the license API: past the budget,
+    // sign-in answers 429 without comparing anything.
+    const source = sourceOf(c);
+    const blockedMs = failures.blockedFor(source);
+    if (blockedMs > 0) {
+      const retryAfterSeconds = Math.ceil(blockedMs / 1000);
+      throw new AppError('rate_limited', `Too many wrong tokens; try again in ${retryAfterSeconds} s`, { retryAfterSeconds });
+    }
     const form = await c.req.parseBody();
     const pre = sessions.verify(getCookie(c, SIGN_IN_COOKIE), 'p');
     if (!pre || !sessions.csrfMatches(pre, form['csrf'])) {
@@ -162,6 +182,7 @@ export function consoleRoutes(deps: ConsoleDeps) {
     const next = safeNext(form['next']);
     const tokenSent = form['token'];
     if (typeof tokenSent !== 'string' || !secretEquals(tokenSent, deps.adminToken)) {
+      failures.fail(source);
       deps.log({ at: deps.clock().toISOString(), level: 'warn', event: 'console_sign_in_failed' });
       sessions.end(pre);
       const again = sessions.issue('p', SIGN_IN_SECONDS);
