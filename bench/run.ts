@@ -365,7 +365,9 @@ async function main(): Promise<number> {
           for (let i = 0; i < 5; i++) ms.push((await adminGet(path)).ms);
           ms.sort((a, b) => a - b);
           timings[path] = ms;
-          rows.push({ scenario: `console: GET ${path}`, result: `${fmtMs(ms[2]!)} (median of 5, slowest ${fmtMs(ms[4]!)})`, target: '< 300 ms', verdict: ms[2]! < 300 ? 'ok' : 'MISSED' });
+          // The first request is shown too: a bill preview prices every project once, then its
+          // pages come from that computation for 30 s (src/browse/preview.service.ts).
+          rows.push({ scenario: `console: GET ${path}`, result: `${fmtMs(ms[2]!)} (median of 5, slowest ${fmtMs(ms[4]!)}; the first ${fmtMs(warm.ms)})`, target: '< 300 ms', verdict: ms[2]! < 300 ? 'ok' : 'MISSED' });
         }
         results.console = timings;
       }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { billPreviewSettings } from '../src/browse/preview.service.ts';
 import { Decimal } from '../src/decimal.ts';
 import { DAY, dayStart, provision } from './helpers/app.ts';
 import { setupTestApp } from './helpers/setup.ts';
@@ -260,6 +261,25 @@ describe('previews', () => {
     expect(fixed.lines).toEqual(preview.lines);
     expect(fixed.totalSize).toBe(preview.totalSize);
     expect(new Decimal(fixed.total).eq(preview.total)).toBe(true);
+  });
+
+  it("of a month are kept a moment, so a walk's pages come from one computation", async () => {
+    expect((await ctx.t.admin('POST', '/v1/plans', GOLD)).status).toBe(201);
+    await provision(ctx.t, 'c1', [1, 2], 'gold');
+    await send([{ projectId: 1, quantity: '12', at: '2025-08-10T00:00:00Z' }]);
+    const first = await get('/v1/preview/bill?month=2025-08');
+    expect(first.body.totalSize).toBe(1);
+    await send([{ projectId: 2, quantity: '1', at: '2025-08-11T00:00:00Z' }]);
+    expect((await get('/v1/preview/bill?month=2025-08')).body).toEqual(first.body);
+    const kept = billPreviewSettings.snapshotMs;
+    billPreviewSettings.snapshotMs = 0;
+    try {
+      const now = await get('/v1/preview/bill?month=2025-08');
+      expect(now.body.totalSize).toBe(2);
+      expect(now.body.lines.find((l: any) => l.projectId === '2').amount).toBe('0.500000');
+    } finally {
+      billPreviewSettings.snapshotMs = kept;
+    }
   });
 
   it('refuse a bad day or month', async () => {
