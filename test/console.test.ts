@@ -81,7 +81,7 @@ describe('console sessions', () => {
   });
 
   it('never sends a signed-in vendor to another site', async () => {
-    for (const next of ['https://evil.example/', '//evil.example/console', '/consolefoo', '/console\\@evil']) {
+    for (const next of ['https://evil.example/', '//evil.example/console', '/consolefoo', '/console\\@evil', '/console/\r\nSet-Cookie: x=1', '/console/ü']) {
       const r = await signIn(ADMIN, next);
       expect(r.headers.get('location'), next).toBe('/console');
     }

@@ -53,7 +53,9 @@ function cookieOptions(c: Context, maxAge: number) {
 
 /** Where to go after signing in: a console path of this server, never another site. */
 function safeNext(next: unknown): string {
-  return typeof next === 'string' && /^\/console(\/[^\\]*|\?[^\\]*)?$/.test(next) && !next.startsWith('//') ? next : '/console';
+  // Printable ASCII only (no line break can reach the Location header), no backslash (some
+  // browsers read it as a slash), and under /console.
+  return typeof next === 'string' && /^\/console(?:[/?][\x21-\x5b\x5d-\x7e]*)?$/.test(next) ? next : '/console';
 }
 
 /** Headers of every console answer: nothing cached, no framing, scripts and styles from here only. */
