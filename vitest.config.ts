@@ -6,7 +6,7 @@ import { defineConfig } from 'vitest/config';
  * one file at a time and after every other file, so they never compete with the rest for the CPU,
  * with limits generous enough for a slow host (test/helpers/server-process.ts).
  */
-const PROCESS_TESTS = ['test/process.test.ts', 'test/data-dir-lock.test.ts', 'test/docs-browser.test.ts'];
+const PROCESS_TESTS = ['test/process.test.ts', 'test/data-dir-lock.test.ts', 'test/docs-browser.test.ts', 'test/console-browser.test.ts'];
 
 export default defineConfig({
   test: {

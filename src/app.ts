@@ -29,6 +29,8 @@ import { metricsRoutes } from './ops/metrics.routes.ts';
 import { extensionRoutes } from './runtime/extension.routes.ts';
 import { grantRoutes } from './runtime/grant.routes.ts';
 import { runtimeVendorRoutes } from './runtime/vendor.routes.ts';
+import { consoleErrorPage, consoleRoutes } from './console/console.routes.tsx';
+import { pendingCorrectionsRoutes } from './usage/pending-corrections.routes.ts';
 
 export const API_VERSION = '0.1.0';
 
@@ -91,6 +93,19 @@ export function createApp(deps: AppDeps) {
   app.route('/ext/v1', extensionRoutes(deps));
   app.route('/license/customers', grantRoutes(deps));
   app.route('/v1', runtimeVendorRoutes(routeDeps));
+  app.route('/v1/usage/pending-corrections', pendingCorrectionsRoutes(deps));
+  // The vendor console: HTML pages whose every figure is this app's own API, called in process.
+  app.route(
+    '/console',
+    consoleRoutes({
+      adminToken: deps.adminToken,
+      clock: deps.clock,
+      log: deps.log,
+      sessionHours: deps.config.consoleSessionHours,
+      failuresPerMinute: deps.config.authFailuresPerMinute,
+      api: async (path, init) => app.request(path, { headers: { authorization: `Bearer ${deps.adminToken}`, accept: init?.accept ?? 'application/json' } }),
+    }),
+  );
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', { type: 'http', scheme: 'bearer' });
   app.doc31('/openapi.json', {
@@ -108,6 +123,8 @@ export function createApp(deps: AppDeps) {
     throw new AppError('not_found', 'No such route');
   });
   app.onError((err, c) => {
+    // Errors of the console's own middleware are its pages; this is the app-wide deadline's.
+    if (c.req.path === '/console' || c.req.path.startsWith('/console/')) return consoleErrorPage(err);
     const rendered = renderError(c, err);
     // 503s (database_unavailable, deadline_exceeded, overloaded) are expected under load or an
     // outage: the request log line names their code. Only the unexpected is logged in full here.

@@ -66,6 +66,8 @@ export interface Config {
   extRateLimit: number;
   /** How often each instance ends silent sessions and writes overage usage events (ms); 0: never. */
   extMaintenanceIntervalMs: number;
+  /** How long a console sign-in lasts. */
+  consoleSessionHours: number;
 }
 
 export interface WebhookConfig {
@@ -188,6 +190,7 @@ const envSchema = z
     EXT_DEADLINE_MS: z.coerce.number().int().min(100).max(60_000).default(2000),
     EXT_RATE_LIMIT: z.coerce.number().int().min(0).max(1_000_000).default(0),
     EXT_MAINTENANCE_INTERVAL_MS: z.coerce.number().int().min(0).max(3_600_000).default(5000),
+    CONSOLE_SESSION_HOURS: z.coerce.number().int().min(1).max(720).default(12),
   })
   .superRefine((env, ctx) => {
     if ((env.AGORA_API_KEY === undefined) !== (env.AGORA_API_SECRET === undefined)) {
@@ -279,5 +282,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     extDeadlineMs: e.EXT_DEADLINE_MS,
     extRateLimit: e.EXT_RATE_LIMIT,
     extMaintenanceIntervalMs: e.EXT_MAINTENANCE_INTERVAL_MS,
+    consoleSessionHours: e.CONSOLE_SESSION_HOURS,
   };
 }

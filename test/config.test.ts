@@ -64,6 +64,7 @@ describe('loadConfig', () => {
       extDeadlineMs: 2000,
       extRateLimit: 0,
       extMaintenanceIntervalMs: 5000,
+      consoleSessionHours: 12,
     } satisfies Config);
   });
 
@@ -159,6 +160,7 @@ describe('loadConfig', () => {
       extDeadlineMs: 2000,
       extRateLimit: 0,
       extMaintenanceIntervalMs: 5000,
+      consoleSessionHours: 12,
     } satisfies Config);
     expect(loadConfig({ DATABASE_URL: 'postgresql://x/y' }).databaseUrl).toBe('postgresql://x/y');
   });

@@ -279,6 +279,8 @@ function bases(): Base[] {
     { method: 'GET', route: '/v1/renewals', auth: 'admin', query: { customerId: 'c1', pid: TRIAL_PID, page: '1', size: '10' } },
     { method: 'GET', route: '/v1/licenses', auth: 'admin', query: { customerId: 'c1', projectId: '101', pid: TRIAL_PID, status: 'active', page: '1', size: '10' } },
     { method: 'GET', route: '/v1/license-quotas', auth: 'admin', query: { customerId: 'c1' } },
+    { method: 'GET', route: '/v1/usage/pending-corrections', auth: 'admin' },
+    { method: 'GET', route: '/v1/licenses/expiring', auth: 'admin', query: { customerId: 'c1', days: '45', size: '10' } },
     { method: 'GET', route: '/v1/customers', auth: 'admin', query: { status: 'active', after: 'c0', limit: '10' } },
     { method: 'GET', route: '/v1/customers/{customerId}', auth: 'admin', path: { customerId: 'c1' } },
     { method: 'GET', route: '/v1/projects', auth: 'admin', query: { customerId: 'c1', active: 'true', after: '100', limit: '10' } },

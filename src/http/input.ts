@@ -1,6 +1,5 @@
 import type { Context } from 'hono';
 import { AppError } from '../errors.ts';
-import type { AppEnv } from './context.ts';
 
 /**
  * Text the database cannot store, checked once where input enters. PostgreSQL's `text` refuses
@@ -94,7 +93,7 @@ function decoded(s: string, where: () => string): string {
  * The path (decoded, as route parameters are), every query key and value, and the credentials of
  * HTTP Basic. Bearer tokens are only compared, never stored, so they are left alone.
  */
-export function checkRequestText(c: Context<AppEnv>): void {
+export function checkRequestText(c: Pick<Context, 'req'>): void {
   const url = new URL(c.req.url);
   const pathWhy = unstorableText(decoded(url.pathname, () => 'the path'));
   if (pathWhy) throw textError('the path', pathWhy);

@@ -138,6 +138,36 @@ export function expiring(db: Db, f: { projectId: string; pid: string; days: numb
   };
 }
 
+/**
+ * Licenses expiring after `now` and at most `days` days from it, of one customer or of all, soonest
+ * first (then by id); the cursor is a license's `license`. Read on an index in that order
+ * (licenses_customer_expiry_idx, licenses_expiry_idx). The window moves with the clock: capped count.
+ */
+export function expiringLicenses(db: Db, f: { customerId?: string | undefined; days: number; now: Date }): Listing<LicenseRow> {
+  const to = new Date(f.now.getTime() + f.days * 86_400_000);
+  const matching = () => {
+    let q = db.selectFrom('licenses').where('expires_at', '>', f.now).where('expires_at', '<=', to);
+    if (f.customerId !== undefined) q = q.where('customer_id', '=', f.customerId);
+    return q;
+  };
+  const groups = { customerId: f.customerId };
+  const counts = cappedCount('licenses', groups, matching().select(sql`1`.as('one')).limit(COUNT_CAP + 1));
+  return {
+    scope: scopeOf('expiring-licenses', { customerId: f.customerId, days: f.days }),
+    heavy: overAll(groups),
+    cursorOf: (r) => r.license,
+    counted: () => countOnly(db, counts),
+    read: (p) => {
+      let q = matching().selectAll();
+      if (p.after !== undefined) {
+        // An unknown cursor compares with null: no rows, as after the last one.
+        q = q.where(sql<boolean>`(expires_at, id) > (select l.expires_at, l.id from licenses l where l.license = ${p.after})`);
+      }
+      return readPage<LicenseRow>(db, counts, q.orderBy('expires_at').orderBy('id').offset(p.offset).limit(p.limit), sql`r.expires_at, r.id`, (r) => r.id !== null);
+    },
+  };
+}
+
 export type AllocationRow = { id: string; pid: string; type: 'trial' | 'commercial'; creator: string | null; count: number; created_at: Date };
 
 /** The allocations to a project (of one PID or all), newest first; the cursor is an allocation's `id`. */

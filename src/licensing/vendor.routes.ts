@@ -176,7 +176,7 @@ const WALK =
 /** Licenses per CSV batch: a few milliseconds of database time, also on the embedded database. */
 const CSV_BATCH = 2000;
 
-const PATHS = ['/skus', '/skus/*', '/pids', '/pids/*', '/purchases', '/renewals', '/licenses', '/license-quotas'];
+const PATHS = ['/skus', '/skus/*', '/pids', '/pids/*', '/purchases', '/renewals', '/licenses', '/licenses/*', '/license-quotas'];
 
 /** Mounted at /v1: the vendor's catalogue, sales and license records (admin token). */
 export function licensingVendorRoutes(deps: RouteDeps) {
@@ -429,6 +429,31 @@ export function licensingVendorRoutes(deps: RouteDeps) {
         }) as never;
       }
       return c.json(await pageOf(listings.licenses(db, filter), q, paging, (l) => licenseAdminView(l, now)), 200) as never;
+    },
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'get',
+      path: '/licenses/expiring',
+      tags: ['Licensing'],
+      summary: 'Licenses expiring within the next days, of one customer or all, soonest first',
+      description:
+        'Licenses expiring after now and at most `days` days from now (already expired ones are not listed), in expiry order; `after` is the previous page\'s `next` (a `license`). The list moves with the clock, so `count` is counted: exact up to 10,000, else 10,000 with `countExact` false. Without `customerId`, a heavy read.',
+      security,
+      request: {
+        query: z.object({
+          days: queryNumber('days', 1, 3650, 45).openapi({ description: 'days from now, 1 to 3650 (default 45)', example: '45' }),
+          customerId: customerIdSchema.optional(),
+          ...pagingQuery('the license', /^[A-Za-z0-9._-]{1,128}$/, 'L-7Q2M9X4K'),
+        }),
+      },
+      responses: { 200: { description: 'a page of licenses', ...json(paged(license$)) } },
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      const now = deps.clock();
+      return c.json(await pageOf(listings.expiringLicenses(db, { customerId: q.customerId, days: q.days, now }), q, paging, (l) => licenseAdminView(l, now)), 200);
     },
   );
 

@@ -52,7 +52,7 @@ export function pidAdminView(p: LicensePid) {
   };
 }
 
-export const licenseStatus = (l: LicenseRow, now: Date) => (l.expires_at.getTime() > now.getTime() ? 'active' : 'expired');
+export const licenseStatus = (l: LicenseRow, now: Date): 'active' | 'expired' => (l.expires_at.getTime() > now.getTime() ? 'active' : 'expired');
 
 export function licenseAdminView(l: LicenseRow, now: Date) {
   return {

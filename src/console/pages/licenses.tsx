@@ -1,0 +1,196 @@
+import type { Hono } from 'hono';
+import { qs } from '../api.ts';
+import { html, type ConsoleEnv, type PageDeps } from '../context.ts';
+import { Empty, NextLink, Num, Page, when } from '../layout.tsx';
+import { licenses, pids, quotas, skus, type LicenseRow } from '../schemas.ts';
+
+/** The expiring calendar's horizon, as on the overview. */
+export const EXPIRING_DAYS = 45;
+
+export function LicenseTable(props: { id: string; rows: LicenseRow[] }) {
+  return (
+    <table id={props.id}>
+      <thead>
+        <tr>
+          <th>License</th>
+          <th>License key</th>
+          <th>PID</th>
+          <th>Customer</th>
+          <th>Project</th>
+          <th>Activated</th>
+          <th>Expires</th>
+          <th>Status</th>
+          <th class="num">Renewals</th>
+        </tr>
+      </thead>
+      <tbody>
+        {props.rows.map((l) => (
+          <tr>
+            <td>{l.license}</td>
+            <td>{l.licenseKey}</td>
+            <td>{l.pid}</td>
+            <td>
+              <a href={`/console/licenses${qs({ customerId: l.customerId })}`}>{l.customerId}</a>
+            </td>
+            <td>{l.projectId}</td>
+            <td>{when(l.activatedAt)}</td>
+            <td>{when(l.expiresAt)}</td>
+            <td>{l.status}</td>
+            <Num value={l.renewTimes} />
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** Licenses grouped by the UTC day they expire on, soonest first (the API's order). */
+export function ExpiringCalendar(props: { rows: LicenseRow[] }) {
+  const days = new Map<string, LicenseRow[]>();
+  for (const l of props.rows) {
+    const day = l.expiresAt.slice(0, 10);
+    days.set(day, [...(days.get(day) ?? []), l]);
+  }
+  if (days.size === 0) return <Empty>No license expires within {EXPIRING_DAYS} days.</Empty>;
+  return (
+    <table id="expiring">
+      <thead>
+        <tr>
+          <th>Day</th>
+          <th>Licenses expiring (license · customer · project · PID)</th>
+        </tr>
+      </thead>
+      <tbody>
+        {[...days].map(([day, rows]) => (
+          <tr>
+            <td>{day}</td>
+            <td>
+              {rows.map((l) => (
+                <div>
+                  {l.license} · {l.customerId} · {l.projectId} · {l.pid}
+                </div>
+              ))}
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+export function licensePages(router: Hono<ConsoleEnv>, { api }: PageDeps) {
+  router.get('/licenses', async (c) => {
+    const customerId = c.req.query('customerId') || undefined;
+    const after = c.req.query('after') || undefined;
+    const [skuList, pidList, expiring, quota, activations] = await Promise.all([
+      api.get('/v1/skus', skus),
+      api.get('/v1/pids', pids),
+      api.get(`/v1/licenses/expiring${qs({ days: EXPIRING_DAYS, customerId, size: 100 })}`, licenses),
+      customerId === undefined ? undefined : api.get(`/v1/license-quotas${qs({ customerId })}`, quotas),
+      customerId === undefined ? undefined : api.get(`/v1/licenses${qs({ customerId, after, size: 100 })}`, licenses),
+    ]);
+    return html(
+      c,
+      <Page title="Licenses" current="/console/licenses" csrf={c.get('csrf')}>
+        <h2>Catalogue</h2>
+        {skuList.data.length === 0 ? (
+          <Empty>No SKUs yet.</Empty>
+        ) : (
+          <table id="skus">
+            <thead>
+              <tr>
+                <th>SKU</th>
+                <th>Name</th>
+                <th class="num">Product</th>
+                <th class="num">Media type</th>
+                <th class="num">Minutes</th>
+                <th>Period</th>
+                <th>PIDs (category, type, validity)</th>
+              </tr>
+            </thead>
+            <tbody>
+              {skuList.data.map((s) => (
+                <tr>
+                  <td>{s.id}</td>
+                  <td>{s.name}</td>
+                  <Num value={s.product} />
+                  <Num value={s.mediaType} />
+                  <Num value={s.minutes} />
+                  <td>{s.period ?? ''}</td>
+                  <td>
+                    {pidList.data
+                      .filter((p) => p.sku === s.id)
+                      .map((p) => (
+                        <div>
+                          <code>{p.pid}</code> {p.category}, {p.type},{' '}
+                          {p.validityYears !== null ? `${p.validityYears} years` : `${p.validityMonths ?? ''} months`}
+                        </div>
+                      ))}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+        <h2>A customer's pools and activations</h2>
+        <form method="get" action="/console/licenses" class="filters">
+          <label>
+            Customer id
+            <input name="customerId" value={customerId ?? ''} required />
+          </label>
+          <button type="submit">Show</button>
+        </form>
+        {quota === undefined ? null : quota.data.length === 0 ? (
+          <Empty>Customer {customerId} holds no licenses.</Empty>
+        ) : (
+          <table id="pools">
+            <thead>
+              <tr>
+                <th>PID</th>
+                <th class="num">Capacity</th>
+                <th class="num">Used</th>
+                <th class="num">Available</th>
+                <th class="num">Shared capacity</th>
+                <th class="num">Shared used</th>
+                <th>Allocated to projects (capacity / used)</th>
+              </tr>
+            </thead>
+            <tbody>
+              {quota.data.map((q) => (
+                <tr>
+                  <td>{q.pid}</td>
+                  <Num value={q.total} />
+                  <Num value={q.used} />
+                  <Num value={q.available} />
+                  <Num value={q.shared.total} />
+                  <Num value={q.shared.used} />
+                  <td>
+                    {q.projects.length === 0
+                      ? 'none'
+                      : q.projects.map((p) => (
+                          <div>
+                            project {p.projectId}: {p.total} / {p.used}
+                          </div>
+                        ))}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+        {activations === undefined ? null : (
+          <>
+            <h3>Activations ({activations.countExact ? activations.count : `more than ${activations.count}`})</h3>
+            {activations.data.length === 0 ? <Empty>No activations.</Empty> : <LicenseTable id="activations" rows={activations.data} />}
+            <NextLink href={activations.next === null ? null : `/console/licenses${qs({ customerId, after: activations.next })}`} />
+          </>
+        )}
+        <h2>
+          Expiring within {EXPIRING_DAYS} days{customerId === undefined ? '' : ` (customer ${customerId})`}
+        </h2>
+        <ExpiringCalendar rows={expiring.data} />
+        {expiring.next === null ? null : <p class="muted">The {expiring.data.length} soonest are shown.</p>}
+      </Page>,
+    );
+  });
+}

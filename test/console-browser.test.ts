@@ -1,0 +1,325 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { serve, type ServerType } from '@hono/node-server';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JsonNumber, parseExactJson, type ExactJson } from '../src/cli/poller/exact-json.ts';
+import { ADMIN, buildApp, DAY, dayStart, provision, type TestApp } from './helpers/app.ts';
+import { openTestDatabase, type TestDatabase } from './helpers/db.ts';
+import { buy, catalogue, licenseClient, TRIAL_PID } from './helpers/license.ts';
+
+/**
+ * The vendor console in a real browser (Debian's Chromium), with every request off this machine
+ * refused: sign in with the admin token, every page with data seeded through the public API (Agora's
+ * calls and the vendor API), the figures shown equal to what the vendor API answers, the
+ * reconciliation month picker and its CSV download, sign-out; and the refusals: no session, a
+ * forged or expired cookie, a POST without its CSRF token. It takes the README's screenshot of the
+ * overview (docs/console-overview.png). Without a browser at CHROMIUM_PATH the file is skipped.
+ */
+
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) console.warn(`console-browser.test.ts skipped: no browser at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
+const SCREENSHOT = join(dirname(fileURLToPath(import.meta.url)), '..', 'docs', 'console-overview.png');
+const NOW = '2026-11-15T12:00:00Z';
+
+/** The vendor API's answer with every number as the exact text it was written with. */
+function exact(v: ExactJson): unknown {
+  if (v instanceof JsonNumber) return v.text;
+  if (Array.isArray(v)) return v.map(exact);
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, exact(x)]));
+  return v;
+}
+
+describe.skipIf(!haveChromium)('the console in a browser, offline', () => {
+  let tdb: TestDatabase;
+  let t: TestApp;
+  let server: ServerType;
+  let base: string;
+  let browser: Browser;
+  const refused: string[] = [];
+
+  const api = async (path: string): Promise<any> => {
+    const r = await t.admin('GET', path);
+    const text = await r.text();
+    expect(r.status, `${path}: ${text}`).toBe(200);
+    return exact(parseExactJson(text));
+  };
+
+  async function offlineContext(): Promise<BrowserContext> {
+    const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
+    await context.route('**/*', async (route) => {
+      const url = new URL(route.request().url());
+      if ((url.protocol === 'http:' || url.protocol === 'https:') && !LOOPBACK.has(url.hostname)) {
+        refused.push(url.href);
+        await route.abort('internetdisconnected');
+      } else {
+        await route.continue();
+      }
+    });
+    return context;
+  }
+
+  async function signIn(page: Page, then = '/console'): Promise<void> {
+    await page.goto(`${base}${then}`);
+    expect(new URL(page.url()).pathname).toBe('/console/sign-in');
+    await page.fill('input[name=token]', ADMIN);
+    await Promise.all([page.waitForURL((u) => u.pathname === new URL(`${base}${then}`).pathname), page.click('button[type=submit]')]);
+  }
+
+  const texts = (page: Page, selector: string) => page.locator(selector).allTextContents().then((all) => all.map((s) => s.trim()));
+
+  beforeAll(async () => {
+    tdb = await openTestDatabase();
+    t = buildApp(tdb.db);
+    // Everything happens on a fixed day: the console asks the app's clock, as every service does.
+    t.setNow('2026-08-20T10:00:00Z');
+    await provision(t, 'acme', [1001, 1002]);
+    await provision(t, 'globex', [2001]);
+    // A trial license activated in August expires in November, within the overview's 45 days.
+    await catalogue(t);
+    await buy(t, 'acme', TRIAL_PID, 5);
+    const licensing = licenseClient(t, { admin: true });
+    const activated = await licensing.activate('1001', TRIAL_PID, 'device-0001');
+    expect(activated.status, JSON.stringify(activated.body)).toBe(200);
+
+    t.setNow(NOW);
+    const events = [
+      { id: 'oct-1', projectId: 1001, quantity: '12.5', occurredAt: '2026-10-05T08:00:00Z' },
+      { id: 'oct-2', projectId: 2001, quantity: '7.25', occurredAt: '2026-10-20T09:30:00Z' },
+      { id: 'nov-13-a', projectId: 1001, quantity: '30.125', occurredAt: '2026-11-13T10:00:00Z' },
+      { id: 'nov-13-b', projectId: 2001, quantity: '4', occurredAt: '2026-11-13T11:00:00Z' },
+      { id: 'nov-14-a', projectId: 1001, quantity: '41.000001', occurredAt: '2026-11-14T10:00:00Z' },
+    ];
+    const sent = await t.admin('POST', '/v1/usage-events', { events });
+    expect(((await sent.json()) as { accepted: number }).accepted).toBe(events.length);
+    // Agora asks for October's bill and for the usage of 13 November: both are fixed.
+    const bill = await t.agoraGet('/bill', { fromTs: dayStart('2026-10-01'), toTs: dayStart('2026-11-01') - 1, pageNum: 1 });
+    expect(bill.status).toBe(200);
+    const usage = await t.agoraGet('/usage', { fromTs: dayStart('2026-11-13'), toTs: dayStart('2026-11-13') + DAY - 1, pageNum: 1 });
+    expect(usage.status).toBe(200);
+    // Late usage: of the day already reported (a usage correction) and of the month already billed.
+    const late = await t.admin('POST', '/v1/usage-events', {
+      events: [
+        { id: 'late-nov-13', projectId: 2001, quantity: '2.5', occurredAt: '2026-11-13T15:00:00Z' },
+        { id: 'late-oct-30', projectId: 1001, quantity: '1.75', occurredAt: '2026-10-30T10:00:00Z' },
+      ],
+    });
+    expect(((await late.json()) as { accepted: number }).accepted).toBe(2);
+    expect((await t.agoraSend('PUT', '/customers/acme/projects/1002/deactivate', {})).status).toBe(200);
+    expect((await t.agoraGet('/customers/acme/license', {})).status).toBe(200);
+
+    await new Promise<void>((resolve) => {
+      server = serve({ fetch: t.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve());
+    });
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await new Promise((resolve) => server?.close(resolve));
+    await tdb?.close();
+  });
+
+  it('signs in, shows every page with the API’s figures, downloads a CSV, signs out', async () => {
+    const context = await offlineContext();
+    try {
+      const page = await context.newPage();
+      await signIn(page);
+      const session = (await context.cookies()).find((c) => c.name === 'console_session');
+      expect(session).toMatchObject({ httpOnly: true, sameSite: 'Strict', path: '/console' });
+      expect(session?.value).not.toContain(ADMIN);
+
+      // Overview: yesterday against the day before, Agora's last polls, expiring licenses.
+      const daily = await api('/v1/usage/daily?from=2026-11-13&to=2026-11-14');
+      const day = (d: string) => daily.data.find((x: { day: string }) => x.day === d);
+      expect(await page.locator('#usage-yesterday .figure').textContent()).toBe(day('2026-11-14').quantity);
+      expect(await page.locator('#usage-day-before .figure').textContent()).toBe(day('2026-11-13').quantity);
+      expect(await page.locator('#usage-change .figure').textContent()).toBe('+6.875001');
+      const expiring = await api('/v1/licenses/expiring?days=45');
+      expect(expiring.data).toHaveLength(1);
+      expect(await page.locator('#expiring-count').textContent()).toBe(expiring.count);
+      expect(await page.locator('#expiring').textContent()).toContain(expiring.data[0].license);
+      const pending = await api('/v1/usage/pending-corrections');
+      expect(pending.usage.quantity).toBe('2.5');
+      expect(pending.bill.quantity).toBe('1.75');
+      expect(await page.locator('#pending-usage .figure').textContent()).toBe(pending.usage.quantity);
+      expect(await page.locator('#pending-bill .figure').textContent()).toBe(pending.bill.quantity);
+      // Agora's last request of each kind, as the log has it (the usage and bill polls above).
+      const summary = await api('/v1/agora-requests/summary');
+      expect(summary.usage.last.path).toBe('/usage');
+      const pollRows = await texts(page, '#polls tbody tr');
+      expect(pollRows[0]).toContain(`usage ok`);
+      expect(pollRows[0]).toContain(summary.usage.last.at.replace('T', ' ').replace(/(\.\d+)?Z$/, ' UTC'));
+      expect(pollRows[1]).toContain('/bill');
+      expect(pollRows[2]).toContain('/customers/acme/license');
+      mkdirSync(dirname(SCREENSHOT), { recursive: true });
+      await page.screenshot({ path: SCREENSHOT, fullPage: true });
+
+      // Every request Agora made, newest first.
+      await page.click('text=Every request Agora made');
+      const requests = await api('/v1/agora-requests?limit=100');
+      expect(requests.data.length).toBeGreaterThanOrEqual(2);
+      expect(await texts(page, '#agora-requests tbody td:nth-child(4)')).toEqual(requests.data.map((r: { path: string }) => r.path));
+      expect(await texts(page, '#agora-requests tbody td:nth-child(7)')).toEqual(requests.data.map((r: { status: string }) => r.status));
+
+      // Usage: 90 days as a chart (drawn from the table) and a table; drill down to a project's day.
+      await page.click('nav >> text=Usage');
+      await page.waitForSelector('.chart canvas', { timeout: 30_000 });
+      const ninety = await api('/v1/usage/daily?from=2026-08-18&to=2026-11-15');
+      expect(await texts(page, '#daily tbody td:nth-child(2)')).toEqual(ninety.data.map((d: { quantity: string }) => d.quantity));
+      await page.fill('input[name=projectId]', '1001');
+      await Promise.all([page.waitForURL(/projectId=1001/), page.click('form.filters button')]);
+      await page.click('#daily tr:has(td:text-is("2026-11-14")) a');
+      const events = await api('/v1/usage-events?projectId=1001&from=2026-11-14T00:00:00.000Z&to=2026-11-15T00:00:00.000Z');
+      expect(await texts(page, '#events tbody td:nth-child(1)')).toEqual(events.data.map((e: { id: string }) => e.id));
+      expect(await texts(page, '#events tbody td:nth-child(3)')).toEqual(['41.000001']);
+      // Search an event by id.
+      await page.goto(`${base}/console/usage`);
+      await page.fill('input[name=id]', 'oct-2');
+      await Promise.all([page.waitForURL(/usage\/event\?id=oct-2/), page.click('text=Find event')]);
+      expect(await texts(page, '#events tbody td:nth-child(3)')).toEqual(['7.25']);
+
+      // Statements and bills: what Agora was told, lines, CSV.
+      await page.click('nav >> text=Statements and bills');
+      const statements = await api('/v1/statements?limit=50');
+      expect(await texts(page, '#statements tbody td:nth-child(6)')).toEqual(statements.data.map((s: { totalAmount: string }) => s.totalAmount));
+      const billStatement = statements.data.find((s: { kind: string }) => s.kind === 'bill');
+      await page.click(`#statements a[href="/console/statements/${billStatement.id}"]`);
+      const lines = await api(`/v1/statements/${billStatement.id}/lines?limit=100`);
+      expect(await texts(page, '#lines tbody td:nth-child(5)')).toEqual(lines.data.map((l: { amount: string }) => l.amount));
+      const [linesCsv] = await Promise.all([page.waitForEvent('download'), page.click('text=download CSV')]);
+      const expectedLines = await (await t.app.request(`/v1/statements/${billStatement.id}/lines`, { headers: { authorization: `Bearer ${ADMIN}`, accept: 'text/csv' } })).text();
+      expect(readFileSync(await linesCsv.path(), 'utf8')).toBe(expectedLines);
+
+      // What Agora would be told now, fixing nothing: the preview of this month's bill and today.
+      await page.goto(`${base}/console/statements`);
+      await page.click('text=what Agora would be told now');
+      const previewBill = await api('/v1/preview/bill?month=2026-11');
+      const previewUsage = await api('/v1/preview/usage?day=2026-11-15');
+      expect(await page.locator('#preview-bill-total').textContent()).toBe(previewBill.total);
+      expect(await page.locator('#preview-usage-total').textContent()).toBe(previewUsage.total);
+      expect(await texts(page, '#preview-bill tbody td:nth-child(4)')).toEqual(previewBill.lines.map((l: { amount: string }) => l.amount));
+      expect(previewBill.fixed).toBe(false);
+
+      // Reconciliation: the month picker, then the CSV of the month picked.
+      await page.click('nav >> text=Reconciliation');
+      await page.fill('input[name=month]', '2026-10');
+      await Promise.all([page.waitForURL(/month=2026-10/), page.click('text=Reconcile')]);
+      expect(await page.locator('h1').textContent()).toBe('Reconciliation of 2026-10');
+      const october = await api('/v1/reconciliation?month=2026-10');
+      expect(await texts(page, '#totals tbody td')).toEqual(
+        ['ingested', 'dailyReported', 'dailyPending', 'dailyDifference', 'billedQuantity', 'billPending', 'billDifference', 'billedAmount', 'correctionsInAmount', 'correctionsOutAmount'].map(
+          (k) => october.totals[k],
+        ),
+      );
+      await page.check('input[name=all]');
+      await Promise.all([page.waitForURL(/all=1/), page.click('text=Reconcile')]);
+      expect(await texts(page, '#projects tbody td:nth-child(1)')).toEqual(october.projects.map((p: { projectId: string }) => p.projectId));
+      const [csv] = await Promise.all([page.waitForEvent('download'), page.click('#reconciliation-csv')]);
+      expect(csv.suggestedFilename()).toBe('reconciliation-2026-10.csv');
+      const expectedCsv = await (await t.app.request('/v1/reconciliation?month=2026-10', { headers: { authorization: `Bearer ${ADMIN}`, accept: 'text/csv' } })).text();
+      expect(readFileSync(await csv.path(), 'utf8')).toBe(expectedCsv);
+
+      // Customers and projects: status, plan, deactivation history, appKey masked.
+      await page.click('nav >> text=Customers and projects');
+      const customers = await api('/v1/customers?limit=50');
+      expect(await texts(page, '#customers tbody td:nth-child(1)')).toEqual(customers.data.map((c: { customerId: string }) => c.customerId));
+      await page.click('#customers a:text-is("acme")');
+      const acme = await api('/v1/customers/acme');
+      expect(await texts(page, '#projects tbody td:nth-child(3)')).toEqual(acme.projects.map((p: { appKeyMasked: string }) => p.appKeyMasked));
+      expect(await page.locator('#deactivations').textContent()).toContain('project 1002');
+
+      // Licenses: catalogue, pools, activations, expiring calendar.
+      await page.click('nav >> text=Licenses');
+      expect(await texts(page, '#skus tbody td:nth-child(1)')).toEqual(['iot-av']);
+      await page.fill('input[name=customerId]', 'acme');
+      await Promise.all([page.waitForURL(/customerId=acme/), page.click('form.filters >> text=Show')]);
+      const quota = await api('/v1/license-quotas?customerId=acme');
+      expect(await texts(page, '#pools tbody td:nth-child(2)')).toEqual(quota.data.map((q: { total: string }) => q.total));
+      expect(await texts(page, '#pools tbody td:nth-child(3)')).toEqual(quota.data.map((q: { used: string }) => q.used));
+      const activations = await api('/v1/licenses?customerId=acme');
+      expect(await texts(page, '#activations tbody td:nth-child(1)')).toEqual(activations.data.map((l: { license: string }) => l.license));
+      expect(await page.locator('#expiring').textContent()).toContain('2026-11-20');
+
+      // Sign out: the session is gone, and the next page asks to sign in again.
+      await Promise.all([page.waitForURL((u) => u.pathname === '/console/sign-in'), page.click('text=Sign out')]);
+      await page.goto(`${base}/console/licenses`);
+      expect(new URL(page.url()).pathname).toBe('/console/sign-in');
+      expect(refused).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('sends a visitor without a session to the sign-in page, and back where they were going', async () => {
+    const context = await offlineContext();
+    try {
+      const page = await context.newPage();
+      await page.goto(`${base}/console/reconciliation?month=2026-10`);
+      expect(new URL(page.url()).pathname).toBe('/console/sign-in');
+      await page.fill('input[name=token]', 'not-the-admin-token-at-all');
+      await page.click('button[type=submit]');
+      expect(await page.locator('[role=alert]').textContent()).toContain('not the admin token');
+      await page.fill('input[name=token]', ADMIN);
+      await Promise.all([page.waitForURL(/\/console\/reconciliation\?month=2026-10$/), page.click('button[type=submit]')]);
+      expect(await page.locator('h1').textContent()).toBe('Reconciliation of 2026-10');
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('refuses a forged cookie and an expired one', async () => {
+    const context = await offlineContext();
+    try {
+      const page = await context.newPage();
+      await signIn(page);
+      const real = (await context.cookies()).find((c) => c.name === 'console_session')!;
+      // Same shape, a later expiry, the signature of the real one: refused.
+      const [kind, expiresAt, id, mac] = real.value.split('.');
+      for (const value of [`${kind}.${Number(expiresAt) + 86_400}.${id}.${mac}`, `s.9999999999.${'A'.repeat(24)}.${'B'.repeat(43)}`, ADMIN]) {
+        await context.addCookies([{ ...real, value }]);
+        await page.goto(`${base}/console/statements`);
+        expect(new URL(page.url()).pathname, value).toBe('/console/sign-in');
+      }
+      // The real one works until the app's clock passes its expiry (12 hours by default).
+      await context.addCookies([real]);
+      await page.goto(`${base}/console/statements`);
+      expect(new URL(page.url()).pathname).toBe('/console/statements');
+      t.setNow(new Date(Date.parse(NOW) + 12 * 3600_000 + 1000));
+      try {
+        await page.goto(`${base}/console/statements`);
+        expect(new URL(page.url()).pathname).toBe('/console/sign-in');
+      } finally {
+        t.setNow(NOW);
+      }
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('refuses a POST without the CSRF token', async () => {
+    const context = await offlineContext();
+    try {
+      const page = await context.newPage();
+      await signIn(page);
+      // The browser's cookies go with these requests: only the token is missing or wrong.
+      for (const form of [{}, { csrf: 'forged-token' }] as Record<string, string>[]) {
+        const out = await page.request.post(`${base}/console/sign-out`, { form, maxRedirects: 0 });
+        expect(out.status()).toBe(403);
+        expect(await out.text()).toContain('CSRF');
+      }
+      const signInWithout = await page.request.post(`${base}/console/sign-in`, { form: { token: ADMIN }, maxRedirects: 0 });
+      expect(signInWithout.status()).toBe(403);
+      // Still signed in: the refused sign-out did nothing.
+      await page.goto(`${base}/console/statements`);
+      expect(new URL(page.url()).pathname).toBe('/console/statements');
+    } finally {
+      await context.close();
+    }
+  });
+});
