@@ -7,7 +7,7 @@ import type { Logger } from './context.ts';
  * ends; what is pending when the process exits is written then (stdout on files and pipes is
  * synchronous on Linux, so it is not lost).
  */
-export function batchedLogger(write: (text: string) => void): Logger {
+export function batchedLogger(write: (text: string) => void): Logger & { flush(): void } {
   let pending = '';
   let scheduled = false;
   const flush = () => {
@@ -18,11 +18,12 @@ export function batchedLogger(write: (text: string) => void): Logger {
     write(text);
   };
   process.on('exit', flush);
-  return function logLine(line) {
+  const logLine: Logger = (line) => {
     pending += JSON.stringify(line) + '\n';
     if (!scheduled) {
       scheduled = true;
       setImmediate(flush);
     }
   };
+  return Object.assign(logLine, { flush });
 }
