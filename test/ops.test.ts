@@ -62,6 +62,17 @@ describe('operations', () => {
         '/v1/pids/{pid}/overage',
         '/v1/licenses/{license}/minutes',
         '/v1/sessions',
+        '/.well-known/license-keys',
+        '/license-files/{token}',
+        '/v1/certificate-packages',
+        '/v1/projects/{projectId}/license-file/rotate',
+        '/ext/v1/entitlements',
+        '/dabiz/license/v2/certificates/upload',
+        '/dabiz/license/v2/certificates',
+        '/dabiz/license/v2/certificates/{id}/bind',
+        '/dabiz/license/v2/agents',
+        '/dabiz/license/v2/agents/{agentId}',
+        '/dabiz/license/v2/platform',
       ].sort(),
     );
     const params = doc.paths['/usage'].get.parameters.map((p: any) => p.name).sort();
