@@ -53,6 +53,11 @@ describe('operations', () => {
         '/v1/renewals',
         '/v1/skus',
         '/v1/skus/{id}',
+        '/v1/webhook-endpoints',
+        '/v1/webhook-endpoints/{id}',
+        '/v1/webhook-endpoints/{id}/rotate-secret',
+        '/v1/webhook-deliveries',
+        '/v1/webhook-deliveries/{id}/retry',
       ].sort(),
     );
     const params = doc.paths['/usage'].get.parameters.map((p: any) => p.name).sort();
