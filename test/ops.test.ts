@@ -73,6 +73,11 @@ describe('operations', () => {
         '/dabiz/license/v2/agents',
         '/dabiz/license/v2/agents/{agentId}',
         '/dabiz/license/v2/platform',
+        '/v1/webhook-endpoints',
+        '/v1/webhook-endpoints/{id}',
+        '/v1/webhook-endpoints/{id}/rotate-secret',
+        '/v1/webhook-deliveries',
+        '/v1/webhook-deliveries/{id}/retry',
       ].sort(),
     );
     const params = doc.paths['/usage'].get.parameters.map((p: any) => p.name).sort();

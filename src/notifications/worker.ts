@@ -172,6 +172,12 @@ export class DeliveryWorker {
 
   private async run(): Promise<void> {
     while (this.running) {
+      // Claims come in batches of at least half the slots: one claim (and one fan-out) a few
+      // deliveries rather than one each, which a burst of thousands would spend on round trips.
+      if (this.inFlight.size > this.opts.concurrency / 2) {
+        await Promise.race(this.inFlight);
+        continue;
+      }
       let worked = false;
       try {
         const now = this.opts.clock();
@@ -186,8 +192,7 @@ export class DeliveryWorker {
         this.opts.log({ at: new Date().toISOString(), level: 'warn', event: 'webhook_worker_error', error: err instanceof Error ? err.message : String(err) });
       }
       if (!this.running) break;
-      if (this.inFlight.size >= this.opts.concurrency) await Promise.race(this.inFlight);
-      else if (!worked) await this.sleep(this.opts.pollMs);
+      if (!worked) await this.sleep(this.opts.pollMs);
     }
   }
 
