@@ -78,6 +78,16 @@ describe('operations', () => {
         '/v1/webhook-endpoints/{id}/rotate-secret',
         '/v1/webhook-deliveries',
         '/v1/webhook-deliveries/{id}/retry',
+        '/v1/customers',
+        '/v1/customers/{customerId}',
+        '/v1/projects',
+        '/v1/usage-events/{id}',
+        '/v1/usage/daily',
+        '/v1/preview/usage',
+        '/v1/preview/bill',
+        '/v1/agora-requests',
+        '/v1/agora-requests/summary',
+        '/metrics',
       ].sort(),
     );
     const params = doc.paths['/usage'].get.parameters.map((p: any) => p.name).sort();
