@@ -18,7 +18,6 @@ import { statementsRoutes } from './statements/statements.routes.ts';
 import { usageEventsRoutes } from './usage/usage-events.routes.ts';
 import { signingKeysFromConfig } from './certificates/keys.ts';
 import { certificateVendorRoutes } from './certificates/vendor.routes.ts';
-import { entitlementsRoutes } from './certificates/entitlements.routes.ts';
 import { webhooksRoutes } from './notifications/webhooks.routes.ts';
 import { browseRoutes } from './browse/browse.routes.ts';
 import { AgoraRequestLog, agoraRequestLog } from './agora-log/agora-log.ts';
@@ -82,7 +81,6 @@ export function createApp(deps: AppDeps) {
   app.route('/v1', licensingVendorRoutes(routeDeps));
   app.route('/dabiz/license', licenseApiRoutes(routeDeps));
   app.route('/', certificateVendorRoutes(routeDeps));
-  app.route('/ext/v1/entitlements', entitlementsRoutes(routeDeps));
   app.route('/v1', webhooksRoutes(deps));
   app.route('/v1', browseRoutes(routeDeps));
   app.route('/v1/agora-requests', agoraLogRoutes(deps, agoraLog));

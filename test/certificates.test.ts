@@ -298,7 +298,7 @@ describe('GET /ext/v1/entitlements', () => {
     for (const auth of ['', 'Basic Zm9vOmJhcg==', `Bearer test-admin-token-0123456789abcdef`]) {
       const bad = await ctx.t.app.request('/ext/v1/entitlements?agentId=bot-1', { headers: auth ? { authorization: auth } : {} });
       expect(bad.status).toBe(401);
-      expect(((await bad.json()) as any).error.code).toBe('unauthorized');
+      expect(((await bad.json()) as any).error).toBe('unauthorized'); // the extension audience's envelope
     }
     expect((await w.c1.entitlements('a'.repeat(200))).status).toBe(400);
   });

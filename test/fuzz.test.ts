@@ -693,8 +693,8 @@ beforeAll(async () => {
   tdb = await openTestDatabase();
   // No per-customer limit and no failure budget per address: a fuzz run is many requests a second,
   // many with spoiled credentials, all from one source, and 429s would hide the answers.
-  t = buildApp(tdb.db, certificateEnv({ LICENSE_RATE_LIMIT: '0', AUTH_FAILURES_PER_MINUTE: '0' }));
-  t = buildApp(tdb.db, { LICENSE_RATE_LIMIT: '0', AUTH_FAILURES_PER_MINUTE: '0', EXT_HEARTBEAT_SECONDS: '3600' }); // a session lives through the run
+  // A session lives through the run (EXT_HEARTBEAT_SECONDS); certificates need a signing key.
+  t = buildApp(tdb.db, certificateEnv({ LICENSE_RATE_LIMIT: '0', AUTH_FAILURES_PER_MINUTE: '0', EXT_HEARTBEAT_SECONDS: '3600' }));
   await world();
 }, 120_000);
 afterAll(async () => {

@@ -9,11 +9,13 @@ import { licenseAuth } from '../licensing/auth.ts';
 import { checkLicenseKey } from '../licensing/license-key.ts';
 import { MEDIA, PLATFORMS } from './rules.ts';
 import { heartbeat, join, leave, type Caller } from './sessions.service.ts';
+import { entitlementsRoutes } from '../certificates/entitlements.routes.ts';
 
 const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
 const security = [{ projectBasic: [] }];
 
-const errorBody = z
+/** The extension audience's error body (src/http/envelope.ts, `extension`). */
+export const extensionErrorBody = z
   .object({
     code: z.number().int(),
     reason: z.number().int().nullable().openapi({ description: 'a refused join: 1–8 (see the table); an ended session: 2–4, or null when it left or went silent' }),
@@ -22,6 +24,7 @@ const errorBody = z
     message: z.string(),
   })
   .openapi('ExtensionError');
+const errorBody = extensionErrorBody;
 
 const errors = {
   400: { description: 'bad input', ...json(errorBody) },
@@ -143,5 +146,7 @@ export function extensionRoutes(deps: AppDeps) {
     }),
     async (c) => c.json(await leave(deps.db, callerOf(c), c.req.valid('param').sessionId, deps.clock()), 200),
   );
+  // Certificates' run-time check (src/certificates) belongs to this audience: the same credentials and envelope.
+  router.route('/entitlements', entitlementsRoutes(deps));
   return router;
 }
