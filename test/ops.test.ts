@@ -53,6 +53,16 @@ describe('operations', () => {
         '/v1/renewals',
         '/v1/skus',
         '/v1/skus/{id}',
+        '/v1/customers',
+        '/v1/customers/{customerId}',
+        '/v1/projects',
+        '/v1/usage-events/{id}',
+        '/v1/usage/daily',
+        '/v1/preview/usage',
+        '/v1/preview/bill',
+        '/v1/agora-requests',
+        '/v1/agora-requests/summary',
+        '/metrics',
       ].sort(),
     );
     const params = doc.paths['/usage'].get.parameters.map((p: any) => p.name).sort();
