@@ -63,6 +63,8 @@ describe('operations', () => {
         '/v1/agora-requests',
         '/v1/agora-requests/summary',
         '/metrics',
+        '/v1/licenses/expiring',
+        '/v1/usage/pending-corrections',
       ].sort(),
     );
     const params = doc.paths['/usage'].get.parameters.map((p: any) => p.name).sort();
