@@ -21,7 +21,7 @@ import { measureStart, type StartResult } from './start.ts';
 const SCENARIOS = ['start', 'first-pages', 'polls', 'steady', 'activation', 'abuse', 'throughput', 'ingestion'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
-const HELP = `npm run bench [-- options]      the benchmark (see bench/README-section.md)
+const HELP = `npm run bench [-- options]      the benchmark (see docs/benchmark.md)
 npm run bench:gate               the CI load gate: a small scale, exit 1 when a gate fails
 
 Seeds a fresh database on the given PostgreSQL server, starts the server as its own process and

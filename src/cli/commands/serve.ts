@@ -2,7 +2,7 @@ import { parseCommand, positiveInt, UsageError, type CliIo } from '../io.ts';
 
 export const SERVE_USAGE = `Usage: agora-vendor serve [--port N] [--host H]
 
-Runs the server, as \`npm start\` does: configuration from the environment (see the README),
+Runs the server, as \`npm start\` does: configuration from the environment (see docs/configuration.md),
 migrations applied at start. --port and --host override PORT and HOST.`;
 
 /** Starts the server in this process; it runs until SIGTERM or SIGINT. */
