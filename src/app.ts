@@ -43,6 +43,13 @@ export function createApp(deps: AppDeps) {
   app.route('/dabiz/license', licenseApiRoutes(routeDeps));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', { type: 'http', scheme: 'bearer' });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'agoraSignature', {
+    type: 'apiKey',
+    in: 'query',
+    name: 'signature',
+    description:
+      "Agora's HMAC-SHA1 signature with the apiKey's secret (docs/agora.md): `apiKey` and `signature` are query parameters of a GET and fields of a POST or PUT body.",
+  });
   app.doc31('/openapi.json', {
     openapi: '3.1.0',
     info: {

@@ -5,11 +5,12 @@ import type { AppDeps } from '../http/context.ts';
 import { useEnvelope } from '../http/envelope.ts';
 import { deadline } from '../http/middleware.ts';
 import { newRouter } from '../http/router.ts';
-import { stringifyExact } from '../json.ts';
+import { exactJsonText, exactJsonTextResponse, type ExactJsonText } from '../json.ts';
 import { LruCache } from '../http/lru.ts';
 import * as store from '../statements/store.ts';
 import { agoraSignature } from './auth.ts';
 import { DEFAULT_LIMIT, numericErrorResponse, pagedAmountsResponse, pagedWindowQuery, type PagedWindowQuery } from './query.ts';
+import { agoraSecurity } from '../http/openapi.ts';
 
 /** Memory for rendered pages of fixed statements, per poll (usage, bill). */
 const PAGE_CACHE_BYTES = 32 * 1024 * 1024;
@@ -33,7 +34,7 @@ export function pagedPollRoutes(
   // A fixed statement and its pages never change, so rendered pages are kept in memory (bounded)
   // and answered again without the database. Only fixed statements are cached.
   const statementsByKey = new LruCache<Statement>(100_000);
-  const pages = new LruCache<string>(PAGE_CACHE_BYTES, (body) => body.length);
+  const pages = new LruCache<ExactJsonText<z.output<typeof pagedAmountsResponse>>>(PAGE_CACHE_BYTES, (body) => body.length);
   const router = newRouter();
   router.use('*', useEnvelope('agora-numeric'), deadline(deps.config.agoraDeadlineMs), agoraSignature({ keys: deps.apiKeys }));
   const json = (schema: z.ZodType) => ({ 'application/json': { schema } });
@@ -42,6 +43,7 @@ export function pagedPollRoutes(
       method: 'get',
       path: '/',
       tags: ['Agora'],
+      security: agoraSecurity,
       summary: poll.summary,
       description: poll.description,
       request: { query: pagedWindowQuery },
@@ -68,7 +70,7 @@ export function pagedPollRoutes(
         const offset = (q.pageNum - 1) * limit;
         const lines = await store.linesPage(deps.db, statement, offset, limit);
         const descriptions = await poll.describe(statement, lines);
-        body = stringifyExact({
+        body = exactJsonText(pagedAmountsResponse, {
           status: 0,
           statusReason: poll.statusReason,
           data: {
@@ -80,7 +82,7 @@ export function pagedPollRoutes(
         });
         pages.set(pageKey, body);
       }
-      return new Response(body, { headers: { 'content-type': 'application/json; charset=utf-8' } }) as never;
+      return exactJsonTextResponse(body);
     },
   );
   return router;

@@ -9,13 +9,14 @@ import { BOOKMARKS, keysetPage, nextCursor, type Listing, type PageBookmarks } f
 import { newRouter } from '../http/router.ts';
 import { batchedStream } from '../http/stream.ts';
 import { customerIdSchema } from '../ids.ts';
-import { stringifyExact } from '../json.ts';
+import { exactJson } from '../json.ts';
 import * as catalogueRepo from './catalogue.repository.ts';
 import { createPid, createSku } from './catalogue.service.ts';
 import * as listings from './listings.repository.ts';
 import type * as quotaRepo from './quota.repository.ts';
 import { orderRenewal, purchase, quotaOf } from './quota.service.ts';
 import { LICENSE_CSV_HEADER, licenseAdminView, licenseCsvRow, pidAdminView, skuAdminView } from './views.ts';
+import { vendorErrors } from '../http/openapi.ts';
 
 const security = [{ adminToken: [] }];
 const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
@@ -169,6 +170,9 @@ async function pageOf<R, V>(
   return { count: p.count, countExact: p.exact, page: q.page, size: q.size, next: nextCursor(listing, p, q.size), data: p.rows.map(view) };
 }
 const quotaCounts = z.object({ total: z.number().int(), used: z.number().int(), available: z.number().int() });
+const quotaList$ = z.object({
+  data: z.array(quotaCounts.extend({ pid: z.string(), shared: quotaCounts, projects: z.array(quotaCounts.extend({ projectId: z.string() })) })),
+});
 
 const WALK =
   'Walk it with `page` = 1, 2, 3… (each page continues where the previous one ended on this instance), or with `after` = the previous page\'s `next`; either way a page costs the same at any depth. Only a jump to a deep page nobody walked to reads its offset (past 10,000 rows, a heavy read). `count` comes from counters kept with the rows.';
@@ -195,7 +199,7 @@ export function licensingVendorRoutes(deps: RouteDeps) {
       description: 'SKUs cannot change once created. The same SKU again answers 200 with it; other values under a taken id are 409 sku_conflict.',
       security,
       request: { body: { required: true, ...json(skuBody) } },
-      responses: { 201: { description: 'created', ...json(skuView) }, 200: { description: 'already there', ...json(skuView) } },
+      responses: { ...vendorErrors, 201: { description: 'created', ...json(skuView) }, 200: { description: 'already there', ...json(skuView) } },
     }),
     async (c) => {
       const b = c.req.valid('json');
@@ -207,13 +211,13 @@ export function licensingVendorRoutes(deps: RouteDeps) {
         minutes: b.minutes ?? null,
         period: b.period ?? null,
       });
-      return c.json(skuAdminView(sku), created ? 201 : 200) as never;
+      return c.json(skuAdminView(sku), created ? 201 : 200);
     },
   );
 
   router.openapi(
-    createRoute({ method: 'get', path: '/skus', tags: ['Licensing'], summary: 'Every SKU', security, responses: { 200: { description: 'SKUs', ...json(z.object({ data: z.array(skuView) })) } } }),
-    async (c) => c.json({ data: (await catalogueRepo.listSkus(db)).map(skuAdminView) }, 200) as never,
+    createRoute({ method: 'get', path: '/skus', tags: ['Licensing'], summary: 'Every SKU', security, responses: { ...vendorErrors, 200: { description: 'SKUs', ...json(z.object({ data: z.array(skuView) })) } } }),
+    async (c) => c.json({ data: (await catalogueRepo.listSkus(db)).map(skuAdminView) }, 200),
   );
 
   router.openapi(
@@ -224,12 +228,12 @@ export function licensingVendorRoutes(deps: RouteDeps) {
       summary: 'One SKU',
       security,
       request: { params: z.object({ id: code('id') }) },
-      responses: { 200: { description: 'the SKU', ...json(skuView) } },
+      responses: { ...vendorErrors, 200: { description: 'the SKU', ...json(skuView) } },
     }),
     async (c) => {
       const sku = await catalogueRepo.findSku(db, c.req.valid('param').id);
       if (!sku) throw new AppError('unknown_sku', `No SKU ${c.req.valid('param').id}`);
-      return c.json(skuAdminView(sku), 200) as never;
+      return c.json(skuAdminView(sku), 200);
     },
   );
 
@@ -243,7 +247,7 @@ export function licensingVendorRoutes(deps: RouteDeps) {
         'Trial validity in months (`validityMonths`, at least 3), commercial in years (`validityYears`, at least 1); otherwise 400 invalid_validity. One PID per SKU, category, type and validity: the same definition again answers 200 with its PID.',
       security,
       request: { body: { required: true, ...json(pidBody) } },
-      responses: { 201: { description: 'created', ...json(pidView) }, 200: { description: 'already there', ...json(pidView) } },
+      responses: { ...vendorErrors, 201: { description: 'created', ...json(pidView) }, 200: { description: 'already there', ...json(pidView) } },
     }),
     async (c) => {
       const b = c.req.valid('json');
@@ -255,7 +259,7 @@ export function licensingVendorRoutes(deps: RouteDeps) {
         validityMonths: b.validityMonths,
         validityYears: b.validityYears,
       });
-      return c.json(pidAdminView(pid), created ? 201 : 200) as never;
+      return c.json(pidAdminView(pid), created ? 201 : 200);
     },
   );
 
@@ -267,9 +271,9 @@ export function licensingVendorRoutes(deps: RouteDeps) {
       summary: 'PIDs, of one SKU or all',
       security,
       request: { query: z.object({ sku: code('sku').optional() }) },
-      responses: { 200: { description: 'PIDs', ...json(z.object({ data: z.array(pidView) })) } },
+      responses: { ...vendorErrors, 200: { description: 'PIDs', ...json(z.object({ data: z.array(pidView) })) } },
     }),
-    async (c) => c.json({ data: (await catalogueRepo.listPids(db, { skuId: c.req.valid('query').sku })).map(pidAdminView) }, 200) as never,
+    async (c) => c.json({ data: (await catalogueRepo.listPids(db, { skuId: c.req.valid('query').sku })).map(pidAdminView) }, 200),
   );
 
   router.openapi(
@@ -280,12 +284,12 @@ export function licensingVendorRoutes(deps: RouteDeps) {
       summary: 'One PID',
       security,
       request: { params: z.object({ pid: code('pid') }) },
-      responses: { 200: { description: 'the PID', ...json(pidView) } },
+      responses: { ...vendorErrors, 200: { description: 'the PID', ...json(pidView) } },
     }),
     async (c) => {
       const pid = await catalogueRepo.findPid(db, c.req.valid('param').pid);
       if (!pid) throw new AppError('unknown_pid', `No PID ${c.req.valid('param').pid}`);
-      return c.json(pidAdminView(pid), 200) as never;
+      return c.json(pidAdminView(pid), 200);
     },
   );
 
@@ -304,12 +308,12 @@ export function licensingVendorRoutes(deps: RouteDeps) {
           ...json(z.object({ customerId: customerIdSchema, pid: code('pid'), count, orderId: code('orderId').optional().openapi({ description: 'your order id; makes a retry safe' }) })),
         },
       },
-      responses: { 201: { description: 'added', ...json(purchase$) }, 200: { description: 'this orderId was already recorded', ...json(purchase$) } },
+      responses: { ...vendorErrors, 201: { description: 'added', ...json(purchase$) }, 200: { description: 'this orderId was already recorded', ...json(purchase$) } },
     }),
     async (c) => {
       const b = c.req.valid('json');
       const result = await purchase(db, { customerId: b.customerId, pid: b.pid, count: b.count, orderId: b.orderId ?? null });
-      return c.json(purchaseView(result.purchase), result.created ? 201 : 200) as never;
+      return c.json(purchaseView(result.purchase), result.created ? 201 : 200);
     },
   );
 
@@ -322,11 +326,11 @@ export function licensingVendorRoutes(deps: RouteDeps) {
       description: WALK,
       security,
       request: { query: z.object({ customerId: customerIdSchema.optional(), pid: code('pid').optional(), ...byId('purchase') }) },
-      responses: { 200: { description: 'a page', ...json(paged(purchase$)) } },
+      responses: { ...vendorErrors, 200: { description: 'a page', ...json(paged(purchase$)) } },
     }),
     async (c) => {
       const q = c.req.valid('query');
-      return c.json(await pageOf(listings.purchases(db, { customerId: q.customerId, pid: q.pid }), q, paging, purchaseView), 200) as never;
+      return c.json(await pageOf(listings.purchases(db, { customerId: q.customerId, pid: q.pid }), q, paging, purchaseView), 200);
     },
   );
 
@@ -345,12 +349,12 @@ export function licensingVendorRoutes(deps: RouteDeps) {
           ...json(z.object({ customerId: customerIdSchema, pid: code('pid'), count, renewId: code('renewId').optional() })),
         },
       },
-      responses: { 201: { description: 'recorded', ...json(renewal$) }, 200: { description: 'already recorded', ...json(renewal$) } },
+      responses: { ...vendorErrors, 201: { description: 'recorded', ...json(renewal$) }, 200: { description: 'already recorded', ...json(renewal$) } },
     }),
     async (c) => {
       const b = c.req.valid('json');
       const { order, created } = await orderRenewal(db, { customerId: b.customerId, pid: b.pid, count: b.count, renewId: b.renewId });
-      return c.json(renewalView(order), created ? 201 : 200) as never;
+      return c.json(renewalView(order), created ? 201 : 200);
     },
   );
 
@@ -363,11 +367,11 @@ export function licensingVendorRoutes(deps: RouteDeps) {
       description: WALK,
       security,
       request: { query: z.object({ customerId: customerIdSchema.optional(), pid: code('pid').optional(), ...pagingQuery('the renewId', /^[A-Za-z0-9._-]{1,64}$/, 'R-2027-01') }) },
-      responses: { 200: { description: 'a page', ...json(paged(renewal$)) } },
+      responses: { ...vendorErrors, 200: { description: 'a page', ...json(paged(renewal$)) } },
     }),
     async (c) => {
       const q = c.req.valid('query');
-      return c.json(await pageOf(listings.renewals(db, { customerId: q.customerId, pid: q.pid }), q, paging, renewalView), 200) as never;
+      return c.json(await pageOf(listings.renewals(db, { customerId: q.customerId, pid: q.pid }), q, paging, renewalView), 200);
     },
   );
 
@@ -394,7 +398,7 @@ export function licensingVendorRoutes(deps: RouteDeps) {
           ...byId('license'),
         }),
       },
-      responses: {
+      responses: { ...vendorErrors,
         200: {
           description: 'a page of licenses (or CSV)',
           content: { 'application/json': { schema: paged(license$) }, 'text/csv': { schema: z.string() } },
@@ -426,9 +430,9 @@ export function licensingVendorRoutes(deps: RouteDeps) {
         return new Response(body, {
           status: 200,
           headers: { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="${name}"` },
-        }) as never;
+        });
       }
-      return c.json(await pageOf(listings.licenses(db, filter), q, paging, (l) => licenseAdminView(l, now)), 200) as never;
+      return c.json(await pageOf(listings.licenses(db, filter), q, paging, (l) => licenseAdminView(l, now)), 200);
     },
   );
 
@@ -440,24 +444,15 @@ export function licensingVendorRoutes(deps: RouteDeps) {
       summary: "A customer's quota per PID: shared, allocated per project, used and left",
       security,
       request: { query: z.object({ customerId: customerIdSchema }) },
-      responses: {
+      responses: { ...vendorErrors,
         200: {
           description: 'quota',
-          ...json(
-            z.object({
-              data: z.array(
-                quotaCounts.extend({ pid: z.string(), shared: quotaCounts, projects: z.array(quotaCounts.extend({ projectId: z.string() })) }),
-              ),
-            }),
-          ),
+          ...json(quotaList$),
         },
       },
     }),
-    // Written by stringifyExact: the counters are bigints, answered with all their digits.
-    async (c) =>
-      c.body(stringifyExact({ data: await quotaOf(db, c.req.valid('query').customerId) }), 200, {
-        'content-type': 'application/json; charset=utf-8',
-      }) as never,
+    // Written with exact digits: the counters are bigints.
+    async (c) => exactJson(quotaList$, { data: await quotaOf(db, c.req.valid('query').customerId) }),
   );
   return router;
 }

@@ -5,12 +5,15 @@ import { adminAuth, limitBody } from '../http/middleware.ts';
 import { newRouter } from '../http/router.ts';
 import { ingestUsageEvents } from './usage.service.ts';
 import { usageEventDoc } from './usage-event.ts';
+import { vendorErrors } from '../http/openapi.ts';
 
 export const MAX_EVENTS_PER_REQUEST = 1000;
 
 const requestBody = z.object({
   events: z
-    .array(z.unknown().openapi({ $ref: '#/components/schemas/UsageEventInput' } as never))
+    // Each event is checked alone by `parseUsageEvent` (one bad event is rejected alone, not the
+    // batch); the document shows the event's schema.
+    .array(z.unknown().openapi({ allOf: [{ $ref: '#/components/schemas/UsageEventInput' }] }))
     .min(1, 'events must hold at least one event')
     .max(MAX_EVENTS_PER_REQUEST, `at most ${MAX_EVENTS_PER_REQUEST} events per request`),
 });
@@ -32,7 +35,7 @@ const route = createRoute({
     'Up to 1,000 events a request. Each is accepted, a duplicate (same id, same content) or rejected with a code; valid events are stored whatever happens to the others, so re-sending a batch is always safe.',
   security: [{ adminToken: [] }],
   request: { body: { content: { 'application/json': { schema: requestBody } }, required: true } },
-  responses: {
+  responses: { ...vendorErrors,
     200: {
       description: 'per-event results, in request order',
       content: {
