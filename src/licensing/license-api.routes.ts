@@ -6,6 +6,7 @@ import { exactJsonTextResponse, stringifyExact, type Exact, type ExactJsonText }
 import { LruCache } from '../http/lru.ts';
 import { limitBody } from '../http/middleware.ts';
 import { BOOKMARKS, type PageBookmarks } from '../http/paging.ts';
+import { afterCursor, projectIdText, wholeNumber } from '../http/params.ts';
 import { newRouter } from '../http/router.ts';
 import { streamedText } from '../http/stream.ts';
 import { licenseAuth, strictQuery } from './auth.ts';
@@ -14,26 +15,11 @@ import * as licenses from './licenses.service.ts';
 import * as listings from './listings.service.ts';
 import { MAX_PAD_FILE_BYTES, parsePadFile } from './pad-file.ts';
 import * as pads from './pads.service.ts';
-import { activationView, pidTypeNumber, renewalView, rfc3339, unixSeconds } from './views.ts';
+import { activationView, pidTypeNumber, renewedLicenseView, rfc3339, unixSeconds } from './views.ts';
 
 export const MAX_PAGE_SIZE = 100;
 
-/** A whole number from a query string, `min` to `max`, with messages naming the parameter. */
-const wholeNumber = (name: string, min: number, max: number) =>
-  z
-    .string()
-    .superRefine((v, ctx) => {
-      if (!/^\d{1,10}$/.test(v)) ctx.addIssue({ code: 'custom', message: `${name} must be a whole number from ${min} to ${max}` });
-      else if (Number(v) < min) ctx.addIssue({ code: 'custom', message: `${name} must be at least ${min}` });
-      else if (Number(v) > max) ctx.addIssue({ code: 'custom', message: `${name} must be at most ${max}` });
-    })
-    .transform(Number);
-
-const BIGINT_MAX = 9223372036854775807n;
-const appid = z
-  .string()
-  .refine((v) => /^[1-9]\d{0,18}$/.test(v) && BigInt(v) <= BIGINT_MAX, 'appid must be the projectId given in provisioning (digits)')
-  .openapi({ description: 'the projectId from provisioning', example: '430892' });
+const appid = projectIdText('appid must be the projectId given in provisioning (digits)').openapi({ description: 'the projectId from provisioning', example: '430892' });
 const pid = z.string().min(1, 'pid is empty').max(64, 'pid is at most 64 characters').openapi({ example: '02F5A9C1D3E4F5061728394A5B6CEC30' });
 const licenseKey = z.string().openapi({ description: 'device or account ID: 1–63 bytes of UTF-8, case-sensitive', example: 'SN-000123' });
 const page = wholeNumber('page', 1, 1_000_000).optional().openapi({ description: 'from 1', example: '1' });
@@ -58,7 +44,7 @@ const errors = {
 };
 const security: Record<string, string[]>[] = [{ projectBasic: [] }, { adminToken: [] }];
 
-const skuView = z.object({
+const skuView$ = z.object({
   product: z.number().int().openapi({ description: '1 Video SDK, 2 IoT SDK, 3 FPA' }),
   name: z.string(),
   mediaType: z.number().int().openapi({ description: '1 audio, 2 video, 3 audio and video' }),
@@ -72,7 +58,7 @@ const activation = z
     licenseKey: z.string(),
     activationTime: z.number().int().openapi({ description: 'Unix seconds' }),
     expireTime: z.number().int().openapi({ description: 'Unix seconds' }),
-    skuView,
+    skuView: skuView$,
   })
   .openapi('LicenseActivation');
 const padEntry = z.object({ id: z.number().int(), cid: z.string(), licenseKey: z.string(), createTime: z.number().int() });
@@ -80,14 +66,7 @@ const counted = <T extends z.ZodType>(item: T) => z.object({ count: z.number().i
 /** A listing's page with the cursor of the next one (an addition to Agora's shape: `count` and `list` are as documented). */
 const countedNext = <T extends z.ZodType>(item: T) =>
   counted(item).extend({ next: z.string().nullable().openapi({ description: 'pass as `after` for the next page; null on the last page' }) });
-/** The cursor of a keyset page: the key of the last row already read. */
-const after = (what: string, pattern: RegExp, example: string, isId = false) =>
-  z
-    .string()
-    // An id is also a bigint: a larger number would reach Postgres and fail there.
-    .refine((v) => pattern.test(v) && (!isId || BigInt(v) <= 9223372036854775807n), `after must be ${what}`)
-    .optional()
-    .openapi({ description: `${what} of the last row already read (the previous page's \`next\`): the page starts after it, and \`page\` is ignored`, example });
+const after = afterCursor;
 
 /** Written by stringifyExact: quota counters are bigints and are answered with all their digits. */
 function ok<S extends z.ZodType>(_data$: S, data: Exact<z.output<S>>, message = 'success') {
@@ -306,7 +285,7 @@ export function licenseApiRoutes(deps: RouteDeps) {
     async (c) => {
       const q = c.req.valid('query');
       const result = await licenses.renew(db, c.get('licenseCaller'), { appid: q.appid, license: q.license, renewId: q.renewId }, deps.clock());
-      return ok(renewed, renewalView(result.license, result.renewId));
+      return ok(renewed, renewedLicenseView(result.license, result.renewId));
     },
   );
 

@@ -6,6 +6,7 @@ import { useEnvelope } from '../http/envelope.ts';
 import { LruCache } from '../http/lru.ts';
 import { adminAuth, limitBody } from '../http/middleware.ts';
 import { BOOKMARKS, keysetPage, nextCursor, type Listing, type PageBookmarks } from '../http/paging.ts';
+import { afterCursor, projectIdText, wholeNumberOr } from '../http/params.ts';
 import { newRouter } from '../http/router.ts';
 import { batchedStream } from '../http/stream.ts';
 import { customerIdSchema } from '../ids.ts';
@@ -34,26 +35,10 @@ const code = (what: string) =>
     .regex(/^[A-Za-z0-9._-]+$/, `${what} may hold letters, digits, '.', '_' and '-' only`);
 const oneTwoThree = (what: string) => z.union([z.literal(1), z.literal(2), z.literal(3)], { error: `${what} must be 1, 2 or 3` });
 const count = z.number().int('count must be a whole number').min(1, 'count must be at least 1').max(1_000_000, 'count must be at most 1000000');
-const queryNumber = (name: string, min: number, max: number, dflt: number) =>
-  z
-    .string()
-    .superRefine((v, ctx) => {
-      if (!/^\d{1,10}$/.test(v) || Number(v) < min) ctx.addIssue({ code: 'custom', message: `${name} must be a whole number from ${min} to ${max}` });
-      else if (Number(v) > max) ctx.addIssue({ code: 'custom', message: `${name} must be at most ${max}` });
-    })
-    .transform(Number)
-    .optional()
-    .transform((n) => n ?? dflt);
-/** `after`: the previous page's `next`, the key of the last row already read. */
 const pagingQuery = (cursor: string, pattern: RegExp, example: string, isId = false) => ({
-  page: queryNumber('page', 1, 1_000_000, 1),
-  size: queryNumber('size', 1, 100, 100),
-  after: z
-    .string()
-    // An id is also a bigint: a larger number would reach Postgres and fail there.
-    .refine((v) => pattern.test(v) && (!isId || BigInt(v) <= 9223372036854775807n), `after must be ${cursor}`)
-    .optional()
-    .openapi({ description: `${cursor} of the last row already read (the previous page's \`next\`): the page starts after it, and \`page\` is ignored`, example }),
+  page: wholeNumberOr('page', 1, 1_000_000, 1),
+  size: wholeNumberOr('size', 1, 100, 100),
+  after: afterCursor(cursor, pattern, example, isId),
 });
 const byId = (what: string) => pagingQuery(`the id of a ${what}`, /^(0|[1-9]\d{0,18})$/, '1042', true);
 
@@ -69,7 +54,7 @@ const skuBody = z.object({
     .nullish()
     .openapi({ description: 'usage period of the day', example: '00:00~23:59' }),
 });
-const skuView = z
+const skuAdminView$ = z
   .object({
     id: z.string(),
     product: z.number().int(),
@@ -113,7 +98,7 @@ const purchase$ = z
   .object({ id: z.string(), orderId: z.string().nullable(), customerId: z.string(), pid: z.string(), count: z.number().int(), createdAt: z.string() })
   .openapi('LicensePurchase');
 
-const renewalView = (r: quotaRepo.RenewalRow) => ({
+const renewalOrderView = (r: quotaRepo.RenewalRow) => ({
   renewId: r.renew_id,
   customerId: r.customer_id,
   pid: r.pid,
@@ -199,7 +184,7 @@ export function licensingVendorRoutes(deps: RouteDeps) {
       description: 'SKUs cannot change once created. The same SKU again answers 200 with it; other values under a taken id are 409 sku_conflict.',
       security,
       request: { body: { required: true, ...json(skuBody) } },
-      responses: { ...vendorErrors, 201: { description: 'created', ...json(skuView) }, 200: { description: 'already there', ...json(skuView) } },
+      responses: { ...vendorErrors, 201: { description: 'created', ...json(skuAdminView$) }, 200: { description: 'already there', ...json(skuAdminView$) } },
     }),
     async (c) => {
       const b = c.req.valid('json');
@@ -216,7 +201,7 @@ export function licensingVendorRoutes(deps: RouteDeps) {
   );
 
   router.openapi(
-    createRoute({ method: 'get', path: '/skus', tags: ['Licensing'], summary: 'Every SKU', security, responses: { ...vendorErrors, 200: { description: 'SKUs', ...json(z.object({ data: z.array(skuView) })) } } }),
+    createRoute({ method: 'get', path: '/skus', tags: ['Licensing'], summary: 'Every SKU', security, responses: { ...vendorErrors, 200: { description: 'SKUs', ...json(z.object({ data: z.array(skuAdminView$) })) } } }),
     async (c) => c.json({ data: (await catalogueRepo.listSkus(db)).map(skuAdminView) }, 200),
   );
 
@@ -228,7 +213,7 @@ export function licensingVendorRoutes(deps: RouteDeps) {
       summary: 'One SKU',
       security,
       request: { params: z.object({ id: code('id') }) },
-      responses: { ...vendorErrors, 200: { description: 'the SKU', ...json(skuView) } },
+      responses: { ...vendorErrors, 200: { description: 'the SKU', ...json(skuAdminView$) } },
     }),
     async (c) => {
       const sku = await catalogueRepo.findSku(db, c.req.valid('param').id);
@@ -354,7 +339,7 @@ export function licensingVendorRoutes(deps: RouteDeps) {
     async (c) => {
       const b = c.req.valid('json');
       const { order, created } = await orderRenewal(db, { customerId: b.customerId, pid: b.pid, count: b.count, renewId: b.renewId });
-      return c.json(renewalView(order), created ? 201 : 200);
+      return c.json(renewalOrderView(order), created ? 201 : 200);
     },
   );
 
@@ -371,7 +356,7 @@ export function licensingVendorRoutes(deps: RouteDeps) {
     }),
     async (c) => {
       const q = c.req.valid('query');
-      return c.json(await pageOf(listings.renewals(db, { customerId: q.customerId, pid: q.pid }), q, paging, renewalView), 200);
+      return c.json(await pageOf(listings.renewals(db, { customerId: q.customerId, pid: q.pid }), q, paging, renewalOrderView), 200);
     },
   );
 
@@ -389,10 +374,7 @@ export function licensingVendorRoutes(deps: RouteDeps) {
       request: {
         query: z.object({
           customerId: customerIdSchema.optional(),
-          projectId: z
-            .string()
-            .refine((v) => /^[1-9]\d{0,18}$/.test(v) && BigInt(v) <= 9223372036854775807n, 'projectId must be a positive integer of at most 19 digits')
-            .optional(),
+          projectId: projectIdText().optional(),
           pid: code('pid').optional(),
           status: z.enum(['active', 'expired']).optional(),
           ...byId('license'),

@@ -13,20 +13,13 @@ import { csvLine, csvResponse, wantsCsv } from '../csv.ts';
 import { usageDescription } from '../usage/usage.service.ts';
 import { billDescriptions } from '../billing/bill.service.ts';
 import { vendorErrors } from '../http/openapi.ts';
+import { wholeNumberOr } from '../http/params.ts';
 
 const isoTime = z
   .string()
   // Within years 1970 to 9999 in UTC: outside, the time has no plain ISO form PostgreSQL reads.
   .refine((v) => /^\d{4}-\d{2}-\d{2}/.test(v) && Date.parse(v) >= 0 && Date.parse(v) < Date.UTC(10000, 0, 1), 'must be an ISO-8601 date or time from 1970 to 9999')
   .transform((v) => new Date(v));
-const count = (max: number, dflt: number) =>
-  z
-    .string()
-    .regex(/^[1-9]\d{0,6}$/, `must be a whole number from 1 to ${max}`)
-    .transform(Number)
-    .refine((n) => n <= max, `must be at most ${max}`)
-    .optional()
-    .transform((n) => n ?? dflt);
 
 const statementView = z
   .object({
@@ -97,7 +90,7 @@ export function statementsRoutes(deps: AppDeps) {
           kind: z.enum(['usage', 'bill']).optional(),
           from: isoTime.optional().openapi({ description: 'windows ending after this time' }),
           to: isoTime.optional().openapi({ description: 'windows starting before this time' }),
-          limit: count(500, 50),
+          limit: wholeNumberOr('limit', 1, 500, 50),
           before: z.string().regex(/^[1-9]\d{0,17}$/).optional().openapi({ description: 'cursor: ids below this one' }),
         }),
       },
@@ -140,7 +133,7 @@ export function statementsRoutes(deps: AppDeps) {
       summary: 'The lines of one statement, in projectId order',
       description: 'JSON pages, or the whole statement as CSV with `Accept: text/csv`.',
       security,
-      request: { params: idParam, query: z.object({ pageNum: count(10_000_000, 1), limit: count(1000, 100) }) },
+      request: { params: idParam, query: z.object({ pageNum: wholeNumberOr('pageNum', 1, 10_000_000, 1), limit: wholeNumberOr('limit', 1, 1000, 100) }) },
       responses: { ...vendorErrors,
         200: {
           description: 'a page of lines',
