@@ -7,7 +7,7 @@ import { agoraGetUrl, dayWindow, monthWindow, pollPaged, type PagedPollResult } 
 import { createProgress } from '../src/cli/progress.ts';
 import { openDatabase } from '../src/db/database.ts';
 import { migrateToLatestOrThrow } from '../src/db/migrate.ts';
-import { SEED_PID, seedLicenses } from '../src/licensing/seed.ts';
+import { SEED_PID, seedLicenses } from './license-seed.ts';
 // @ts-expect-error: plain JavaScript (it runs before anything is built), without types.
 import { ensureBuilt } from '../bin/build.js';
 import { abuse, type AbuseResult } from './abuse.ts';
