@@ -5,6 +5,7 @@ import { plansRoutes } from './billing/plans.routes.ts';
 import { reconciliationRoutes } from './billing/reconciliation.routes.ts';
 import { provisioningRoutes } from './agora/provisioning.routes.ts';
 import type { AppDeps } from './http/context.ts';
+import { agoraAudience, licenseAudience, vendorAudience } from './http/audiences.ts';
 import { mountDocs } from './http/docs.ts';
 import { renderError } from './http/envelope.ts';
 import { agoraPriority, deadline, HeavyReadGate, heavyRead, requestLog } from './http/middleware.ts';
@@ -30,17 +31,31 @@ export function createApp(deps: AppDeps) {
   app.use('/v1/statements/:id/lines', heavyRead(heavyReads, (c) => wantsCsv(c.req.header('accept'))));
   const routeDeps = { ...deps, heavyReads };
 
+  // Ops: health and readiness (the OpenAPI document and /docs are mounted below).
   app.route('/', healthRoutes(deps));
-  app.route('/usage', usageRoutes(deps));
-  app.route('/bill', billRoutes(deps));
-  app.route('/customers', provisioningRoutes(deps));
-  app.route('/customers', agoraLicenseRoutes(deps));
-  app.route('/v1/usage-events', usageEventsRoutes(deps));
-  app.route('/v1/statements', statementsRoutes(deps));
-  app.route('/v1/plans', plansRoutes(deps));
-  app.route('/v1/reconciliation', reconciliationRoutes(deps));
-  app.route('/v1', licensingVendorRoutes(routeDeps));
-  app.route('/dabiz/license', licenseApiRoutes(routeDeps));
+
+  // Agora: signed, Agora's deadline and envelopes (http/audiences.ts). One audience router per
+  // prefix: an unknown path elsewhere is not asked for a signature.
+  app.route('/usage', agoraAudience(deps, 'agora-numeric').route('/', usageRoutes(deps)));
+  app.route('/bill', agoraAudience(deps, 'agora-numeric').route('/', billRoutes(deps)));
+  const agoraCustomers = agoraAudience(deps, 'agora-text');
+  agoraCustomers.route('/', provisioningRoutes(deps));
+  agoraCustomers.route('/', agoraLicenseRoutes(deps));
+  app.route('/customers', agoraCustomers);
+
+  // The vendor API: admin token, vendor envelope.
+  const vendor = vendorAudience(deps);
+  vendor.route('/usage-events', usageEventsRoutes(deps));
+  vendor.route('/statements', statementsRoutes(deps));
+  vendor.route('/plans', plansRoutes(deps));
+  vendor.route('/reconciliation', reconciliationRoutes(deps));
+  vendor.route('/', licensingVendorRoutes(routeDeps));
+  app.route('/v1', vendor);
+
+  // The license API (Agora console's paths): Basic credentials, rate limit, code/message envelope.
+  const license = licenseAudience(deps);
+  license.route('/', licenseApiRoutes(routeDeps));
+  app.route('/dabiz/license', license);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', { type: 'http', scheme: 'bearer' });
   app.openAPIRegistry.registerComponent('securitySchemes', 'agoraSignature', {

@@ -2,13 +2,10 @@ import { createRoute, type z } from '@hono/zod-openapi';
 import type { Statement } from '../db/schema.ts';
 import { Decimal } from '../decimal.ts';
 import type { AppDeps } from '../http/context.ts';
-import { useEnvelope } from '../http/envelope.ts';
-import { deadline } from '../http/middleware.ts';
 import { newRouter } from '../http/router.ts';
 import { exactJsonText, exactJsonTextResponse, type ExactJsonText } from '../json.ts';
 import { LruCache } from '../http/lru.ts';
 import * as store from '../statements/store.ts';
-import { agoraSignature } from './auth.ts';
 import { DEFAULT_LIMIT, numericErrorResponse, pagedAmountsResponse, pagedWindowQuery, type PagedWindowQuery } from './query.ts';
 import { agoraSecurity } from '../http/openapi.ts';
 
@@ -36,7 +33,6 @@ export function pagedPollRoutes(
   const statementsByKey = new LruCache<Statement>(100_000);
   const pages = new LruCache<ExactJsonText<z.output<typeof pagedAmountsResponse>>>(PAGE_CACHE_BYTES, (body) => body.length);
   const router = newRouter();
-  router.use('*', useEnvelope('agora-numeric'), deadline(deps.config.agoraDeadlineMs), agoraSignature({ keys: deps.apiKeys }));
   const json = (schema: z.ZodType) => ({ 'application/json': { schema } });
   router.openapi(
     createRoute({

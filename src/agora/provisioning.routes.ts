@@ -1,11 +1,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { AppDeps } from '../http/context.ts';
-import { useEnvelope } from '../http/envelope.ts';
-import { deadline, limitBody } from '../http/middleware.ts';
 import { newRouter } from '../http/router.ts';
 import { customerIdSchema, projectIdSchema } from '../ids.ts';
 import * as provisioning from '../provisioning/provisioning.service.ts';
-import { agoraSignature } from './auth.ts';
 import { textErrorResponse } from './query.ts';
 import { agoraSecurity } from '../http/openapi.ts';
 
@@ -45,9 +42,6 @@ const projectPath = customerPath.extend({ projectId: projectIdSchema.openapi({ t
 /** Mounted at /customers. Every call is idempotent: Agora re-sends up to twice. */
 export function provisioningRoutes(deps: AppDeps) {
   const router = newRouter();
-  for (const path of ['/new', '/:customerId/projects/new', '/:customerId/deactivate', '/:customerId/projects/:projectId/deactivate']) {
-    router.use(path, useEnvelope('agora-text'), deadline(deps.config.agoraDeadlineMs), limitBody(64 * 1024), agoraSignature({ keys: deps.apiKeys }));
-  }
 
   router.openapi(
     createRoute({

@@ -1,12 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { textErrorResponse } from '../agora/query.ts';
 import type { AppDeps } from '../http/context.ts';
-import { useEnvelope } from '../http/envelope.ts';
-import { deadline } from '../http/middleware.ts';
 import { newRouter } from '../http/router.ts';
 import { customerIdSchema } from '../ids.ts';
 import { customerLicense } from './summary.service.ts';
-import { agoraSignature } from '../agora/auth.ts';
 import { agoraSecurity } from '../http/openapi.ts';
 
 const json = (schema: z.ZodType) => ({ 'application/json': { schema } });
@@ -17,7 +14,6 @@ const json = (schema: z.ZodType) => ({ 'application/json': { schema } });
  */
 export function agoraLicenseRoutes(deps: AppDeps) {
   const router = newRouter();
-  router.use('/:customerId/license', useEnvelope('agora-text'), deadline(deps.config.agoraDeadlineMs), agoraSignature({ keys: deps.apiKeys }));
   router.openapi(
     createRoute({
       method: 'get',

@@ -1,7 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { AppError } from '../errors.ts';
 import type { RouteDeps } from '../http/context.ts';
-import { useEnvelope } from '../http/envelope.ts';
 import { exactJsonTextResponse, stringifyExact, type Exact, type ExactJsonText } from '../json.ts';
 import { LruCache } from '../http/lru.ts';
 import { limitBody } from '../http/middleware.ts';
@@ -9,7 +8,6 @@ import { BOOKMARKS, type PageBookmarks } from '../http/paging.ts';
 import { afterCursor, projectIdText, wholeNumber } from '../http/params.ts';
 import { newRouter } from '../http/router.ts';
 import { streamedText } from '../http/stream.ts';
-import { licenseAuth, strictQuery } from './auth.ts';
 import { checkLicenseKey } from './license-key.ts';
 import * as licenses from './licenses.service.ts';
 import * as listings from './listings.service.ts';
@@ -130,25 +128,6 @@ const padView = (r: { id: string; customer_id: string; license_key: string; crea
  */
 export function licenseApiRoutes(deps: RouteDeps) {
   const router = newRouter();
-  router.openAPIRegistry.registerComponent('securitySchemes', 'projectBasic', {
-    type: 'http',
-    scheme: 'basic',
-    description: "a project's appKey:appSecret from provisioning",
-  });
-  router.use(
-    '*',
-    useEnvelope('license-api'),
-    strictQuery(),
-    licenseAuth({
-      db: deps.db,
-      adminToken: deps.adminToken,
-      perSecond: deps.config.licenseRateLimit,
-      failuresPerMinute: deps.config.authFailuresPerMinute,
-      // Activation refuses a deactivated caller in its own statement (licenses.service.ts). The
-      // whole path (app.ts mounts these routes at /dabiz/license): no other path may skip the check.
-      checksActiveItself: (c) => c.req.method === 'POST' && c.req.path === '/dabiz/license/v2/active',
-    }),
-  );
   router.use('/v2/pad/upload', limitBody(MAX_PAD_FILE_BYTES + 64 * 1024));
   for (const path of ['/v2/allocate', '/v2/pad/delete']) router.use(path, limitBody(64 * 1024));
   const db = deps.db;
