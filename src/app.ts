@@ -11,7 +11,7 @@ import { renderError } from './http/envelope.ts';
 import { agoraPriority, deadline, HeavyReadGate, heavyRead, requestLog } from './http/middleware.ts';
 import { wantsCsv } from './csv.ts';
 import { newRouter } from './http/router.ts';
-import { agoraLicenseRoutes } from './licensing/agora-license.routes.ts';
+import { agoraLicenseRoutes } from './agora/license.routes.ts';
 import { licenseApiRoutes } from './licensing/license-api.routes.ts';
 import { licensingVendorRoutes } from './licensing/vendor.routes.ts';
 import { healthRoutes } from './ops/health.routes.ts';

@@ -1,9 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { textErrorResponse } from '../agora/query.ts';
+import { textErrorResponse } from './query.ts';
 import type { AppDeps } from '../http/context.ts';
 import { newRouter } from '../http/router.ts';
 import { customerIdSchema } from '../ids.ts';
-import { customerLicense } from './summary.service.ts';
+import { customerLicense } from '../licensing/summary.service.ts';
 import { agoraSecurity } from '../http/openapi.ts';
 
 const json = (schema: z.ZodType) => ({ 'application/json': { schema } });
