@@ -7,7 +7,7 @@ import { agoraGetUrl, dayWindow, monthWindow, pollPaged, type PagedPollResult } 
 import { createProgress } from '../src/cli/progress.ts';
 import { openDatabase } from '../src/db/database.ts';
 import { migrateToLatestOrThrow } from '../src/db/migrate.ts';
-import { SEED_PID, seedLicenses } from '../src/licensing/seed.ts';
+import { SEED_PID, seedLicenses } from './license-seed.ts';
 // @ts-expect-error: plain JavaScript (it runs before anything is built), without types.
 import { ensureBuilt } from '../bin/build.js';
 import { abuse, type AbuseResult } from './abuse.ts';
@@ -24,7 +24,7 @@ const SMALL_MONTH = '2021-01';
 const SCENARIOS = ['start', 'console', 'first-pages', 'polls', 'steady', 'activation', 'abuse', 'throughput', 'console-pages', 'ingestion'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
-const HELP = `npm run bench [-- options]      the benchmark (see bench/README-section.md)
+const HELP = `npm run bench [-- options]      the benchmark (see docs/benchmark.md)
 npm run bench:gate               the CI load gate: a small scale, exit 1 when a gate fails
 
 Seeds a fresh database on the given PostgreSQL server, starts the server as its own process and

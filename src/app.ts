@@ -10,7 +10,8 @@ import { renderError } from './http/envelope.ts';
 import { agoraPriority, deadline, HeavyReadGate, heavyRead, requestLog } from './http/middleware.ts';
 import { wantsCsv } from './csv.ts';
 import { newRouter } from './http/router.ts';
-import { agoraLicenseRoutes } from './licensing/agora-license.routes.ts';
+import { agoraLicenseRoutes } from './agora/license.routes.ts';
+import { agoraAudience, licenseAudience, vendorAudience } from './http/audiences.ts';
 import { licenseApiRoutes } from './licensing/license-api.routes.ts';
 import { licensingVendorRoutes } from './licensing/vendor.routes.ts';
 import { healthRoutes } from './ops/health.routes.ts';
@@ -69,29 +70,47 @@ export function createApp(deps: AppDeps) {
   app.use('/v1/preview/*', heavyRead(heavyReads));
   const routeDeps = { ...deps, heavyReads, signingKeys: deps.signingKeys ?? signingKeysFromConfig(deps.config) };
 
+  // Ops: health and readiness (the OpenAPI document and /docs are mounted below).
   app.route('/', healthRoutes(deps));
-  app.route('/usage', usageRoutes(deps));
-  app.route('/bill', billRoutes(deps));
-  app.route('/customers', provisioningRoutes(deps));
-  app.route('/customers', agoraLicenseRoutes(deps));
-  app.route('/v1/usage-events', usageEventsRoutes(deps));
-  app.route('/v1/statements', statementsRoutes(deps));
-  app.route('/v1/plans', plansRoutes(deps));
-  app.route('/v1/reconciliation', reconciliationRoutes(deps));
-  app.route('/v1', licensingVendorRoutes(routeDeps));
-  app.route('/dabiz/license', licenseApiRoutes(routeDeps));
-  app.route('/', certificateVendorRoutes(routeDeps));
-  app.route('/v1', webhooksRoutes(deps));
-  app.route('/v1', browseRoutes(routeDeps));
-  app.route('/v1/agora-requests', agoraLogRoutes(deps, agoraLog));
-  app.route('/', metricsRoutes(deps, metrics));
-  // Licenses at run time (docs/extension-api.md): the extension's own audience, Agora's license
-  // activation callback, and the vendor's limits and sessions.
+  // Agora: signed, Agora's deadline and envelopes (http/audiences.ts). One audience router per
+  // prefix: an unknown path elsewhere is not asked for a signature.
+  app.route('/usage', agoraAudience(deps, 'agora-numeric').route('/', usageRoutes(deps)));
+  app.route('/bill', agoraAudience(deps, 'agora-numeric').route('/', billRoutes(deps)));
+  const agoraCustomers = agoraAudience(deps, 'agora-text');
+  agoraCustomers.route('/', provisioningRoutes(deps));
+  agoraCustomers.route('/', agoraLicenseRoutes(deps));
+  app.route('/customers', agoraCustomers);
+  // Agora's license activation callback (src/runtime): signed like every Agora PUT; its own prefix.
   app.use('/license/customers/*', agoraPriority());
-  app.route('/ext/v1', extensionRoutes(deps));
   app.route('/license/customers', grantRoutes(deps));
-  app.route('/v1', runtimeVendorRoutes(routeDeps));
-  app.route('/v1/usage/pending-corrections', pendingCorrectionsRoutes(deps));
+
+  // The vendor API: admin token, vendor envelope.
+  const vendor = vendorAudience(deps);
+  vendor.route('/usage-events', usageEventsRoutes(deps));
+  vendor.route('/usage/pending-corrections', pendingCorrectionsRoutes(deps));
+  vendor.route('/statements', statementsRoutes(deps));
+  vendor.route('/plans', plansRoutes(deps));
+  vendor.route('/reconciliation', reconciliationRoutes(deps));
+  vendor.route('/', licensingVendorRoutes(routeDeps));
+  vendor.route('/', runtimeVendorRoutes(routeDeps));
+  vendor.route('/', webhooksRoutes(deps));
+  vendor.route('/', browseRoutes(routeDeps));
+  vendor.route('/agora-requests', agoraLogRoutes(deps, agoraLog));
+  app.route('/v1', vendor);
+  // Signing keys, license files and certificate packages (src/certificates): public, by token, and vendor paths.
+  app.route('/', certificateVendorRoutes(routeDeps));
+
+  // The license API (Agora console's paths): Basic credentials, rate limit, code/message envelope.
+  const license = licenseAudience(deps);
+  license.route('/', licenseApiRoutes(routeDeps));
+  app.route('/dabiz/license', license);
+
+  // The extension API (docs/extension-api.md): the project's appKey:appSecret, its own envelope and deadline.
+  app.route('/ext/v1', extensionRoutes(deps));
+
+  // Ops: Prometheus metrics.
+  app.route('/', metricsRoutes(deps, metrics));
+
   // The vendor console: HTML pages whose every figure is this app's own API, called in process.
   app.route(
     '/console',
@@ -106,6 +125,13 @@ export function createApp(deps: AppDeps) {
   );
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', { type: 'http', scheme: 'bearer' });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'agoraSignature', {
+    type: 'apiKey',
+    in: 'query',
+    name: 'signature',
+    description:
+      "Agora's HMAC-SHA1 signature with the apiKey's secret (docs/agora.md): `apiKey` and `signature` are query parameters of a GET and fields of a POST or PUT body.",
+  });
   app.doc31('/openapi.json', {
     openapi: '3.1.0',
     info: {

@@ -87,8 +87,6 @@ export class AppError extends Error {
   }
 }
 
-export const badParam = (message: string, details?: unknown) => new AppError('invalid_parameter', message, details);
-
 /** Connection-level failures and timeouts: the database could not answer, so the caller should retry. */
 const UNAVAILABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN']);
 

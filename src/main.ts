@@ -1,25 +1,12 @@
-import { serve } from '@hono/node-server';
 import { ConfigError, loadConfig } from './config.ts';
-import { resolveCredentials } from './credentials.ts';
-import { resolveSigningKeys, type SigningKeys } from './certificates/keys.ts';
 import { DataDirLockedError } from './db/data-dir-lock.ts';
-import { openDatabase } from './db/database.ts';
-import { migrateToLatestOrThrow } from './db/migrate.ts';
-import type { Logger } from './http/context.ts';
-import { batchedLogger } from './http/log.ts';
-import { startRuntimeMaintenance } from './runtime/maintenance.ts';
-import { buildSettings, resumeBuilds } from './statements/store.ts';
-import { startNotifications, type Notifications } from './notifications/notifications.service.ts';
-import { SignatureFailureCounter } from './notifications/signature-failures.ts';
+import { startServer } from './server.ts';
 
 async function main(): Promise<void> {
   let config;
-  let creds;
-  let signing: { keys: SigningKeys | undefined; generatedFile?: string };
   try {
     config = loadConfig();
-    creds = resolveCredentials(config);
-    signing = resolveSigningKeys(config);
+    await startServer(config);
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(err.message);
@@ -27,85 +14,6 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const log: Logger = config.logLevel === 'silent' ? () => {} : batchedLogger((text) => process.stdout.write(text));
-
-  // The database opens (the embedded one compiles its WASM off the main thread and reads its
-  // files) while the app's code loads: the build puts app.ts in a chunk of its own (bin/build.js).
-  const opening = openDatabase({
-    databaseUrl: config.databaseUrl,
-    dataDir: config.databaseUrl ? undefined : config.dataDir,
-    maxWaiting: config.databaseQueueMax,
-    onPoolError: (err) => log({ at: new Date().toISOString(), level: 'warn', event: 'db_pool_error', error: err.message }),
-  });
-  // A refusal (a held DATA_DIR) is reported as such below, not as an unhandled rejection while the app loads.
-  opening.catch(() => {});
-  const { createApp } = await import('./app.ts');
-  const database = await opening;
-  const applied = await migrateToLatestOrThrow(database.db);
-
-  // Lines of statements a stopped process left half-numbered are numbered in the background.
-  buildSettings.report = (err, statementId) =>
-    log({ at: new Date().toISOString(), level: 'error', event: 'statement_numbering_failed', statementId, error: err instanceof Error ? err.message : String(err) });
-  void resumeBuilds(database.db).catch((err: unknown) => buildSettings.report(err, '*'));
-
-  const signatureFailures = new SignatureFailureCounter();
-  const clock = () => new Date();
-  const app = createApp({ db: database.db, config, apiKeys: creds.apiKeys, adminToken: creds.adminToken, log, clock, signingKeys: signing.keys, signatureFailures });
-  // Webhook deliveries and the jobs due by time (reminders): every instance runs them (docs/webhooks.md).
-  const notifications: Notifications | null = config.webhooks.worker ? startNotifications(database.db, config, { log, clock, signatureFailures }) : null;
-  // Silent extension sessions and overage (src/runtime/maintenance.ts), until the scheduler takes them.
-  const stopRuntimeMaintenance = startRuntimeMaintenance(database.db, config.extMaintenanceIntervalMs, clock, log);
-  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
-    log({
-      at: new Date().toISOString(),
-      event: 'listening',
-      url: `http://${info.address.includes(':') ? `[${info.address}]` : info.address}:${info.port}`,
-      database: database.kind === 'embedded' ? `embedded (${config.dataDir})` : 'postgres',
-      migrationsApplied: applied.map((m) => m.migrationName),
-      // The key's id and where it came from; never the key.
-      licenseSigningKey: signing.keys ? { kid: signing.keys.current.kid, from: signing.generatedFile ?? 'LICENSE_SIGNING_KEY' } : null,
-    });
-  });
-
-  // Keep-alive connections outlive a typical load balancer's idle timeout (60 s): otherwise the
-  // server may close a connection just as a client reuses it, and that request fails.
-  const http = server as unknown as { keepAliveTimeout: number; headersTimeout: number };
-  http.keepAliveTimeout = 65_000;
-  http.headersTimeout = 66_000;
-
-  if (creds.generatedFile && creds.fromFile) {
-    // Printed on purpose: with zero set-up these are the only way to reach the server. Only the
-    // values from the file: a secret given in the environment is never echoed.
-    const k = creds.apiKeys[0]!;
-    const lines = [`Credentials ${creds.createdNow ? 'created' : 'loaded'} for the embedded database (${creds.generatedFile}):`];
-    if (creds.fromFile.apiKey) lines.push(`  AGORA_API_KEY=${k.apiKey}`, `  AGORA_API_SECRET=${k.apiSecret}`);
-    if (creds.fromFile.adminToken) lines.push(`  ADMIN_TOKEN=${creds.adminToken}`);
-    lines.push('Set them in the environment to choose your own. In production they are required.');
-    process.stdout.write(['', ...lines, ''].join('\n') + '\n');
-  }
-
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log({ at: new Date().toISOString(), event: 'stopping', signal });
-    // Stop accepting, let requests in flight finish, then close the pool.
-    stopRuntimeMaintenance();
-    server.close(async () => {
-      await notifications?.stop();
-      await app.agoraLog.flush();
-      await database.close();
-      log({ at: new Date().toISOString(), event: 'stopped' });
-      process.exit(0);
-    });
-    // Keep-alive connections left idle by the requests that just finished would hold the close
-    // open until their timeout; let them go as soon as they are idle.
-    const idle = server as unknown as { closeIdleConnections?: () => void };
-    setInterval(() => idle.closeIdleConnections?.(), 50).unref();
-    setTimeout(() => process.exit(1), 10_000).unref();
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
 }
 
 main().catch((err) => {

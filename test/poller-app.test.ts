@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Decimal } from '../src/decimal.ts';
 import { dayWindow, monthWindow, pollLicense, pollPaged, type Fetcher } from '../src/cli/poller/poller.ts';
-import { seedLicenses } from '../src/licensing/seed.ts';
+import { seedLicenses } from '../bench/license-seed.ts';
 import { openTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { buildApp, DAY, KEY, provision, type TestApp } from './helpers/app.ts';
 

@@ -2,14 +2,12 @@ import { createRoute, type z } from '@hono/zod-openapi';
 import type { Statement } from '../db/schema.ts';
 import { Decimal } from '../decimal.ts';
 import type { AppDeps } from '../http/context.ts';
-import { useEnvelope } from '../http/envelope.ts';
-import { deadline } from '../http/middleware.ts';
 import { newRouter } from '../http/router.ts';
-import { stringifyExact } from '../json.ts';
+import { exactJsonBytes, exactJsonTextResponse, type ExactJsonBytes } from '../json.ts';
 import { LruCache } from '../http/lru.ts';
 import * as store from '../statements/store.ts';
-import { agoraSignature } from './auth.ts';
 import { DEFAULT_LIMIT, numericErrorResponse, pagedAmountsResponse, pagedWindowQuery, type PagedWindowQuery } from './query.ts';
+import { agoraSecurity } from '../http/openapi.ts';
 
 /** Memory for rendered pages of fixed statements, per poll (usage, bill). */
 const PAGE_CACHE_BYTES = 32 * 1024 * 1024;
@@ -35,15 +33,15 @@ export function pagedPollRoutes(
   const statementsByKey = new LruCache<Statement>(100_000);
   // Kept as UTF-8 bytes, not as text: a string body is encoded again on every write to the socket,
   // which cost more than the rest of a cached page's answer (a page is ~8 KB, not all ASCII).
-  const pages = new LruCache<Uint8Array<ArrayBuffer>>(PAGE_CACHE_BYTES, (body) => body.byteLength);
+  const pages = new LruCache<ExactJsonBytes<z.output<typeof pagedAmountsResponse>>>(PAGE_CACHE_BYTES, (body) => body.byteLength);
   const router = newRouter();
-  router.use('*', useEnvelope('agora-numeric'), deadline(deps.config.agoraDeadlineMs), agoraSignature({ keys: deps.apiKeys }));
   const json = (schema: z.ZodType) => ({ 'application/json': { schema } });
   router.openapi(
     createRoute({
       method: 'get',
       path: '/',
       tags: ['Agora'],
+      security: agoraSecurity,
       summary: poll.summary,
       description: poll.description,
       request: { query: pagedWindowQuery },
@@ -70,7 +68,7 @@ export function pagedPollRoutes(
         const offset = (q.pageNum - 1) * limit;
         const lines = await store.linesPage(deps.db, statement, offset, limit);
         const descriptions = await poll.describe(statement, lines);
-        body = new TextEncoder().encode(stringifyExact({
+        body = exactJsonBytes(pagedAmountsResponse, {
           status: 0,
           statusReason: poll.statusReason,
           data: {
@@ -79,10 +77,10 @@ export function pagedPollRoutes(
             hasNext: q.pageNum * limit < statement.line_count,
             data: lines.map((l, i) => ({ projectId: l.projectId, amount: new Decimal(l.amount), description: descriptions[i]! })),
           },
-        }));
+        });
         pages.set(pageKey, body);
       }
-      return new Response(body, { headers: { 'content-type': 'application/json; charset=utf-8' } }) as never;
+      return exactJsonTextResponse(body);
     },
   );
   return router;

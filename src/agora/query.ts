@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi';
+import { wholeNumber } from '../http/params.ts';
 
 export const DEFAULT_LIMIT = 100;
 export const MAX_LIMIT = 1000;
@@ -14,21 +15,13 @@ const unixSeconds = (name: string) =>
     .transform(Number)
     .openapi({ description: `${name}: Unix seconds, 10 digits, inclusive`, example: '1619913600' });
 
-const positiveInt = (name: string, max: number) =>
-  z
-    .string()
-    .superRefine((v, ctx) => {
-      if (!/^\d+$/.test(v) || /^0+$/.test(v)) ctx.addIssue({ code: 'custom', message: `${name} must be a whole number from 1 to ${max}` });
-      else if (v.length > 10 || Number(v) > max) ctx.addIssue({ code: 'custom', message: `${name} must be at most ${max}` });
-    })
-    .transform(Number);
 
 /** The query of Agora's usage and bill polls. */
 export const pagedWindowQuery = z.object({
   fromTs: unixSeconds('fromTs'),
   toTs: unixSeconds('toTs'),
-  pageNum: positiveInt('pageNum', MAX_PAGE_NUM).openapi({ example: '1' }),
-  limit: positiveInt('limit', MAX_LIMIT).optional().openapi({ description: `entries per page, default ${DEFAULT_LIMIT}, at most ${MAX_LIMIT}` }),
+  pageNum: wholeNumber('pageNum', 1, MAX_PAGE_NUM).openapi({ example: '1' }),
+  limit: wholeNumber('limit', 1, MAX_LIMIT).optional().openapi({ description: `entries per page, default ${DEFAULT_LIMIT}, at most ${MAX_LIMIT}` }),
   apiKey: z.string().openapi({ description: "the vendor's Agora apiKey (32 characters)" }),
   signature: z.string().openapi({ description: 'HMAC-SHA1 signature, see the contract' }),
 });

@@ -3,7 +3,7 @@ import type { Db } from '../db/database.ts';
 import type { Statement } from '../db/schema.ts';
 import { Decimal } from '../decimal.ts';
 import { AppError } from '../errors.ts';
-import { monthLabel, monthNumberOf, monthStart, monthText } from '../periods.ts';
+import { monthNumberOf, monthStart, monthText } from '../periods.ts';
 import { LOCK } from '../db/locks.ts';
 import * as store from '../statements/store.ts';
 import type { StatementLine } from '../statements/store.ts';
@@ -243,5 +243,3 @@ export async function billDescriptions(
     return `${parts.join(' + ')} = ${new Decimal(l.amount).toFixed()}${v ? ` ${v.currency}` : ''}${priced}`;
   });
 }
-
-export const billLabel = (s: Statement) => monthLabel(monthNumberOf(s.window_start));

@@ -2,14 +2,14 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { parseDecimalInput } from '../decimal.ts';
 import { AppError } from '../errors.ts';
 import type { AppDeps } from '../http/context.ts';
-import { useEnvelope } from '../http/envelope.ts';
-import { adminAuth, limitBody } from '../http/middleware.ts';
+import { limitBody } from '../http/middleware.ts';
 import { newRouter } from '../http/router.ts';
-import { exactJsonResponse } from '../json.ts';
+import { exactJson } from '../json.ts';
 import { MONTH_RANGE_TEXT, parseMonth, monthText } from '../periods.ts';
 import * as repo from './plans.repository.ts';
 import { addVersion, createPlan } from './plans.service.ts';
 import { buildTiers } from './tiers.ts';
+import { vendorErrors } from '../http/openapi.ts';
 
 const decimal = (what: string) =>
   z
@@ -94,6 +94,7 @@ const planView$ = z
   })
   .openapi('Plan');
 
+const planList$ = z.object({ data: z.array(planView$) });
 const security = [{ adminToken: [] }];
 const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
 const planIdParam = z.object({ planId: z.string().min(1).max(16) });
@@ -101,13 +102,13 @@ const planIdParam = z.object({ planId: z.string().min(1).max(16) });
 /** Mounted at /v1/plans. */
 export function plansRoutes(deps: AppDeps) {
   const router = newRouter();
-  router.use('*', useEnvelope('vendor'), adminAuth({ token: deps.adminToken }), limitBody(64 * 1024));
+  router.use('*', limitBody(64 * 1024));
 
   router.openapi(
-    createRoute({ method: 'get', path: '/', tags: ['Billing'], summary: 'Plans and their price versions', security, responses: { 200: { description: 'plans', ...json(z.object({ data: z.array(planView$) })) } } }),
+    createRoute({ method: 'get', path: '/', tags: ['Billing'], summary: 'Plans and their price versions', security, responses: { ...vendorErrors, 200: { description: 'plans', ...json(planList$) } } }),
     async () => {
       const [plans, versions] = await Promise.all([repo.listPlans(deps.db), repo.loadVersions(deps.db)]);
-      return exactJsonResponse({ data: plans.map((p) => planView(p, versions)) }) as never;
+      return exactJson(planList$, { data: plans.map((p) => planView(p, versions)) });
     },
   );
 
@@ -120,22 +121,22 @@ export function plansRoutes(deps: AppDeps) {
       description: 'Graduated tiers: each tier prices the part of a project’s monthly quantity inside it. Only the last tier is open-ended.',
       security,
       request: { body: { required: true, ...json(planBody) } },
-      responses: { 201: { description: 'created', ...json(planView$) } },
+      responses: { ...vendorErrors, 201: { description: 'created', ...json(planView$) } },
     }),
     async (c) => {
       const b = c.req.valid('json');
       const versions = await createPlan(deps.db, { planId: b.planId, name: b.name ?? null, ...versionInput(b) });
-      return exactJsonResponse(planView({ plan_id: b.planId, name: b.name ?? null }, versions), 201) as never;
+      return exactJson(planView$, planView({ plan_id: b.planId, name: b.name ?? null }, versions), 201);
     },
   );
 
   router.openapi(
-    createRoute({ method: 'get', path: '/{planId}', tags: ['Billing'], summary: 'One plan', security, request: { params: planIdParam }, responses: { 200: { description: 'the plan', ...json(planView$) } } }),
+    createRoute({ method: 'get', path: '/{planId}', tags: ['Billing'], summary: 'One plan', security, request: { params: planIdParam }, responses: { ...vendorErrors, 200: { description: 'the plan', ...json(planView$) } } }),
     async (c) => {
       const { planId } = c.req.valid('param');
       const plan = await repo.findPlan(deps.db, planId);
       if (!plan) throw new AppError('unknown_plan', `No plan ${planId}`);
-      return exactJsonResponse(planView(plan, await repo.loadVersions(deps.db, { planIds: [planId] }))) as never;
+      return exactJson(planView$, planView(plan, await repo.loadVersions(deps.db, { planIds: [planId] })));
     },
   );
 
@@ -148,13 +149,13 @@ export function plansRoutes(deps: AppDeps) {
       description: 'Months already billed keep their prices: the effective month must come after the last billed month. The same month again replaces that version.',
       security,
       request: { params: planIdParam, body: { required: true, ...json(versionBody) } },
-      responses: { 201: { description: 'the plan with its versions', ...json(planView$) } },
+      responses: { ...vendorErrors, 201: { description: 'the plan with its versions', ...json(planView$) } },
     }),
     async (c) => {
       const { planId } = c.req.valid('param');
       const versions = await addVersion(deps.db, planId, versionInput(c.req.valid('json')));
       const plan = (await repo.findPlan(deps.db, planId))!;
-      return exactJsonResponse(planView(plan, versions), 201) as never;
+      return exactJson(planView$, planView(plan, versions), 201);
     },
   );
   return router;

@@ -3,13 +3,12 @@ import type { Db } from '../db/database.ts';
 import { Decimal } from '../decimal.ts';
 import { csvLine, csvResponse, wantsCsv } from '../csv.ts';
 import type { AppDeps } from '../http/context.ts';
-import { useEnvelope } from '../http/envelope.ts';
-import { adminAuth } from '../http/middleware.ts';
 import { newRouter } from '../http/router.ts';
-import { exactJsonResponse } from '../json.ts';
+import { exactJson } from '../json.ts';
 import { monthLabel, monthStart, monthText, MONTH_RANGE_TEXT, parseMonth } from '../periods.ts';
 import { findStatement, finishBuilds } from '../statements/store.ts';
 import { reconciliationRows } from './reconciliation.repository.ts';
+import { vendorErrors } from '../http/openapi.ts';
 
 export interface ReconciliationLine {
   projectId: string;
@@ -91,11 +90,36 @@ const COLUMNS: (keyof ReconciliationLine)[] = [
 ];
 
 const n = z.number().openapi({ description: 'exact decimal' });
+const reconciliation$ = z.object({
+  month: z.string(),
+  billed: z.boolean(),
+  billStatementId: z.string().nullable(),
+  totals: z.record(z.string(), n),
+  projects: z.array(
+    z.object({
+      projectId: z.string().nullable(),
+      customerId: z.string().nullable(),
+      planId: z.string().nullable(),
+      flags: z.array(z.string()),
+      ingested: n,
+      dailyReported: n,
+      dailyPending: n,
+      dailyDifference: n,
+      billedQuantity: n,
+      billPending: n,
+      billDifference: n,
+      billedAmount: n,
+      correctionsInQuantity: n,
+      correctionsInAmount: n,
+      correctionsOutQuantity: n,
+      correctionsOutAmount: n,
+    } satisfies Record<(typeof COLUMNS)[number], z.ZodType>),
+  ),
+});
 
 /** Mounted at /v1/reconciliation. */
 export function reconciliationRoutes(deps: AppDeps) {
   const router = newRouter();
-  router.use('*', useEnvelope('vendor'), adminAuth({ token: deps.adminToken }));
   router.openapi(
     createRoute({
       method: 'get',
@@ -112,19 +136,11 @@ export function reconciliationRoutes(deps: AppDeps) {
             .openapi({ example: '2026-10' }),
         }),
       },
-      responses: {
+      responses: { ...vendorErrors,
         200: {
           description: 'per project, with totals',
           content: {
-            'application/json': {
-              schema: z.object({
-                month: z.string(),
-                billed: z.boolean(),
-                billStatementId: z.string().nullable(),
-                totals: z.record(z.string(), n),
-                projects: z.array(z.object(Object.fromEntries(COLUMNS.map((c) => [c, c === 'flags' ? z.array(z.string()) : c.endsWith('Id') ? z.string().nullable() : n])))),
-              }),
-            },
+            'application/json': { schema: reconciliation$ },
             'text/csv': { schema: z.string() },
           },
         },
@@ -138,9 +154,9 @@ export function reconciliationRoutes(deps: AppDeps) {
         for (const l of result.projects) {
           body += csvLine(COLUMNS.map((k) => (k === 'flags' ? l.flags.join(' ') : Decimal.isDecimal(l[k]) ? (l[k] as Decimal).toFixed() : l[k])));
         }
-        return csvResponse(body, `reconciliation-${result.month}.csv`) as never;
+        return csvResponse(body, `reconciliation-${result.month}.csv`);
       }
-      return exactJsonResponse(result) as never;
+      return exactJson(reconciliation$, result);
     },
   );
   return router;

@@ -1,4 +1,4 @@
-import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+import type { ColumnType, Generated, Selectable } from 'kysely';
 
 /** `numeric` columns are read as strings and handed to Decimal; never a float. */
 type Numeric = ColumnType<string, string, string>;
@@ -214,7 +214,6 @@ export interface DB {
 export type Customer = Selectable<CustomersTable>;
 export type Project = Selectable<ProjectsTable>;
 export type Statement = Selectable<StatementsTable>;
-export type NewUsageEvent = Insertable<UsageEventsTable>;
 
 // Licensing (migrations/20261123020000-licensing.ts, widened by 20261123050000-hardening.ts).
 

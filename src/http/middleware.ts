@@ -59,7 +59,7 @@ export function limitBody(maxSize: number): MiddlewareHandler<AppEnv> {
  * frozen database never holds a client), and stops queueing for a database connection or a heavy
  * read slot (the request scope carries the deadline down to them). Work already running carries on
  * and commits if it can, so a 503 here does not say nothing happened: activation, ingestion,
- * provisioning and statements are idempotent and their retry finds the work done; the README lists
+ * provisioning and statements are idempotent and their retry finds the work done; docs/operations.md lists
  * the few writes (allocate, a renewal without renewId, a toggle) to check before retrying.
  * Nested deadlines (Agora's 480 ms inside the app's) keep the earliest.
  */

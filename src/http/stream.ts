@@ -1,3 +1,4 @@
+import type { TypedResponse } from 'hono';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 
 export interface BatchedStreamOptions<C> {
@@ -77,4 +78,14 @@ export function batchedStream<C>(opts: BatchedStreamOptions<C>): ReadableStream<
     // One batch queued at most: the next is read only once this one has gone to the socket.
     { highWaterMark: 0 },
   );
+}
+
+/** A streamed `text/plain` answer (a whitelist export), typed as the route's text answer. */
+export function streamedText(body: ReadableStream<Uint8Array>, filename: string): Response & TypedResponse<string, 200, 'text'> {
+  const response = new Response(body, {
+    status: 200,
+    headers: { 'content-type': 'text/plain; charset=utf-8', 'content-disposition': `attachment; filename="${filename}"` },
+  });
+  // The body is text, streamed: hono's `c.text` is typed the same way for a string.
+  return response as Response & TypedResponse<string, 200, 'text'>;
 }

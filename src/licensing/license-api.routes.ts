@@ -1,14 +1,13 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import type { Context } from 'hono';
 import { AppError } from '../errors.ts';
-import type { AppEnv, RouteDeps } from '../http/context.ts';
-import { useEnvelope } from '../http/envelope.ts';
-import { stringifyExact } from '../json.ts';
+import type { RouteDeps } from '../http/context.ts';
+import { exactJsonTextResponse, stringifyExact, type Exact, type ExactJsonText } from '../json.ts';
 import { LruCache } from '../http/lru.ts';
 import { limitBody } from '../http/middleware.ts';
 import { BOOKMARKS, type PageBookmarks } from '../http/paging.ts';
+import { afterCursor, projectIdText, wholeNumber } from '../http/params.ts';
 import { newRouter } from '../http/router.ts';
-import { licenseAuth, strictQuery } from './auth.ts';
+import { streamedText } from '../http/stream.ts';
 import { checkLicenseKey } from './license-key.ts';
 import * as licenses from './licenses.service.ts';
 import * as listings from './listings.service.ts';
@@ -16,25 +15,11 @@ import { MAX_PAD_FILE_BYTES, parsePadFile } from './pad-file.ts';
 import * as pads from './pads.service.ts';
 import { activationView, pidTypeNumber, renewalView, rfc3339, unixSeconds } from './views.ts';
 import { registerCertificateRoutes } from '../certificates/certificates.routes.ts';
+import { activationView, pidTypeNumber, renewedLicenseView, rfc3339, unixSeconds } from './views.ts';
 
 export const MAX_PAGE_SIZE = 100;
 
-/** A whole number from a query string, `min` to `max`, with messages naming the parameter. */
-const wholeNumber = (name: string, min: number, max: number) =>
-  z
-    .string()
-    .superRefine((v, ctx) => {
-      if (!/^\d{1,10}$/.test(v)) ctx.addIssue({ code: 'custom', message: `${name} must be a whole number from ${min} to ${max}` });
-      else if (Number(v) < min) ctx.addIssue({ code: 'custom', message: `${name} must be at least ${min}` });
-      else if (Number(v) > max) ctx.addIssue({ code: 'custom', message: `${name} must be at most ${max}` });
-    })
-    .transform(Number);
-
-const BIGINT_MAX = 9223372036854775807n;
-const appid = z
-  .string()
-  .refine((v) => /^[1-9]\d{0,18}$/.test(v) && BigInt(v) <= BIGINT_MAX, 'appid must be the projectId given in provisioning (digits)')
-  .openapi({ description: 'the projectId from provisioning', example: '430892' });
+const appid = projectIdText('appid must be the projectId given in provisioning (digits)').openapi({ description: 'the projectId from provisioning', example: '430892' });
 const pid = z.string().min(1, 'pid is empty').max(64, 'pid is at most 64 characters').openapi({ example: '02F5A9C1D3E4F5061728394A5B6CEC30' });
 const licenseKey = z.string().openapi({ description: 'device or account ID: 1–63 bytes of UTF-8, case-sensitive', example: 'SN-000123' });
 const page = wholeNumber('page', 1, 1_000_000).optional().openapi({ description: 'from 1', example: '1' });
@@ -59,7 +44,7 @@ const errors = {
 };
 const security: Record<string, string[]>[] = [{ projectBasic: [] }, { adminToken: [] }];
 
-const skuView = z.object({
+const skuView$ = z.object({
   product: z.number().int().openapi({ description: '1 Video SDK, 2 IoT SDK, 3 FPA' }),
   name: z.string(),
   mediaType: z.number().int().openapi({ description: '1 audio, 2 video, 3 audio and video' }),
@@ -73,7 +58,7 @@ const activation = z
     licenseKey: z.string(),
     activationTime: z.number().int().openapi({ description: 'Unix seconds' }),
     expireTime: z.number().int().openapi({ description: 'Unix seconds' }),
-    skuView,
+    skuView: skuView$,
   })
   .openapi('LicenseActivation');
 const padEntry = z.object({ id: z.number().int(), cid: z.string(), licenseKey: z.string(), createTime: z.number().int() });
@@ -81,19 +66,55 @@ const counted = <T extends z.ZodType>(item: T) => z.object({ count: z.number().i
 /** A listing's page with the cursor of the next one (an addition to Agora's shape: `count` and `list` are as documented). */
 const countedNext = <T extends z.ZodType>(item: T) =>
   counted(item).extend({ next: z.string().nullable().openapi({ description: 'pass as `after` for the next page; null on the last page' }) });
-/** The cursor of a keyset page: the key of the last row already read. */
-const after = (what: string, pattern: RegExp, example: string, isId = false) =>
-  z
-    .string()
-    // An id is also a bigint: a larger number would reach Postgres and fail there.
-    .refine((v) => pattern.test(v) && (!isId || BigInt(v) <= 9223372036854775807n), `after must be ${what}`)
-    .optional()
-    .openapi({ description: `${what} of the last row already read (the previous page's \`next\`): the page starts after it, and \`page\` is ignored`, example });
+const after = afterCursor;
 
 /** Written by stringifyExact: quota counters are bigints and are answered with all their digits. */
-function ok(c: Context<AppEnv>, data: unknown, message = 'success'): never {
-  return c.body(stringifyExact({ code: 200, message, data }), 200, { 'content-type': 'application/json; charset=utf-8' }) as never;
+function ok<S extends z.ZodType>(_data$: S, data: Exact<z.output<S>>, message = 'success') {
+  // `data` was checked against S above; the envelope around it is always the same.
+  const text = stringifyExact({ code: 200, message, data }) as ExactJsonText<{ code: 200; message: string; data: z.output<S> }>;
+  return exactJsonTextResponse(text);
 }
+
+const allocated = z.object({
+  pid: z.string(),
+  appid: z.string(),
+  count: z.number().int(),
+  projectQuota: z.object({ total: z.number().int(), used: z.number().int(), available: z.number().int() }),
+  sharedAvailable: z.number().int(),
+});
+const allocationsPage = countedNext(
+  z.object({
+    pid: z.string(),
+    type: z.number().int().openapi({ description: '1 commercial, 2 trial' }),
+    creator: z.string(),
+    count: z.number().int(),
+    createTime: z.number().int().openapi({ description: 'Unix seconds' }),
+  }),
+);
+const renewed = z.object({
+  licenseKey: z.string(),
+  license: z.string(),
+  renewTimes: z.number().int(),
+  lastRenewTime: z.number().int().nullable(),
+  activationTime: z.number().int(),
+  expireTime: z.number().int(),
+  renewId: z.string(),
+});
+const padSwitched = z.object({ enabled: z.boolean() });
+const padAdded = z.object({ added: z.number().int(), alreadyListed: z.number().int() });
+const padUploaded = z.object({ added: z.number().int(), alreadyListed: z.number().int(), repeatedInFile: z.number().int() });
+const padDeleted = z.object({ deleted: z.number().int(), notFound: z.number().int() });
+const padCleared = z.object({ deleted: z.number().int() });
+const padSearch = z.array(padEntry);
+const padsPage = counted(padEntry);
+const expiringPage = countedNext(
+  z.object({
+    licenseKey: z.string(),
+    license: z.string(),
+    activeTime: z.string().openapi({ description: 'RFC 3339', example: '2026-01-05T08:00:00Z' }),
+    expireTime: z.string().openapi({ description: 'RFC 3339' }),
+  }),
+);
 
 const padView = (r: { id: string; customer_id: string; license_key: string; created_at: Date }) => ({
   id: Number(r.id),
@@ -109,25 +130,6 @@ const padView = (r: { id: string; customer_id: string; license_key: string; crea
  */
 export function licenseApiRoutes(deps: RouteDeps) {
   const router = newRouter();
-  router.openAPIRegistry.registerComponent('securitySchemes', 'projectBasic', {
-    type: 'http',
-    scheme: 'basic',
-    description: "a project's appKey:appSecret from provisioning",
-  });
-  router.use(
-    '*',
-    useEnvelope('license-api'),
-    strictQuery(),
-    licenseAuth({
-      db: deps.db,
-      adminToken: deps.adminToken,
-      perSecond: deps.config.licenseRateLimit,
-      failuresPerMinute: deps.config.authFailuresPerMinute,
-      // Activation refuses a deactivated caller in its own statement (licenses.service.ts). The
-      // whole path (app.ts mounts these routes at /dabiz/license): no other path may skip the check.
-      checksActiveItself: (c) => c.req.method === 'POST' && c.req.path === '/dabiz/license/v2/active',
-    }),
-  );
   router.use('/v2/pad/upload', limitBody(MAX_PAD_FILE_BYTES + 64 * 1024));
   for (const path of ['/v2/allocate', '/v2/pad/delete']) router.use(path, limitBody(64 * 1024));
   const db = deps.db;
@@ -150,7 +152,7 @@ export function licenseApiRoutes(deps: RouteDeps) {
     async (c) => {
       const q = c.req.valid('query');
       const result = await licenses.activate(db, c.get('licenseCaller'), { appid: q.appid, pid: q.pid, licenseKey: checkLicenseKey(q.licenseKey) }, deps.clock());
-      return ok(c, activationView(result.license, result.product));
+      return ok(activation, activationView(result.license, result.product));
     },
   );
 
@@ -168,7 +170,7 @@ export function licenseApiRoutes(deps: RouteDeps) {
     async (c) => {
       const q = c.req.valid('query');
       const found = await licenses.detail(db, c.get('licenseCaller'), q);
-      return ok(c, activationView(found.license, found.product));
+      return ok(activation, activationView(found.license, found.product));
     },
   );
 
@@ -196,17 +198,7 @@ export function licenseApiRoutes(deps: RouteDeps) {
       responses: {
         200: {
           description: 'allocated',
-          ...json(
-            answer(
-              z.object({
-                pid: z.string(),
-                appid: z.string(),
-                count: z.number().int(),
-                projectQuota: z.object({ total: z.number().int(), used: z.number().int(), available: z.number().int() }),
-                sharedAvailable: z.number().int(),
-              }),
-            ),
-          ),
+          ...json(answer(allocated)),
         },
         ...errors,
       },
@@ -215,7 +207,7 @@ export function licenseApiRoutes(deps: RouteDeps) {
       const { appid } = c.req.valid('query');
       const b = c.req.valid('json');
       const result = await licenses.allocate(db, c.get('licenseCaller'), { appid, pid: b.pid, count: b.count, creator: b.creator ?? null });
-      return ok(c, result, `Allocated ${b.count} licenses of PID ${b.pid} to project ${appid}`);
+      return ok(allocated, result, `Allocated ${b.count} licenses of PID ${b.pid} to project ${appid}`);
     },
   );
 
@@ -232,19 +224,7 @@ export function licenseApiRoutes(deps: RouteDeps) {
       responses: {
         200: {
           description: 'a page',
-          ...json(
-            answer(
-              countedNext(
-                z.object({
-                  pid: z.string(),
-                  type: z.number().int().openapi({ description: '1 commercial, 2 trial' }),
-                  creator: z.string(),
-                  count: z.number().int(),
-                  createTime: z.number().int().openapi({ description: 'Unix seconds' }),
-                }),
-              ),
-            ),
-          ),
+          ...json(answer(allocationsPage)),
         },
         ...errors,
       },
@@ -257,7 +237,7 @@ export function licenseApiRoutes(deps: RouteDeps) {
         { appid: q.appid, pid: q.pid, page: q.page ?? 1, size: q.size ?? MAX_PAGE_SIZE, after: q.after },
         paging,
       );
-      return ok(c, {
+      return ok(allocationsPage, {
         count,
         list: rows.map((r) => ({ pid: r.pid, type: pidTypeNumber(r.type), creator: r.creator ?? '', count: r.count, createTime: unixSeconds(r.created_at) })),
         next,
@@ -278,19 +258,7 @@ export function licenseApiRoutes(deps: RouteDeps) {
       responses: {
         200: {
           description: 'the renewed license',
-          ...json(
-            answer(
-              z.object({
-                licenseKey: z.string(),
-                license: z.string(),
-                renewTimes: z.number().int(),
-                lastRenewTime: z.number().int().nullable(),
-                activationTime: z.number().int(),
-                expireTime: z.number().int(),
-                renewId: z.string(),
-              }),
-            ),
-          ),
+          ...json(answer(renewed)),
         },
         ...errors,
       },
@@ -298,7 +266,7 @@ export function licenseApiRoutes(deps: RouteDeps) {
     async (c) => {
       const q = c.req.valid('query');
       const result = await licenses.renew(db, c.get('licenseCaller'), { appid: q.appid, license: q.license, renewId: q.renewId }, deps.clock());
-      return ok(c, renewalView(result.license, result.renewId));
+      return ok(renewed, renewedLicenseView(result.license, result.renewId));
     },
   );
 
@@ -312,12 +280,12 @@ export function licenseApiRoutes(deps: RouteDeps) {
         'Without `enabled`, toggles (as Agora does: call again to turn it off). With `enabled=true|false`, sets it, which is safe to repeat. While on, only whitelisted licenseKeys activate.',
       security,
       request: { query: z.object({ appid, enabled: z.enum(['true', 'false']).optional() }) },
-      responses: { 200: { description: 'the new state', ...json(answer(z.object({ enabled: z.boolean() }))) }, ...errors },
+      responses: { 200: { description: 'the new state', ...json(answer(padSwitched)) }, ...errors },
     }),
     async (c) => {
       const q = c.req.valid('query');
       const enabled = await pads.switchPad(db, c.get('licenseCaller'), q.appid, q.enabled === undefined ? undefined : q.enabled === 'true');
-      return ok(c, { enabled }, `Pre-authorization is ${enabled ? 'on' : 'off'} for project ${q.appid}`);
+      return ok(padSwitched, { enabled }, `Pre-authorization is ${enabled ? 'on' : 'off'} for project ${q.appid}`);
     },
   );
 
@@ -329,12 +297,12 @@ export function licenseApiRoutes(deps: RouteDeps) {
       summary: 'Add one licenseKey to the whitelist',
       security,
       request: { query: z.object({ licenseKey, appid }) },
-      responses: { 200: { description: 'added (or already listed)', ...json(answer(z.object({ added: z.number().int(), alreadyListed: z.number().int() }))) }, ...errors },
+      responses: { 200: { description: 'added (or already listed)', ...json(answer(padAdded)) }, ...errors },
     }),
     async (c) => {
       const q = c.req.valid('query');
       const result = await pads.addKey(db, c.get('licenseCaller'), q.appid, checkLicenseKey(q.licenseKey), deps.config.licenseWhitelistMax);
-      return ok(c, result, result.added ? `${q.licenseKey} added` : `${q.licenseKey} was already listed`);
+      return ok(padAdded, result, result.added ? `${q.licenseKey} added` : `${q.licenseKey} was already listed`);
     },
   );
 
@@ -356,7 +324,7 @@ export function licenseApiRoutes(deps: RouteDeps) {
       responses: {
         200: {
           description: 'added',
-          ...json(answer(z.object({ added: z.number().int(), alreadyListed: z.number().int(), repeatedInFile: z.number().int() }))),
+          ...json(answer(padUploaded)),
         },
         413: { description: 'file too large', ...json(errorAnswer) },
         ...errors,
@@ -368,7 +336,7 @@ export function licenseApiRoutes(deps: RouteDeps) {
       if (!(file instanceof File)) throw new AppError('invalid_upload', 'Send the whitelist as the multipart field "file" (a text file)');
       const parsed = parsePadFile(new Uint8Array(await file.arrayBuffer()));
       const result = await pads.upload(db, c.get('licenseCaller'), appid, parsed, deps.config.licenseWhitelistMax);
-      return ok(c, result, `${result.added} licenseKeys added, ${result.alreadyListed} already listed`);
+      return ok(padUploaded, result, `${result.added} licenseKeys added, ${result.alreadyListed} already listed`);
     },
   );
 
@@ -396,13 +364,13 @@ export function licenseApiRoutes(deps: RouteDeps) {
           ),
         },
       },
-      responses: { 200: { description: 'deleted', ...json(answer(z.object({ deleted: z.number().int(), notFound: z.number().int() }))) }, ...errors },
+      responses: { 200: { description: 'deleted', ...json(answer(padDeleted)) }, ...errors },
     }),
     async (c) => {
       const { appid } = c.req.valid('query');
       const ids = c.req.valid('json').ids.map((id) => String(id));
       const result = await pads.deleteIds(db, c.get('licenseCaller'), appid, ids);
-      return ok(c, result, `${result.deleted} entries deleted`);
+      return ok(padDeleted, result, `${result.deleted} entries deleted`);
     },
   );
 
@@ -414,12 +382,12 @@ export function licenseApiRoutes(deps: RouteDeps) {
       summary: 'Empty the whitelist',
       security,
       request: { query: z.object({ appid }) },
-      responses: { 200: { description: 'cleared', ...json(answer(z.object({ deleted: z.number().int() }))) }, ...errors },
+      responses: { 200: { description: 'cleared', ...json(answer(padCleared)) }, ...errors },
     }),
     async (c) => {
       const { appid } = c.req.valid('query');
       const result = await pads.clear(db, c.get('licenseCaller'), appid);
-      return ok(c, result, `${result.deleted} entries deleted`);
+      return ok(padCleared, result, `${result.deleted} entries deleted`);
     },
   );
 
@@ -432,12 +400,12 @@ export function licenseApiRoutes(deps: RouteDeps) {
       description: 'An empty list when it is not.',
       security,
       request: { query: z.object({ licenseKey, appid }) },
-      responses: { 200: { description: 'the entry, if any', ...json(answer(z.array(padEntry))) }, ...errors },
+      responses: { 200: { description: 'the entry, if any', ...json(answer(padSearch)) }, ...errors },
     }),
     async (c) => {
       const q = c.req.valid('query');
       const rows = await pads.search(db, c.get('licenseCaller'), q.appid, checkLicenseKey(q.licenseKey));
-      return ok(c, rows.map(padView));
+      return ok(padSearch, rows.map(padView));
     },
   );
 
@@ -462,7 +430,7 @@ export function licenseApiRoutes(deps: RouteDeps) {
             .openapi({ description: 'the id of the last entry already read: the page starts after it (then `page` is ignored)', example: '17' }),
         }),
       },
-      responses: { 200: { description: 'a page', ...json(answer(counted(padEntry))) }, ...errors },
+      responses: { 200: { description: 'a page', ...json(answer(padsPage)) }, ...errors },
     }),
     async (c) => {
       const q = c.req.valid('query');
@@ -473,7 +441,7 @@ export function licenseApiRoutes(deps: RouteDeps) {
         { page: q.page ?? 1, size: q.size ?? MAX_PAGE_SIZE, after: q.after },
         paging,
       );
-      return ok(c, { count, list: rows.map(padView) });
+      return ok(padsPage, { count, list: rows.map(padView) });
     },
   );
 
@@ -499,10 +467,7 @@ export function licenseApiRoutes(deps: RouteDeps) {
         release();
         throw err;
       }
-      return new Response(body, {
-        status: 200,
-        headers: { 'content-type': 'text/plain; charset=utf-8', 'content-disposition': `attachment; filename="whitelist-${appid}.txt"` },
-      }) as never;
+      return streamedText(body, `whitelist-${appid}.txt`);
     },
   );
 
@@ -527,18 +492,7 @@ export function licenseApiRoutes(deps: RouteDeps) {
       responses: {
         200: {
           description: 'a page',
-          ...json(
-            answer(
-              countedNext(
-                z.object({
-                  licenseKey: z.string(),
-                  license: z.string(),
-                  activeTime: z.string().openapi({ description: 'RFC 3339', example: '2026-01-05T08:00:00Z' }),
-                  expireTime: z.string().openapi({ description: 'RFC 3339' }),
-                }),
-              ),
-            ),
-          ),
+          ...json(answer(expiringPage)),
         },
         ...errors,
       },
@@ -553,7 +507,7 @@ export function licenseApiRoutes(deps: RouteDeps) {
         deps.clock(),
         paging,
       );
-      return ok(c, {
+      return ok(expiringPage, {
         count,
         list: rows.map((l) => ({ licenseKey: l.license_key, license: l.license, activeTime: rfc3339(l.activated_at), expireTime: rfc3339(l.expires_at) })),
         next,

@@ -2,20 +2,21 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { csvLine, wantsCsv } from '../csv.ts';
 import { AppError } from '../errors.ts';
 import type { RouteDeps } from '../http/context.ts';
-import { useEnvelope } from '../http/envelope.ts';
 import { LruCache } from '../http/lru.ts';
-import { adminAuth, limitBody } from '../http/middleware.ts';
+import { limitBody } from '../http/middleware.ts';
 import { BOOKMARKS, keysetPage, nextCursor, type Listing, type PageBookmarks } from '../http/paging.ts';
+import { afterCursor, projectIdText, wholeNumberOr } from '../http/params.ts';
 import { newRouter } from '../http/router.ts';
 import { batchedStream } from '../http/stream.ts';
 import { customerIdSchema } from '../ids.ts';
-import { stringifyExact } from '../json.ts';
+import { exactJson } from '../json.ts';
 import * as catalogueRepo from './catalogue.repository.ts';
 import { createPid, createSku } from './catalogue.service.ts';
 import * as listings from './listings.repository.ts';
 import type * as quotaRepo from './quota.repository.ts';
 import { orderRenewal, purchase, quotaOf } from './quota.service.ts';
 import { LICENSE_CSV_HEADER, licenseAdminView, licenseCsvRow, pidAdminView, skuAdminView } from './views.ts';
+import { vendorErrors } from '../http/openapi.ts';
 
 const security = [{ adminToken: [] }];
 const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
@@ -33,26 +34,10 @@ const code = (what: string) =>
     .regex(/^[A-Za-z0-9._-]+$/, `${what} may hold letters, digits, '.', '_' and '-' only`);
 const oneTwoThree = (what: string) => z.union([z.literal(1), z.literal(2), z.literal(3)], { error: `${what} must be 1, 2 or 3` });
 const count = z.number().int('count must be a whole number').min(1, 'count must be at least 1').max(1_000_000, 'count must be at most 1000000');
-const queryNumber = (name: string, min: number, max: number, dflt: number) =>
-  z
-    .string()
-    .superRefine((v, ctx) => {
-      if (!/^\d{1,10}$/.test(v) || Number(v) < min) ctx.addIssue({ code: 'custom', message: `${name} must be a whole number from ${min} to ${max}` });
-      else if (Number(v) > max) ctx.addIssue({ code: 'custom', message: `${name} must be at most ${max}` });
-    })
-    .transform(Number)
-    .optional()
-    .transform((n) => n ?? dflt);
-/** `after`: the previous page's `next`, the key of the last row already read. */
 const pagingQuery = (cursor: string, pattern: RegExp, example: string, isId = false) => ({
-  page: queryNumber('page', 1, 1_000_000, 1),
-  size: queryNumber('size', 1, 100, 100),
-  after: z
-    .string()
-    // An id is also a bigint: a larger number would reach Postgres and fail there.
-    .refine((v) => pattern.test(v) && (!isId || BigInt(v) <= 9223372036854775807n), `after must be ${cursor}`)
-    .optional()
-    .openapi({ description: `${cursor} of the last row already read (the previous page's \`next\`): the page starts after it, and \`page\` is ignored`, example }),
+  page: wholeNumberOr('page', 1, 1_000_000, 1),
+  size: wholeNumberOr('size', 1, 100, 100),
+  after: afterCursor(cursor, pattern, example, isId),
 });
 const byId = (what: string) => pagingQuery(`the id of a ${what}`, /^(0|[1-9]\d{0,18})$/, '1042', true);
 
@@ -68,7 +53,7 @@ const skuBody = z.object({
     .nullish()
     .openapi({ description: 'usage period of the day', example: '00:00~23:59' }),
 });
-const skuView = z
+const skuAdminView$ = z
   .object({
     id: z.string(),
     product: z.number().int(),
@@ -112,7 +97,7 @@ const purchase$ = z
   .object({ id: z.string(), orderId: z.string().nullable(), customerId: z.string(), pid: z.string(), count: z.number().int(), createdAt: z.string() })
   .openapi('LicensePurchase');
 
-const renewalView = (r: quotaRepo.RenewalRow) => ({
+const renewalOrderView = (r: quotaRepo.RenewalRow) => ({
   renewId: r.renew_id,
   customerId: r.customer_id,
   pid: r.pid,
@@ -169,6 +154,9 @@ async function pageOf<R, V>(
   return { count: p.count, countExact: p.exact, page: q.page, size: q.size, next: nextCursor(listing, p, q.size), data: p.rows.map(view) };
 }
 const quotaCounts = z.object({ total: z.number().int(), used: z.number().int(), available: z.number().int() });
+const quotaList$ = z.object({
+  data: z.array(quotaCounts.extend({ pid: z.string(), shared: quotaCounts, projects: z.array(quotaCounts.extend({ projectId: z.string() })) })),
+});
 
 const WALK =
   'Walk it with `page` = 1, 2, 3… (each page continues where the previous one ended on this instance), or with `after` = the previous page\'s `next`; either way a page costs the same at any depth. Only a jump to a deep page nobody walked to reads its offset (past 10,000 rows, a heavy read). `count` comes from counters kept with the rows.';
@@ -177,11 +165,13 @@ const WALK =
 const CSV_BATCH = 2000;
 
 const PATHS = ['/skus', '/skus/*', '/pids', '/pids/*', '/purchases', '/renewals', '/licenses', '/licenses/*', '/license-quotas'];
+/** Its paths, for their body limit: the router is mounted at /v1 beside others with limits of their own. */
+const PATHS = ['/skus', '/skus/*', '/pids', '/pids/*', '/purchases', '/renewals', '/licenses', '/license-quotas'];
 
 /** Mounted at /v1: the vendor's catalogue, sales and license records (admin token). */
 export function licensingVendorRoutes(deps: RouteDeps) {
   const router = newRouter();
-  for (const path of PATHS) router.use(path, useEnvelope('vendor'), adminAuth({ token: deps.adminToken }), limitBody(64 * 1024));
+  for (const path of PATHS) router.use(path, limitBody(64 * 1024));
   const db = deps.db;
   // Where each page of a walk ended: page n+1 starts there instead of at an offset.
   const paging = { bookmarks: new LruCache<string>(BOOKMARKS), heavy: () => deps.heavyReads.acquire() };
@@ -195,7 +185,7 @@ export function licensingVendorRoutes(deps: RouteDeps) {
       description: 'SKUs cannot change once created. The same SKU again answers 200 with it; other values under a taken id are 409 sku_conflict.',
       security,
       request: { body: { required: true, ...json(skuBody) } },
-      responses: { 201: { description: 'created', ...json(skuView) }, 200: { description: 'already there', ...json(skuView) } },
+      responses: { ...vendorErrors, 201: { description: 'created', ...json(skuAdminView$) }, 200: { description: 'already there', ...json(skuAdminView$) } },
     }),
     async (c) => {
       const b = c.req.valid('json');
@@ -207,13 +197,13 @@ export function licensingVendorRoutes(deps: RouteDeps) {
         minutes: b.minutes ?? null,
         period: b.period ?? null,
       });
-      return c.json(skuAdminView(sku), created ? 201 : 200) as never;
+      return c.json(skuAdminView(sku), created ? 201 : 200);
     },
   );
 
   router.openapi(
-    createRoute({ method: 'get', path: '/skus', tags: ['Licensing'], summary: 'Every SKU', security, responses: { 200: { description: 'SKUs', ...json(z.object({ data: z.array(skuView) })) } } }),
-    async (c) => c.json({ data: (await catalogueRepo.listSkus(db)).map(skuAdminView) }, 200) as never,
+    createRoute({ method: 'get', path: '/skus', tags: ['Licensing'], summary: 'Every SKU', security, responses: { ...vendorErrors, 200: { description: 'SKUs', ...json(z.object({ data: z.array(skuAdminView$) })) } } }),
+    async (c) => c.json({ data: (await catalogueRepo.listSkus(db)).map(skuAdminView) }, 200),
   );
 
   router.openapi(
@@ -224,12 +214,12 @@ export function licensingVendorRoutes(deps: RouteDeps) {
       summary: 'One SKU',
       security,
       request: { params: z.object({ id: code('id') }) },
-      responses: { 200: { description: 'the SKU', ...json(skuView) } },
+      responses: { ...vendorErrors, 200: { description: 'the SKU', ...json(skuAdminView$) } },
     }),
     async (c) => {
       const sku = await catalogueRepo.findSku(db, c.req.valid('param').id);
       if (!sku) throw new AppError('unknown_sku', `No SKU ${c.req.valid('param').id}`);
-      return c.json(skuAdminView(sku), 200) as never;
+      return c.json(skuAdminView(sku), 200);
     },
   );
 
@@ -243,7 +233,7 @@ export function licensingVendorRoutes(deps: RouteDeps) {
         'Trial validity in months (`validityMonths`, at least 3), commercial in years (`validityYears`, at least 1); otherwise 400 invalid_validity. One PID per SKU, category, type and validity: the same definition again answers 200 with its PID.',
       security,
       request: { body: { required: true, ...json(pidBody) } },
-      responses: { 201: { description: 'created', ...json(pidView) }, 200: { description: 'already there', ...json(pidView) } },
+      responses: { ...vendorErrors, 201: { description: 'created', ...json(pidView) }, 200: { description: 'already there', ...json(pidView) } },
     }),
     async (c) => {
       const b = c.req.valid('json');
@@ -255,7 +245,7 @@ export function licensingVendorRoutes(deps: RouteDeps) {
         validityMonths: b.validityMonths,
         validityYears: b.validityYears,
       });
-      return c.json(pidAdminView(pid), created ? 201 : 200) as never;
+      return c.json(pidAdminView(pid), created ? 201 : 200);
     },
   );
 
@@ -267,9 +257,9 @@ export function licensingVendorRoutes(deps: RouteDeps) {
       summary: 'PIDs, of one SKU or all',
       security,
       request: { query: z.object({ sku: code('sku').optional() }) },
-      responses: { 200: { description: 'PIDs', ...json(z.object({ data: z.array(pidView) })) } },
+      responses: { ...vendorErrors, 200: { description: 'PIDs', ...json(z.object({ data: z.array(pidView) })) } },
     }),
-    async (c) => c.json({ data: (await catalogueRepo.listPids(db, { skuId: c.req.valid('query').sku })).map(pidAdminView) }, 200) as never,
+    async (c) => c.json({ data: (await catalogueRepo.listPids(db, { skuId: c.req.valid('query').sku })).map(pidAdminView) }, 200),
   );
 
   router.openapi(
@@ -280,12 +270,12 @@ export function licensingVendorRoutes(deps: RouteDeps) {
       summary: 'One PID',
       security,
       request: { params: z.object({ pid: code('pid') }) },
-      responses: { 200: { description: 'the PID', ...json(pidView) } },
+      responses: { ...vendorErrors, 200: { description: 'the PID', ...json(pidView) } },
     }),
     async (c) => {
       const pid = await catalogueRepo.findPid(db, c.req.valid('param').pid);
       if (!pid) throw new AppError('unknown_pid', `No PID ${c.req.valid('param').pid}`);
-      return c.json(pidAdminView(pid), 200) as never;
+      return c.json(pidAdminView(pid), 200);
     },
   );
 
@@ -304,12 +294,12 @@ export function licensingVendorRoutes(deps: RouteDeps) {
           ...json(z.object({ customerId: customerIdSchema, pid: code('pid'), count, orderId: code('orderId').optional().openapi({ description: 'your order id; makes a retry safe' }) })),
         },
       },
-      responses: { 201: { description: 'added', ...json(purchase$) }, 200: { description: 'this orderId was already recorded', ...json(purchase$) } },
+      responses: { ...vendorErrors, 201: { description: 'added', ...json(purchase$) }, 200: { description: 'this orderId was already recorded', ...json(purchase$) } },
     }),
     async (c) => {
       const b = c.req.valid('json');
       const result = await purchase(db, { customerId: b.customerId, pid: b.pid, count: b.count, orderId: b.orderId ?? null });
-      return c.json(purchaseView(result.purchase), result.created ? 201 : 200) as never;
+      return c.json(purchaseView(result.purchase), result.created ? 201 : 200);
     },
   );
 
@@ -322,11 +312,11 @@ export function licensingVendorRoutes(deps: RouteDeps) {
       description: WALK,
       security,
       request: { query: z.object({ customerId: customerIdSchema.optional(), pid: code('pid').optional(), ...byId('purchase') }) },
-      responses: { 200: { description: 'a page', ...json(paged(purchase$)) } },
+      responses: { ...vendorErrors, 200: { description: 'a page', ...json(paged(purchase$)) } },
     }),
     async (c) => {
       const q = c.req.valid('query');
-      return c.json(await pageOf(listings.purchases(db, { customerId: q.customerId, pid: q.pid }), q, paging, purchaseView), 200) as never;
+      return c.json(await pageOf(listings.purchases(db, { customerId: q.customerId, pid: q.pid }), q, paging, purchaseView), 200);
     },
   );
 
@@ -345,12 +335,12 @@ export function licensingVendorRoutes(deps: RouteDeps) {
           ...json(z.object({ customerId: customerIdSchema, pid: code('pid'), count, renewId: code('renewId').optional() })),
         },
       },
-      responses: { 201: { description: 'recorded', ...json(renewal$) }, 200: { description: 'already recorded', ...json(renewal$) } },
+      responses: { ...vendorErrors, 201: { description: 'recorded', ...json(renewal$) }, 200: { description: 'already recorded', ...json(renewal$) } },
     }),
     async (c) => {
       const b = c.req.valid('json');
       const { order, created } = await orderRenewal(db, { customerId: b.customerId, pid: b.pid, count: b.count, renewId: b.renewId });
-      return c.json(renewalView(order), created ? 201 : 200) as never;
+      return c.json(renewalOrderView(order), created ? 201 : 200);
     },
   );
 
@@ -363,11 +353,11 @@ export function licensingVendorRoutes(deps: RouteDeps) {
       description: WALK,
       security,
       request: { query: z.object({ customerId: customerIdSchema.optional(), pid: code('pid').optional(), ...pagingQuery('the renewId', /^[A-Za-z0-9._-]{1,64}$/, 'R-2027-01') }) },
-      responses: { 200: { description: 'a page', ...json(paged(renewal$)) } },
+      responses: { ...vendorErrors, 200: { description: 'a page', ...json(paged(renewal$)) } },
     }),
     async (c) => {
       const q = c.req.valid('query');
-      return c.json(await pageOf(listings.renewals(db, { customerId: q.customerId, pid: q.pid }), q, paging, renewalView), 200) as never;
+      return c.json(await pageOf(listings.renewals(db, { customerId: q.customerId, pid: q.pid }), q, paging, renewalOrderView), 200);
     },
   );
 
@@ -385,16 +375,13 @@ export function licensingVendorRoutes(deps: RouteDeps) {
       request: {
         query: z.object({
           customerId: customerIdSchema.optional(),
-          projectId: z
-            .string()
-            .refine((v) => /^[1-9]\d{0,18}$/.test(v) && BigInt(v) <= 9223372036854775807n, 'projectId must be a positive integer of at most 19 digits')
-            .optional(),
+          projectId: projectIdText().optional(),
           pid: code('pid').optional(),
           status: z.enum(['active', 'expired']).optional(),
           ...byId('license'),
         }),
       },
-      responses: {
+      responses: { ...vendorErrors,
         200: {
           description: 'a page of licenses (or CSV)',
           content: { 'application/json': { schema: paged(license$) }, 'text/csv': { schema: z.string() } },
@@ -426,9 +413,9 @@ export function licensingVendorRoutes(deps: RouteDeps) {
         return new Response(body, {
           status: 200,
           headers: { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="${name}"` },
-        }) as never;
+        });
       }
-      return c.json(await pageOf(listings.licenses(db, filter), q, paging, (l) => licenseAdminView(l, now)), 200) as never;
+      return c.json(await pageOf(listings.licenses(db, filter), q, paging, (l) => licenseAdminView(l, now)), 200);
     },
   );
 
@@ -465,24 +452,15 @@ export function licensingVendorRoutes(deps: RouteDeps) {
       summary: "A customer's quota per PID: shared, allocated per project, used and left",
       security,
       request: { query: z.object({ customerId: customerIdSchema }) },
-      responses: {
+      responses: { ...vendorErrors,
         200: {
           description: 'quota',
-          ...json(
-            z.object({
-              data: z.array(
-                quotaCounts.extend({ pid: z.string(), shared: quotaCounts, projects: z.array(quotaCounts.extend({ projectId: z.string() })) }),
-              ),
-            }),
-          ),
+          ...json(quotaList$),
         },
       },
     }),
-    // Written by stringifyExact: the counters are bigints, answered with all their digits.
-    async (c) =>
-      c.body(stringifyExact({ data: await quotaOf(db, c.req.valid('query').customerId) }), 200, {
-        'content-type': 'application/json; charset=utf-8',
-      }) as never,
+    // Written with exact digits: the counters are bigints.
+    async (c) => exactJson(quotaList$, { data: await quotaOf(db, c.req.valid('query').customerId) }),
   );
   return router;
 }

@@ -21,7 +21,7 @@ export function activationView(l: LicenseRow, product: Product) {
   };
 }
 
-export function renewalView(l: LicenseRow, renewId: string) {
+export function renewedLicenseView(l: LicenseRow, renewId: string) {
   return {
     licenseKey: l.license_key,
     license: l.license,

@@ -3,29 +3,21 @@ import { Decimal } from '../decimal.ts';
 import type { Statement } from '../db/schema.ts';
 import { AppError } from '../errors.ts';
 import type { AppDeps } from '../http/context.ts';
-import { useEnvelope } from '../http/envelope.ts';
-import { adminAuth } from '../http/middleware.ts';
 import { newRouter } from '../http/router.ts';
-import { exactJsonResponse } from '../json.ts';
+import { exactJson } from '../json.ts';
 import * as repo from './statements.repository.ts';
 import * as store from './store.ts';
 import { csvLine, csvResponse, wantsCsv } from '../csv.ts';
 import { usageDescription } from '../usage/usage.service.ts';
 import { billDescriptions } from '../billing/bill.service.ts';
+import { vendorErrors } from '../http/openapi.ts';
+import { wholeNumberOr } from '../http/params.ts';
 
 const isoTime = z
   .string()
   // Within years 1970 to 9999 in UTC: outside, the time has no plain ISO form PostgreSQL reads.
   .refine((v) => /^\d{4}-\d{2}-\d{2}/.test(v) && Date.parse(v) >= 0 && Date.parse(v) < Date.UTC(10000, 0, 1), 'must be an ISO-8601 date or time from 1970 to 9999')
   .transform((v) => new Date(v));
-const count = (max: number, dflt: number) =>
-  z
-    .string()
-    .regex(/^[1-9]\d{0,6}$/, `must be a whole number from 1 to ${max}`)
-    .transform(Number)
-    .refine((n) => n <= max, `must be at most ${max}`)
-    .optional()
-    .transform((n) => n ?? dflt);
 
 const statementView = z
   .object({
@@ -61,11 +53,27 @@ function view(s: Statement) {
 
 const idParam = z.object({ id: z.string().regex(/^[1-9]\d{0,17}$/, 'must be a statement id') });
 const security = [{ adminToken: [] }];
+const statementList$ = z.object({ data: z.array(statementView), nextBefore: z.string().nullable() });
+const linesPage$ = z.object({
+  totalSize: z.number().int(),
+  pageNum: z.number().int(),
+  hasNext: z.boolean(),
+  data: z.array(
+    z.object({
+      lineNo: z.number().int(),
+      projectId: z.string(),
+      customerId: z.string().nullable(),
+      planId: z.string(),
+      amount: z.number(),
+      correctionAmount: z.number(),
+      description: z.string(),
+    }),
+  ),
+});
 
 /** Mounted at /v1/statements: what Agora was told, for the vendor. */
 export function statementsRoutes(deps: AppDeps) {
   const router = newRouter();
-  router.use('*', useEnvelope('vendor'), adminAuth({ token: deps.adminToken }));
 
   router.openapi(
     createRoute({
@@ -79,21 +87,21 @@ export function statementsRoutes(deps: AppDeps) {
           kind: z.enum(['usage', 'bill']).optional(),
           from: isoTime.optional().openapi({ description: 'windows ending after this time' }),
           to: isoTime.optional().openapi({ description: 'windows starting before this time' }),
-          limit: count(500, 50),
+          limit: wholeNumberOr('limit', 1, 500, 50),
           before: z.string().regex(/^[1-9]\d{0,17}$/).optional().openapi({ description: 'cursor: ids below this one' }),
         }),
       },
-      responses: {
+      responses: { ...vendorErrors,
         200: {
           description: 'statements',
-          content: { 'application/json': { schema: z.object({ data: z.array(statementView), nextBefore: z.string().nullable() }) } },
+          content: { 'application/json': { schema: statementList$ } },
         },
       },
     }),
     async (c) => {
       const q = c.req.valid('query');
       const rows = await repo.listStatements(deps.db, { kind: q.kind, from: q.from, to: q.to, beforeId: q.before, limit: q.limit });
-      return exactJsonResponse({ data: rows.map(view), nextBefore: rows.length === q.limit ? rows[rows.length - 1]!.id : null }) as never;
+      return exactJson(statementList$, { data: rows.map(view), nextBefore: rows.length === q.limit ? rows[rows.length - 1]!.id : null });
     },
   );
 
@@ -105,12 +113,12 @@ export function statementsRoutes(deps: AppDeps) {
       summary: 'One statement',
       security,
       request: { params: idParam },
-      responses: { 200: { description: 'the statement', content: { 'application/json': { schema: statementView } } } },
+      responses: { ...vendorErrors, 200: { description: 'the statement', content: { 'application/json': { schema: statementView } } } },
     }),
     async (c) => {
       const s = await repo.findStatementById(deps.db, c.req.valid('param').id);
       if (!s) throw new AppError('not_found', 'No statement with that id');
-      return exactJsonResponse(view(s)) as never;
+      return exactJson(statementView, view(s));
     },
   );
 
@@ -122,30 +130,11 @@ export function statementsRoutes(deps: AppDeps) {
       summary: 'The lines of one statement, in projectId order',
       description: 'JSON pages, or the whole statement as CSV with `Accept: text/csv`.',
       security,
-      request: { params: idParam, query: z.object({ pageNum: count(10_000_000, 1), limit: count(1000, 100) }) },
-      responses: {
+      request: { params: idParam, query: z.object({ pageNum: wholeNumberOr('pageNum', 1, 10_000_000, 1), limit: wholeNumberOr('limit', 1, 1000, 100) }) },
+      responses: { ...vendorErrors,
         200: {
           description: 'a page of lines',
-          content: {
-            'application/json': {
-              schema: z.object({
-                totalSize: z.number().int(),
-                pageNum: z.number().int(),
-                hasNext: z.boolean(),
-                data: z.array(
-                  z.object({
-                    lineNo: z.number().int(),
-                    projectId: z.string(),
-                    customerId: z.string().nullable(),
-                    planId: z.string(),
-                    amount: z.number(),
-                    correctionAmount: z.number(),
-                    description: z.string(),
-                  }),
-                ),
-              }),
-            },
-          },
+          content: { 'application/json': { schema: linesPage$ }, 'text/csv': { schema: z.string() } },
         },
       },
     }),
@@ -165,14 +154,14 @@ export function statementsRoutes(deps: AppDeps) {
             body += csvLine([l.lineNo, l.projectId, owners.get(l.projectId) ?? '', l.planId, new Decimal(l.amount).toFixed(), new Decimal(l.correction).toFixed(), descriptions[i]]);
           });
         }
-        return csvResponse(body, `statement-${s.id}-${s.kind}.csv`) as never;
+        return csvResponse(body, `statement-${s.id}-${s.kind}.csv`);
       }
       const { pageNum, limit } = c.req.valid('query');
       const offset = (pageNum - 1) * limit;
       const lines = await store.linesPage(deps.db, s, offset, limit);
       const owners = await repo.customersOfProjects(deps.db, lines.map((l) => l.projectId));
       const descriptions = await describe(lines);
-      return exactJsonResponse({
+      return exactJson(linesPage$, {
         totalSize: s.line_count,
         pageNum,
         hasNext: pageNum * limit < s.line_count,
@@ -185,7 +174,7 @@ export function statementsRoutes(deps: AppDeps) {
           correctionAmount: new Decimal(l.correction),
           description: descriptions[i]!,
         })),
-      }) as never;
+      });
     },
   );
   return router;

@@ -1,13 +1,10 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { agoraSignature } from '../agora/auth.ts';
-import { textErrorResponse } from '../agora/query.ts';
-import { AppError } from '../errors.ts';
+import { textErrorResponse } from './query.ts';
 import type { AppDeps } from '../http/context.ts';
-import { useEnvelope } from '../http/envelope.ts';
-import { deadline } from '../http/middleware.ts';
 import { newRouter } from '../http/router.ts';
 import { customerIdSchema } from '../ids.ts';
-import { customerLicense } from './summary.service.ts';
+import { customerLicense } from '../licensing/summary.service.ts';
+import { agoraSecurity } from '../http/openapi.ts';
 
 const json = (schema: z.ZodType) => ({ 'application/json': { schema } });
 
@@ -17,17 +14,17 @@ const json = (schema: z.ZodType) => ({ 'application/json': { schema } });
  */
 export function agoraLicenseRoutes(deps: AppDeps) {
   const router = newRouter();
-  router.use('/:customerId/license', useEnvelope('agora-text'), deadline(deps.config.agoraDeadlineMs), agoraSignature({ keys: deps.apiKeys }));
   router.openapi(
     createRoute({
       method: 'get',
       path: '/{customerId}/license',
       tags: ['Agora'],
+      security: agoraSecurity,
       summary: "A customer's license expiry and remaining amount",
       description:
         '`expireDate`: the UTC day of the latest expiry among the customer’s unexpired licenses (`LICENSE_EXPIRE_RULE=earliest`: the earliest); all expired: the latest expiry; none activated yet: "". `residueCount`: licenses still available to activate (`LICENSE_RESIDUE_RULE=active`: unexpired licenses). Unknown customer, or one with neither licenses nor quota: `failed` (404).',
       request: {
-        params: z.object({ customerId: z.string().openapi({ example: '1234567' }) }),
+        params: z.object({ customerId: customerIdSchema.openapi({ type: 'string', example: '1234567' }) }),
         query: z.object({ apiKey: z.string(), signature: z.string() }),
       },
       responses: {
@@ -48,9 +45,7 @@ export function agoraLicenseRoutes(deps: AppDeps) {
       },
     }),
     async (c) => {
-      const parsed = customerIdSchema.safeParse(c.req.param('customerId'));
-      if (!parsed.success) throw new AppError('invalid_parameter', `customerId: ${parsed.error.issues[0]!.message}`);
-      const data = await customerLicense(deps.db, deps.config, parsed.data, deps.clock());
+      const data = await customerLicense(deps.db, deps.config, c.req.valid('param').customerId, deps.clock());
       return c.json({ status: 'success' as const, statusReason: '', data }, 200);
     },
   );

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Db } from '../db/database.ts';
+import type { Db } from '../src/db/database.ts';
 
 export interface LicenseSeedOptions {
   /** Licenses to store as already activated, spread round-robin over the existing projects. */
