@@ -1,10 +1,15 @@
 import { serve } from '@hono/node-server';
 import type { Config } from './config.ts';
 import { resolveCredentials } from './credentials.ts';
+import { resolveSigningKeys } from './certificates/keys.ts';
 import { openDatabase } from './db/database.ts';
 import { migrateToLatestOrThrow } from './db/migrate.ts';
 import type { Logger } from './http/context.ts';
+import { batchedLogger } from './http/log.ts';
+import { startRuntimeMaintenance } from './runtime/maintenance.ts';
 import { buildSettings, resumeBuilds } from './statements/store.ts';
+import { startNotifications, type Notifications } from './notifications/notifications.service.ts';
+import { SignatureFailureCounter } from './notifications/signature-failures.ts';
 
 /**
  * Opens the database, applies the migrations and listens, until SIGTERM or SIGINT: what `npm start`
@@ -13,7 +18,8 @@ import { buildSettings, resumeBuilds } from './statements/store.ts';
  */
 export async function startServer(config: Config): Promise<void> {
   const creds = resolveCredentials(config);
-  const log: Logger = config.logLevel === 'silent' ? () => {} : (line) => process.stdout.write(JSON.stringify(line) + '\n');
+  const signing = resolveSigningKeys(config);
+  const log: Logger = config.logLevel === 'silent' ? () => {} : batchedLogger((text) => process.stdout.write(text));
 
   // The database opens (the embedded one compiles its WASM off the main thread and reads its
   // files) while the app's code loads: the build puts app.ts in a chunk of its own (bin/build.js).
@@ -34,7 +40,13 @@ export async function startServer(config: Config): Promise<void> {
     log({ at: new Date().toISOString(), level: 'error', event: 'statement_numbering_failed', statementId, error: err instanceof Error ? err.message : String(err) });
   void resumeBuilds(database.db).catch((err: unknown) => buildSettings.report(err, '*'));
 
-  const app = createApp({ db: database.db, config, apiKeys: creds.apiKeys, adminToken: creds.adminToken, log, clock: () => new Date() });
+  const signatureFailures = new SignatureFailureCounter();
+  const clock = () => new Date();
+  const app = createApp({ db: database.db, config, apiKeys: creds.apiKeys, adminToken: creds.adminToken, log, clock, signingKeys: signing.keys, signatureFailures });
+  // Webhook deliveries and the jobs due by time (reminders): every instance runs them (docs/webhooks.md).
+  const notifications: Notifications | null = config.webhooks.worker ? startNotifications(database.db, config, { log, clock, signatureFailures }) : null;
+  // Silent extension sessions and overage (src/runtime/maintenance.ts), until the scheduler takes them.
+  const stopRuntimeMaintenance = startRuntimeMaintenance(database.db, config.extMaintenanceIntervalMs, clock, log);
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
     log({
       at: new Date().toISOString(),
@@ -42,6 +54,8 @@ export async function startServer(config: Config): Promise<void> {
       url: `http://${info.address.includes(':') ? `[${info.address}]` : info.address}:${info.port}`,
       database: database.kind === 'embedded' ? `embedded (${config.dataDir})` : 'postgres',
       migrationsApplied: applied.map((m) => m.migrationName),
+      // The key's id and where it came from; never the key.
+      licenseSigningKey: signing.keys ? { kid: signing.keys.current.kid, from: signing.generatedFile ?? 'LICENSE_SIGNING_KEY' } : null,
     });
   });
 
@@ -68,7 +82,10 @@ export async function startServer(config: Config): Promise<void> {
     stopping = true;
     log({ at: new Date().toISOString(), event: 'stopping', signal });
     // Stop accepting, let requests in flight finish, then close the pool.
+    stopRuntimeMaintenance();
     server.close(async () => {
+      await notifications?.stop();
+      await app.agoraLog.flush();
       await database.close();
       log({ at: new Date().toISOString(), event: 'stopped' });
       process.exit(0);

@@ -1,8 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { AppError } from '../errors.ts';
 import type { RouteDeps } from '../http/context.ts';
-import { useEnvelope } from '../http/envelope.ts';
-import { adminAuth } from '../http/middleware.ts';
 import { newRouter } from '../http/router.ts';
 import { DAY_MS, MONTH_RANGE_TEXT, parseMonth } from '../periods.ts';
 import * as customers from './customers.repository.ts';
@@ -185,12 +183,10 @@ const preview$ = z
   })
   .openapi('Preview');
 
-const PATHS = ['/customers', '/customers/*', '/projects', '/usage-events', '/usage-events/*', '/usage/daily', '/preview/*'];
 
 /** Mounted at /v1: what the vendor console reads (admin token). */
 export function browseRoutes(deps: RouteDeps) {
   const router = newRouter();
-  for (const path of PATHS) router.use(path, useEnvelope('vendor'), adminAuth({ token: deps.adminToken }));
   const db = deps.db;
 
   router.openapi(

@@ -13,7 +13,6 @@ import * as licenses from './licenses.service.ts';
 import * as listings from './listings.service.ts';
 import { MAX_PAD_FILE_BYTES, parsePadFile } from './pad-file.ts';
 import * as pads from './pads.service.ts';
-import { activationView, pidTypeNumber, renewalView, rfc3339, unixSeconds } from './views.ts';
 import { registerCertificateRoutes } from '../certificates/certificates.routes.ts';
 import { activationView, pidTypeNumber, renewedLicenseView, rfc3339, unixSeconds } from './views.ts';
 

@@ -164,9 +164,8 @@ const WALK =
 /** Licenses per CSV batch: a few milliseconds of database time, also on the embedded database. */
 const CSV_BATCH = 2000;
 
-const PATHS = ['/skus', '/skus/*', '/pids', '/pids/*', '/purchases', '/renewals', '/licenses', '/licenses/*', '/license-quotas'];
 /** Its paths, for their body limit: the router is mounted at /v1 beside others with limits of their own. */
-const PATHS = ['/skus', '/skus/*', '/pids', '/pids/*', '/purchases', '/renewals', '/licenses', '/license-quotas'];
+const PATHS = ['/skus', '/skus/*', '/pids', '/pids/*', '/purchases', '/renewals', '/licenses', '/licenses/*', '/license-quotas'];
 
 /** Mounted at /v1: the vendor's catalogue, sales and license records (admin token). */
 export function licensingVendorRoutes(deps: RouteDeps) {
@@ -430,7 +429,7 @@ export function licensingVendorRoutes(deps: RouteDeps) {
       security,
       request: {
         query: z.object({
-          days: queryNumber('days', 1, 3650, 45).openapi({ description: 'days from now, 1 to 3650 (default 45)', example: '45' }),
+          days: wholeNumberOr('days', 1, 3650, 45).openapi({ description: 'days from now, 1 to 3650 (default 45)', example: '45' }),
           customerId: customerIdSchema.optional(),
           ...pagingQuery('the license', /^[A-Za-z0-9._-]{1,128}$/, 'L-7Q2M9X4K'),
         }),

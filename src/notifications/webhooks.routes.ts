@@ -1,8 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { AppError } from '../errors.ts';
 import type { AppDeps } from '../http/context.ts';
-import { useEnvelope } from '../http/envelope.ts';
-import { adminAuth, limitBody } from '../http/middleware.ts';
+import { limitBody } from '../http/middleware.ts';
 import { newRouter } from '../http/router.ts';
 import { urlProblem } from './addresses.ts';
 import { EVENT_TYPE_NAMES, isEventType } from './outbox.ts';
@@ -81,7 +80,8 @@ const PATHS = ['/webhook-endpoints', '/webhook-endpoints/*', '/webhook-deliverie
 /** Mounted at /v1: webhook endpoints and the delivery log (admin token). docs/webhooks.md. */
 export function webhooksRoutes(deps: AppDeps) {
   const router = newRouter();
-  for (const path of PATHS) router.use(path, useEnvelope('vendor'), adminAuth({ token: deps.adminToken }), limitBody(16 * 1024));
+  // The vendor audience (src/http/audiences.ts) gives the envelope and the admin token.
+  for (const path of PATHS) router.use(path, limitBody(16 * 1024));
   const db = deps.db;
   const allowPrivate = deps.config.webhooks.allowPrivate || deps.config.nodeEnv !== 'production';
   const checkUrl = async (u: string) => {

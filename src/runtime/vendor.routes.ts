@@ -1,8 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { RouteDeps } from '../http/context.ts';
-import { useEnvelope } from '../http/envelope.ts';
 import { LruCache } from '../http/lru.ts';
-import { adminAuth, limitBody } from '../http/middleware.ts';
+import { limitBody } from '../http/middleware.ts';
 import { BOOKMARKS, keysetPage, nextCursor } from '../http/paging.ts';
 import { newRouter } from '../http/router.ts';
 import { customerIdSchema, projectIdSchema } from '../ids.ts';
@@ -88,7 +87,8 @@ const PATHS = ['/customers/:customerId/limits', '/projects/:projectId/limits', '
 /** Mounted at /v1: PCU limits, overage per PID, sessions and license minutes (admin token). */
 export function runtimeVendorRoutes(deps: RouteDeps) {
   const router = newRouter();
-  for (const path of PATHS) router.use(path, useEnvelope('vendor'), adminAuth({ token: deps.adminToken }), limitBody(16 * 1024));
+  // The vendor audience (src/http/audiences.ts) gives the envelope and the admin token.
+  for (const path of PATHS) router.use(path, limitBody(16 * 1024));
   const db = deps.db;
   const paging = { bookmarks: new LruCache<string>(BOOKMARKS), heavy: () => deps.heavyReads.acquire() };
 
