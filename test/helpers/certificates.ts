@@ -1,5 +1,4 @@
 import { generateKeyPairSync } from 'node:crypto';
-import os from 'node:os';
 import type { KyselyPlugin } from 'kysely';
 import type { Db } from '../../src/db/database.ts';
 import type { TestApp } from './app.ts';
@@ -79,11 +78,3 @@ export function countingDb(db: Db): { db: Db; statements: () => number; reset: (
   return { db: db.withPlugin(plugin), statements: () => n, reset: () => void (n = 0) };
 }
 
-/**
- * A time limit for a speed test on a shared machine: `ms` on an idle one, scaled by how many
- * times over its cores the machine is loaded right now (the run's own load average), so a test
- * measures the code rather than the neighbours. The figures are printed either way.
- */
-export function scaledLimit(ms: number): number {
-  return ms * Math.max(1, os.loadavg()[0]! / os.cpus().length);
-}
