@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Db } from '../src/db/database.ts';
 import { Scheduler } from '../src/notifications/scheduler.ts';
 import { agents, grants, platforms } from '../src/notifications/reminders.ts';
+import { runtimeMaintenance } from '../src/runtime/maintenance.ts';
 import { provision, type TestApp } from './helpers/app.ts';
 import { basicOf, certificateEnv, customer, issue, PUBLIC_URL } from './helpers/certificates.ts';
 import { onPostgres } from './helpers/db.ts';
@@ -179,5 +180,50 @@ describe('reminders of platforms, agents and grants', () => {
     await c1.upload(await issue(ctx.t, 'c1', [{ type: 'platform', mode: 'buyout', validityDays: null }]));
     await scheduler(ctx.tdb.db, () => new Date(t0 + 9 * DAY)).runOnce();
     expect(await events(['license.expiring', 'license.expired'])).toEqual([]);
+  });
+});
+
+describe('runtime maintenance as a scheduler job', () => {
+  it('runs its own transactions on the pinned connection; one instance at a time; the lock is freed after, also after a failure', async () => {
+    ctx.t.setNow(T0);
+    const real = new Scheduler(ctx.tdb.db, {
+      clock: () => new Date(t0),
+      log: () => {},
+      intervalMs: 1000,
+      reminderDays: REMINDER_DAYS,
+      retentionDays: 7,
+      maintenance: { intervalMs: 0, run: runtimeMaintenance },
+    });
+    expect(await real.runMaintenance()).toBe(true);
+    expect(await real.runMaintenance()).toBe(true);
+
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let runs = 0;
+    const slow = async () => {
+      runs++;
+      await held;
+    };
+    const make = (db: Db, run: (db: Db, now: Date) => Promise<unknown>) =>
+      new Scheduler(db, { clock: () => new Date(t0), log: () => {}, intervalMs: 1000, reminderDays: REMINDER_DAYS, retentionDays: 7, maintenance: { intervalMs: 0, run } });
+    const failing = make(ctx.tdb.db, async () => {
+      throw new Error('boom');
+    });
+    await expect(failing.runMaintenance()).rejects.toThrow('boom');
+    const first = make(ctx.tdb.db, slow).runMaintenance();
+    const other = onPostgres ? await ctx.tdb.openAnother() : null;
+    try {
+      if (other) {
+        // While one instance runs it, another skips it at once.
+        while (runs === 0) await new Promise((r) => setTimeout(r, 10));
+        expect(await make(other.db, slow).runMaintenance()).toBe(false);
+      }
+      release();
+      expect(await first).toBe(true);
+      expect(await make((other ?? ctx.tdb).db, async () => {}).runMaintenance()).toBe(true);
+      expect(runs).toBe(1);
+    } finally {
+      await other?.close();
+    }
   });
 });
