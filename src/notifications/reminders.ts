@@ -4,7 +4,8 @@ import type { DB } from '../db/schema.ts';
 /**
  * Something that expires and is reminded of. Adding a kind is one more entry in EXPIRY_SOURCES: a
  * function answering the things whose expiry lies in (`from`, `to`] as rows
- * `(thing_id text, expires_at timestamptz, details jsonb)`, by an index on the expiry. `details` goes into the event's data next to `kind`, `id`, `expiresAt`, `daysLeft`.
+ * `(thing_id text, expires_at timestamptz, details jsonb)`, by an index on the expiry. `details`
+ * goes into the event's data next to `kind`, `id`, `expiresAt`, `daysLeft`.
  * A renewal is a new `expires_at` of the same thing: its thresholds start again by themselves
  * (reminders_sent is keyed by thing, expiry and threshold).
  * The kinds: device licenses, platforms, agents and grants (below; docs/webhooks.md).
