@@ -1,6 +1,7 @@
 import type { Db } from '../db/database.ts';
 import type { LicenseAgentRow, LicenseCertificateRow, LicensePlatformRow } from '../db/schema.ts';
 import { AppError } from '../errors.ts';
+import { emit, emitMany } from '../notifications/outbox.ts';
 import * as repo from './certificates.repository.ts';
 import type { PackagePayload } from './package.ts';
 
@@ -85,6 +86,12 @@ export async function upload(db: Db, customerId: string, pkg: PackagePayload, no
     if (inserted !== rows.length) throw new AppError('conflict', 'A certificate of the package was registered meanwhile; upload it again');
     if (platformChanged) await repo.savePlatform(trx, platform);
     if (unlimitedActivated) await repo.coverAgentsUnlimited(trx, customerId);
+    await emitMany(
+      trx,
+      'certificate.registered',
+      rows.map((r) => ({ certificateId: r.id, customerId, type: r.type, mode: r.mode, packageId: pkg.packageId, agentId: null, expiresAt: r.expiresAt?.toISOString() ?? null })),
+      now,
+    );
     const count = (s: UploadOutcome['status']) => outcomes.filter((o) => o.status === s).length;
     return { packageId: pkg.packageId, registered: count('registered'), alreadyRegistered: count('already_registered'), rejected: count('rejected'), certificates: outcomes };
   });
@@ -142,6 +149,19 @@ export async function bind(db: Db, customerId: string, certificateId: string, ag
       throw new AppError('certificate_bound_elsewhere', `Certificate ${certificateId} was bound meanwhile`);
     }
     await repo.setAgentExpiry(trx, customerId, agentId, ext.resource.expiresAt, ext.resource.permanent);
+    await emit(
+      trx,
+      'certificate.bound',
+      {
+        certificateId: cert.id,
+        customerId,
+        agentId,
+        startsAt: ext.startsAt.toISOString(),
+        expiresAt: ext.certificateExpiresAt?.toISOString() ?? null,
+        agentExpiresAt: ext.resource.permanent ? null : (ext.resource.expiresAt?.toISOString() ?? null),
+      },
+      now,
+    );
     return { certificate: { ...cert, agent_id: agentId, activated_at: now, starts_at: ext.startsAt, expires_at: ext.certificateExpiresAt }, bound: true };
   });
 }

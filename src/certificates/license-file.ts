@@ -98,7 +98,26 @@ export const certificatesSource: LicenseFileSource = {
   },
 };
 
-export const LICENSE_FILE_SOURCES: LicenseFileSource[] = [licensesSource, certificatesSource];
+/**
+ * The customer's Agora grants not ended yet (in force now or starting later), each with its window
+ * and platforms: the file is valid for days, so a grant that starts tomorrow is in it already and
+ * the reader checks the window. Recording a grant bumps the customer's version (a trigger on
+ * license_grants, migration 20261201080000); an ended one drops out at its end (nextChange).
+ */
+export const grantsSource: LicenseFileSource = {
+  version: (p) => scopeVersion(`c:${p.customerId}`),
+  async collect(db, p, now) {
+    const { rows } = await sql<{ list: string; next: Date | null }>`
+      select coalesce(json_agg(json_build_object(
+               'grantId', id::text, 'platforms', platforms, 'type', type,
+               'startsAt', ${isoText(sql.ref('starts_at'))}, 'endsAt', ${isoText(sql.ref('ends_at'))}) order by starts_at, id)::text, '[]') as list,
+             min(ends_at) as next
+      from license_grants where customer_id = ${p.customerId} and ends_at > ${now}`.execute(db);
+    return { fields: { grants: new JsonText(rows[0]!.list) }, nextChange: rows[0]!.next };
+  },
+};
+
+export const LICENSE_FILE_SOURCES: LicenseFileSource[] = [licensesSource, certificatesSource, grantsSource];
 
 /** How long a cached file is served before it is made again with a fresh issuedAt. */
 const FRESH_MS = 60 * 60 * 1000;

@@ -18,7 +18,9 @@ import type { Db } from './database.ts';
  *   exclusive. So every plan change is either seen by the fix or stamped after it, and the lines
  *   numbered later name the plan the customer had when the statement was fixed.
  * - SCHEDULER (key: the job's number in src/notifications/scheduler.ts): a job due by time runs on
- *   one instance at a time; the others skip it (pg_try_advisory_xact_lock) rather than wait.
+ *   one instance at a time; the others skip it (pg_try_advisory_xact_lock) rather than wait. A job
+ *   whose work runs its own transactions (runtime maintenance) holds the session-level lock of
+ *   the same key on one pinned connection instead (withSessionLock).
  */
 export const LOCK = {
   DAY: 7301,
@@ -53,4 +55,21 @@ export async function lockExclusiveText(db: Db, lockClass: LockClass, key: strin
 export async function tryLockExclusive(db: Db, lockClass: LockClass, key: number): Promise<boolean> {
   const r = await sql<{ ok: boolean }>`select pg_try_advisory_xact_lock(${lockClass}::int, ${key}::int) as ok`.execute(db);
   return r.rows[0]!.ok;
+}
+
+/**
+ * Runs `fn` on one pinned connection while holding the session-level lock, if it is free; else
+ * answers null at once. For work that runs its own transactions (they run on the same connection,
+ * so they are not nested in another). The lock is released when `fn` ends, or with the connection.
+ */
+export async function withSessionLock<T>(db: Db, lockClass: LockClass, key: number, fn: (conn: Db) => Promise<T>): Promise<T | null> {
+  return db.connection().execute(async (conn) => {
+    const r = await sql<{ ok: boolean }>`select pg_try_advisory_lock(${lockClass}::int, ${key}::int) as ok`.execute(conn);
+    if (!r.rows[0]!.ok) return null;
+    try {
+      return await fn(conn);
+    } finally {
+      await sql`select pg_advisory_unlock(${lockClass}::int, ${key}::int)`.execute(conn);
+    }
+  });
 }

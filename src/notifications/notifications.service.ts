@@ -1,6 +1,7 @@
 import type { Config } from '../config.ts';
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../http/context.ts';
+import { runtimeMaintenance } from '../runtime/maintenance.ts';
 import { Scheduler } from './scheduler.ts';
 import type { SignatureFailureCounter } from './signature-failures.ts';
 import { DeliveryWorker } from './worker.ts';
@@ -29,6 +30,7 @@ export function startNotifications(db: Db, config: Config, deps: { log: Logger; 
     intervalMs: w.schedulerIntervalMs,
     reminderDays: w.reminderDays,
     retentionDays: w.retentionDays,
+    maintenance: { intervalMs: config.extMaintenanceIntervalMs, run: runtimeMaintenance },
     ...(deps.signatureFailures ? { signatureFailures: deps.signatureFailures } : {}),
   });
   worker.start();

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Transaction } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import type { DB } from '../db/schema.ts';
 
 /**
@@ -28,7 +28,7 @@ export const EVENT_TYPES = {
     when: 'a device license is renewed',
   },
   'license.expiring': {
-    data: '`kind` (device_license, …), `id`, `expiresAt`, `daysLeft`, and what the kind tells of the thing (for a device license: `license`, `licenseKey`, `pid`, `customerId`, `projectId`)',
+    data: '`kind` (`device_license`, `platform`, `agent`, `grant`), `id`, `expiresAt`, `daysLeft`, and what the kind tells of the thing (device license: `license`, `licenseKey`, `pid`, `customerId`, `projectId`; platform: `customerId`; agent: `customerId`, `agentId`; grant: `grantId`, `customerId`, `platforms`, `startsAt`)',
     when: 'REMINDER_DAYS before an expiry (default 45, 30, 15 and each of the last 7 days)',
   },
   'license.expired': { data: 'as `license.expiring`, without `daysLeft`', when: 'at the expiry' },
@@ -40,6 +40,18 @@ export const EVENT_TYPES = {
   'agora.signature_failed': {
     data: '`count`, `firstAt`, `lastAt` (one minute of failures, all instances together)',
     when: 'requests claiming to be Agora fail their signature or name an unknown apiKey; at most one event a minute',
+  },
+  'agora.grant': {
+    data: '`grantId`, `customerId`, `platforms`, `startsAt`, `endsAt`, `type`',
+    when: "Agora's license activation callback records a grant (a retry of the same grant sends nothing)",
+  },
+  'certificate.registered': {
+    data: '`certificateId`, `customerId`, `type`, `mode`, `packageId`, `agentId` (null), `expiresAt` (null: permanent, or an agent certificate not bound yet)',
+    when: 'an upload registers a certificate: one event per certificate (one already registered sends nothing)',
+  },
+  'certificate.bound': {
+    data: '`certificateId`, `customerId`, `agentId`, `startsAt`, `expiresAt` (null: permanent), `agentExpiresAt`',
+    when: 'an agent certificate is bound to an agent (the same binding again sends nothing)',
   },
 } as const satisfies Record<string, { data: string; when: string }>;
 
@@ -54,6 +66,19 @@ export function isEventType(type: string): type is EventType {
 export function renderCatalogue(): string {
   const rows = EVENT_TYPE_NAMES.map((t) => `| \`${t}\` | ${EVENT_TYPES[t].when} | ${EVENT_TYPES[t].data} |`);
   return ['| type | sent when | data |', '|---|---|---|', ...rows].join('\n');
+}
+
+/**
+ * Several events of one type (an upload's certificates, up to 100,000) in one statement whatever
+ * their number: the data travel as one JSON array parameter. In the change's transaction, like `emit`.
+ */
+export async function emitMany(trx: Transaction<DB>, type: EventType, data: Record<string, unknown>[], at: Date): Promise<void> {
+  if (data.length === 0) return;
+  await sql`
+    insert into webhook_events (id, type, data, created_at)
+    select 'msg_' || replace(gen_random_uuid()::text, '-', ''), ${type}, e.value, ${at}
+    from jsonb_array_elements(${JSON.stringify(data)}::jsonb) with ordinality as e(value, n)
+    order by e.n`.execute(trx);
 }
 
 /** A Standard Webhooks message id: the same `webhook-id` on every attempt of the event. */

@@ -2,18 +2,13 @@ import { sql, type RawBuilder, type Transaction } from 'kysely';
 import type { DB } from '../db/schema.ts';
 
 /**
- * Something that expires and is reminded of. Adding a kind (platform and agent certificates, Agora
- * grants) is one more entry in EXPIRY_SOURCES: a function answering the things whose expiry lies in
- * (`from`, `to`] as rows `(thing_id text, expires_at timestamptz, details jsonb)`, by an index on
- * the expiry. `details` goes into the event's data next to `kind`, `id`, `expiresAt`, `daysLeft`.
+ * Something that expires and is reminded of. Adding a kind is one more entry in EXPIRY_SOURCES: a
+ * function answering the things whose expiry lies in (`from`, `to`] as rows
+ * `(thing_id text, expires_at timestamptz, details jsonb)`, by an index on the expiry. `details`
+ * goes into the event's data next to `kind`, `id`, `expiresAt`, `daysLeft`.
  * A renewal is a new `expires_at` of the same thing: its thresholds start again by themselves
  * (reminders_sent is keyed by thing, expiry and threshold).
- *
- * For example, the certificates of src/certificates (when they land):
- *
- *   { kind: 'certificate', things: (from, to) => sql`select c.id::text as thing_id, c.not_after as expires_at,
- *       jsonb_build_object('customerId', c.customer_id, 'agent', c.agent_id) as details
- *       from certificates c where c.not_after > ${from} and c.not_after <= ${to} and c.revoked_at is null` }
+ * The kinds: device licenses, platforms, agents and grants (below; docs/webhooks.md).
  */
 export interface ExpirySource {
   /** Stable: it is part of the key that makes a reminder exactly-once. */
@@ -29,8 +24,53 @@ export const deviceLicenses: ExpirySource = {
     from licenses l where l.expires_at > ${from} and l.expires_at <= ${to}`,
 };
 
+/**
+ * A customer's platform (src/certificates): one thing per customer; stacking a certificate moves
+ * its expiry, so the thresholds start again. A permanent platform is never reminded of.
+ */
+export const platforms: ExpirySource = {
+  kind: 'platform',
+  things: (from, to) => sql`
+    select p.customer_id as thing_id, p.expires_at, jsonb_build_object('customerId', p.customer_id) as details
+    from license_platforms p where not p.permanent and p.expires_at > ${from} and p.expires_at <= ${to}`,
+};
+
+/**
+ * An agent's own licence (its bound certificates, stacked). An agent covered by unlimited agents
+ * lasts as long as its platform when that is later (agentExpiry in certificates.service.ts): then
+ * its own expiry is no lapse, and the platform's reminder tells of both, so it is left out here.
+ */
+export const agents: ExpirySource = {
+  kind: 'agent',
+  things: (from, to) => sql`
+    select a.customer_id || '/' || a.agent_id as thing_id, a.expires_at,
+      jsonb_build_object('customerId', a.customer_id, 'agentId', a.agent_id) as details
+    from license_agents a
+    where not a.permanent and a.deleted_at is null and a.expires_at > ${from} and a.expires_at <= ${to}
+      and not (a.unlimited and exists (
+        select 1 from license_platforms p where p.customer_id = a.customer_id and (p.permanent or p.expires_at >= a.expires_at)))`,
+};
+
+/**
+ * An Agora grant (src/runtime/grants.service.ts). A grant that a later grant of the same customer
+ * continues (it starts by this one's end, lasts longer and covers its platforms) does not lapse:
+ * stacking leaves the reminders to the later grant's end.
+ */
+export const grants: ExpirySource = {
+  kind: 'grant',
+  things: (from, to) => sql`
+    select g.id::text as thing_id, g.ends_at as expires_at,
+      jsonb_build_object('grantId', g.id::text, 'customerId', g.customer_id, 'platforms', to_jsonb(g.platforms),
+        'startsAt', to_char(g.starts_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) as details
+    from license_grants g
+    where g.ends_at > ${from} and g.ends_at <= ${to}
+      and not exists (
+        select 1 from license_grants n
+        where n.customer_id = g.customer_id and n.id <> g.id and n.starts_at <= g.ends_at and n.ends_at > g.ends_at and n.platforms @> g.platforms)`,
+};
+
 /** Every kind of thing reminded of. */
-export const EXPIRY_SOURCES: ExpirySource[] = [deviceLicenses];
+export const EXPIRY_SOURCES: ExpirySource[] = [deviceLicenses, platforms, agents, grants];
 
 /**
  * Things that expired longer ago than this get no `license.expired` (nor any reminder): after a

@@ -1,7 +1,7 @@
 import { sql, type Transaction } from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { DB } from '../db/schema.ts';
-import { LOCK, tryLockExclusive } from '../db/locks.ts';
+import { LOCK, tryLockExclusive, withSessionLock } from '../db/locks.ts';
 import type { Logger } from '../http/context.ts';
 import { EXPIRED_CATCH_UP_DAYS, EXPIRY_SOURCES, sendDueReminders, type ExpirySource } from './reminders.ts';
 import { emitSignatureFailures, type SignatureFailureCounter } from './signature-failures.ts';
@@ -14,6 +14,12 @@ export interface SchedulerOptions {
   retentionDays: number;
   sources?: ExpirySource[];
   signatureFailures?: SignatureFailureCounter;
+  /**
+   * Periodic work on its own interval (EXT_MAINTENANCE_INTERVAL_MS keeps its meaning; 0: never):
+   * ending silent extension sessions and writing overage (src/runtime/maintenance.ts). It runs its
+   * own transactions, so it holds the job's session-level lock on one connection (withSessionLock).
+   */
+  maintenance?: { intervalMs: number; run: (db: Db, now: Date) => Promise<unknown> };
 }
 
 const REMINDER_BATCH = 1000;
@@ -21,7 +27,7 @@ const PRUNE_BATCH = 5000;
 const DAY_MS = 86_400_000;
 
 /** Job numbers: the key of each job's advisory lock (LOCK.SCHEDULER). Never reuse one. */
-const JOB = { reminders: 1, signatureFailures: 2, prune: 3 } as const;
+const JOB = { reminders: 1, signatureFailures: 2, prune: 3, runtimeMaintenance: 4 } as const;
 
 /**
  * Work due by time. Every instance runs every job each interval; a job runs in a transaction that
@@ -32,6 +38,8 @@ const JOB = { reminders: 1, signatureFailures: 2, prune: 3 } as const;
 export class Scheduler {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
+  private maintenanceTimer: NodeJS.Timeout | null = null;
+  private maintenanceRunning: Promise<void> | null = null;
 
   constructor(
     private readonly db: Db,
@@ -49,12 +57,37 @@ export class Scheduler {
         });
     };
     this.timer = setTimeout(tick, 0);
+    const m = this.opts.maintenance;
+    if (m && m.intervalMs > 0) {
+      const again = () => {
+        this.maintenanceRunning = this.runMaintenance()
+          .then(() => {})
+          .catch((err: unknown) =>
+            this.opts.log({ at: new Date().toISOString(), level: 'error', event: 'runtime_maintenance_failed', error: err instanceof Error ? err.message : String(err) }),
+          )
+          .finally(() => {
+            this.maintenanceRunning = null;
+            if (this.maintenanceTimer) this.maintenanceTimer = setTimeout(again, m.intervalMs);
+          });
+      };
+      this.maintenanceTimer = setTimeout(again, m.intervalMs);
+    }
+  }
+
+  /** One run of the maintenance job, if no other instance is running it; answers whether this one ran it. */
+  async runMaintenance(): Promise<boolean> {
+    const m = this.opts.maintenance;
+    if (!m) return false;
+    const now = this.opts.clock();
+    return (await withSessionLock(this.db, LOCK.SCHEDULER, JOB.runtimeMaintenance, (conn) => m.run(conn, now).then(() => true))) ?? false;
   }
 
   async stop(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    await this.running;
+    if (this.maintenanceTimer) clearTimeout(this.maintenanceTimer);
+    this.maintenanceTimer = null;
+    await Promise.all([this.running, this.maintenanceRunning]);
     await this.opts.signatureFailures?.flush(this.db).catch(() => {});
   }
 

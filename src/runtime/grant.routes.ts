@@ -36,7 +36,7 @@ export function grantRoutes(deps: AppDeps) {
     if (!parsed.success) throw validationError(parsed.error, input);
     const { startS, endS } = parseExpire(parsed.data.expire);
     const platforms = parsePlatforms(parsed.data.platform);
-    await recordGrant(deps.db, customer.data, { platforms, startS, endS, type: parsed.data.type === undefined ? '' : String(parsed.data.type) });
+    await recordGrant(deps.db, customer.data, { platforms, startS, endS, type: parsed.data.type === undefined ? '' : String(parsed.data.type) }, deps.clock());
     return c.json({ status: 'success' as const, statusReason: '' }, 200);
   };
   for (const method of ['put', 'post'] as const) {

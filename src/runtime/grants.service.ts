@@ -1,5 +1,6 @@
 import type { Db } from '../db/database.ts';
 import { AppError } from '../errors.ts';
+import { emit } from '../notifications/outbox.ts';
 import { findCustomer } from '../provisioning/provisioning.repository.ts';
 import { PLATFORMS } from './rules.ts';
 
@@ -32,15 +33,26 @@ export function parseExpire(text: string): { startS: number; endS: number } {
 
 /**
  * Records Agora's grant: the customer may use the extension on these platforms from start to end.
- * The same grant again (Agora's retries) finds its row and changes nothing.
+ * The same grant again (Agora's retries) finds its row and changes nothing, and sends nothing: the
+ * `agora.grant` event is stored in the insert's transaction only when a row was inserted. The
+ * insert also bumps the customer's license-file version (a trigger), so the files list it.
  */
-export async function recordGrant(db: Db, customerId: string, g: GrantInput): Promise<{ created: boolean }> {
+export async function recordGrant(db: Db, customerId: string, g: GrantInput, now: Date): Promise<{ created: boolean }> {
   if (!(await findCustomer(db, customerId))) throw new AppError('unknown_customer', `Customer ${customerId} is not provisioned`);
-  const r = await db
-    .insertInto('license_grants')
-    .values({ customer_id: customerId, platforms: g.platforms, starts_at: new Date(g.startS * 1000), ends_at: new Date(g.endS * 1000), type: g.type })
-    .onConflict((oc) => oc.columns(['customer_id', 'starts_at', 'ends_at', 'platforms', 'type']).doNothing())
-    .returning('id')
-    .executeTakeFirst();
-  return { created: r !== undefined };
+  return db.transaction().execute(async (trx) => {
+    const r = await trx
+      .insertInto('license_grants')
+      .values({ customer_id: customerId, platforms: g.platforms, starts_at: new Date(g.startS * 1000), ends_at: new Date(g.endS * 1000), type: g.type })
+      .onConflict((oc) => oc.columns(['customer_id', 'starts_at', 'ends_at', 'platforms', 'type']).doNothing())
+      .returning('id')
+      .executeTakeFirst();
+    if (r === undefined) return { created: false };
+    await emit(
+      trx,
+      'agora.grant',
+      { grantId: r.id, customerId, platforms: g.platforms, startsAt: new Date(g.startS * 1000).toISOString(), endsAt: new Date(g.endS * 1000).toISOString(), type: g.type },
+      now,
+    );
+    return { created: true };
+  });
 }
