@@ -52,7 +52,7 @@ async function main(): Promise<void> {
   const clock = () => new Date();
   const app = createApp({ db: database.db, config, apiKeys: creds.apiKeys, adminToken: creds.adminToken, log, clock, signingKeys: signing.keys, signatureFailures });
   // Webhook deliveries and the jobs due by time (reminders): every instance runs them (docs/webhooks.md).
-  const notifications: Notifications | null = config.webhooks.worker ? startNotifications(database.db, config, { log, clock, signatureFailures }) : null;
+  const notifications: Notifications | null = config.webhooks.worker ? startNotifications(database.db, config, { log, clock, signatureFailures, onAttempt: (o) => app.metrics.webhookDelivery(o) }) : null;
   // Silent extension sessions and overage (src/runtime/maintenance.ts), until the scheduler takes them.
   const stopRuntimeMaintenance = startRuntimeMaintenance(database.db, config.extMaintenanceIntervalMs, clock, log);
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {

@@ -3,6 +3,7 @@ import { matchedRoutes } from 'hono/route';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AgoraRequestEntry } from '../agora-log/agora-log.ts';
 import type { AppEnv } from '../http/context.ts';
+import type { DeliveryOutcome } from '../notifications/worker.ts';
 import { observerScope, type Observer } from './observe.ts';
 
 /** What /metrics reads of the database pool (src/db/pool-gate.ts): absent on the embedded database. */
@@ -78,7 +79,14 @@ export class AppMetrics implements Observer {
     registers: [this.registry],
   });
 
-  constructor(opts: { poolStats?: () => PoolStats | undefined; heavyReadsRunning?: () => number }) {
+  readonly webhookDeliveries = new Counter({
+    name: 'webhook_deliveries_total',
+    help: "Webhook delivery attempts recorded by this instance's worker, by outcome (delivered, retry: failed and tried again later, failed: failed for good)",
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(opts: { poolStats?: () => PoolStats | undefined; heavyReadsRunning?: () => number; liveSessions?: () => Promise<number> }) {
     const pool = opts.poolStats;
     new Gauge({
       name: 'db_pool_connections_in_use',
@@ -96,6 +104,15 @@ export class AppMetrics implements Observer {
       collect() {
         const s = pool?.();
         if (s) this.set(s.waiting);
+      },
+    });
+    const live = opts.liveSessions;
+    new Gauge({
+      name: 'ext_sessions_live',
+      help: 'Extension sessions not yet ended, on every instance (the runtime keeps the count per customer)',
+      registers: [this.registry],
+      async collect() {
+        if (live) this.set(await live());
       },
     });
     const heavy = opts.heavyReadsRunning;
@@ -118,6 +135,11 @@ export class AppMetrics implements Observer {
     if (outcome.accepted) this.usageEventsTotal.inc({ outcome: 'accepted' }, outcome.accepted);
     if (outcome.duplicates) this.usageEventsTotal.inc({ outcome: 'duplicate' }, outcome.duplicates);
     if (outcome.rejected) this.usageEventsTotal.inc({ outcome: 'rejected' }, outcome.rejected);
+  }
+
+  /** One attempt the webhook worker recorded (src/notifications/worker.ts). */
+  webhookDelivery(outcome: DeliveryOutcome): void {
+    this.webhookDeliveries.inc({ outcome });
   }
 
   /** An entry of Agora's request log (src/agora-log/), once answered. */
