@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JsonNumber, parseExactJson, type ExactJson } from '../src/cli/poller/exact-json.ts';
 import { ADMIN, buildApp, DAY, dayStart, provision, type TestApp } from './helpers/app.ts';
 import { openTestDatabase, type TestDatabase } from './helpers/db.ts';
-import { buy, catalogue, licenseClient, TRIAL_PID } from './helpers/license.ts';
+import { buy, catalogue, licenseClient, projectCredentials, TRIAL_PID } from './helpers/license.ts';
+import { basicOf, customer as certificateCustomer, issue, SIGNING_PEM } from './helpers/certificates.ts';
 import { extClient } from './helpers/ext.ts';
 import { startReceiver, waitFor, type Receiver } from './helpers/receiver.ts';
 import { DeliveryWorker } from '../src/notifications/worker.ts';
@@ -79,7 +80,8 @@ describe.skipIf(!haveChromium)('the console in a browser, offline', () => {
 
   beforeAll(async () => {
     tdb = await openTestDatabase();
-    t = buildApp(tdb.db);
+    // A signing key, so that acme can upload a certificate package.
+    t = buildApp(tdb.db, { LICENSE_SIGNING_KEY: SIGNING_PEM });
     // Everything happens on a fixed day: the console asks the app's clock, as every service does.
     t.setNow('2026-08-20T10:00:00Z');
     await provision(t, 'acme', [1001, 1002]);
@@ -131,6 +133,14 @@ describe.skipIf(!haveChromium)('the console in a browser, offline', () => {
     expect((await ext.leave(joined[0]!)).status).toBeLessThan(300);
     expect((await t.admin('PUT', '/v1/customers/acme/limits', { pcu: 5 })).status).toBe(200);
     expect((await t.admin('PUT', '/v1/projects/1001/limits', { pcu: 2 })).status).toBe(200);
+
+    // Certificates: acme uploads a package (two agent certificates, one platform), binds one to its agent.
+    const acmeSide = certificateCustomer(t, basicOf(await projectCredentials(tdb.db, '1001')));
+    const uploaded = await acmeSide.upload(await issue(t, 'acme', [{ type: 'agent', validityDays: 30, count: 2 }, { type: 'platform', validityDays: 90 }]));
+    expect(uploaded.status, JSON.stringify(uploaded.body)).toBe(200);
+    expect((await acmeSide.registerAgent('support-bot-1')).status).toBe(200);
+    const agentCertificate = uploaded.body.data.certificates.find((x: { type: string }) => x.type === 'agent').id;
+    expect((await acmeSide.bind(agentCertificate, 'support-bot-1')).status).toBe(200);
 
     // Webhooks: an endpoint whose receiver answers 500 to everything (its deliveries fail for good,
     // after one retry), and one disabled by hand.
@@ -309,6 +319,16 @@ describe.skipIf(!haveChromium)('the console in a browser, offline', () => {
       expect(await texts(page, '#pcu tbody td:nth-child(2)')).toEqual([acmePcu.live, ...projectPcu.map((p) => p.live)]);
       expect(await texts(page, '#pcu tbody td:nth-child(3)')).toEqual([acmePcu.pcu, ...projectPcu.map((p) => p.pcu ?? 'no limit')]);
       expect(projectPcu.map((p) => p.pcu)).toEqual(['2', null]);
+      // Certificates, platform and agents, as the vendor's read of them has it.
+      const certs = await api('/v1/customers/acme/certificates');
+      expect(certs.data).toHaveLength(3);
+      expect(await page.locator('#certificate-count').textContent()).toBe(certs.count);
+      expect(await texts(page, '#certificates tbody td:nth-child(1)')).toEqual(certs.data.map((x: { id: string }) => x.id));
+      expect(await texts(page, '#certificates tbody td:nth-child(5)')).toEqual(certs.data.map((x: { status: string }) => x.status));
+      expect(await texts(page, '#certificates tbody td:nth-child(8)')).toEqual(certs.data.map((x: { expiresAt: string | null }) => (x.expiresAt === null ? '' : x.expiresAt.replace('T', ' ').replace(/(\.\d+)?Z$/, ' UTC'))));
+      expect(await texts(page, '#agents tbody td:nth-child(1)')).toEqual(['support-bot-1']);
+      expect(await page.locator('#agents').textContent()).toContain(certs.agents[0].expiresAt.replace('T', ' ').replace(/(\.\d+)?Z$/, ' UTC'));
+      expect(await page.locator('#platform').textContent()).toContain(certs.platform.active ? 'active' : 'inactive');
       const liveSessions = await api('/v1/sessions?customerId=acme&live=true');
       expect(liveSessions.data).toHaveLength(1);
       expect(await page.locator('#live-count').textContent()).toBe(liveSessions.count);

@@ -216,3 +216,15 @@ export const sessions = z.object({
     }),
   ),
 });
+
+const expiry = { active: z.boolean(), expiresAt: text.nullable(), permanent: z.boolean() };
+export const customerCertificates = z.object({
+  count: num,
+  next: text.nullable(),
+  data: z.array(
+    z.object({ id: text, type: text, mode: text, validityDays: num.nullable(), status: text, agentId: text.nullable(), activatedAt: text.nullable(), expiresAt: text.nullable() }),
+  ),
+  platform: z.object({ ...expiry, unlimitedAgents: z.boolean() }),
+  agents: z.array(z.object({ ...expiry, agentId: text, registeredAt: text, unlimited: z.boolean() })),
+  agentsMore: z.boolean(),
+});
