@@ -8,6 +8,7 @@ import { setupTestApp } from './helpers/setup.ts';
 import { extClient, skuAndPid } from './helpers/ext.ts';
 import { startReceiver, waitFor } from './helpers/receiver.ts';
 import { DeliveryWorker } from '../src/notifications/worker.ts';
+import { AppMetrics } from '../src/ops/metrics.ts';
 
 const ctx = setupTestApp({ env: { LICENSE_RATE_LIMIT: '0' } });
 
@@ -176,5 +177,18 @@ describe('GET /metrics', () => {
     expect(value((await scrape()).text, 'ext_sessions_live')).toBe(3);
     expect((await ext.leave(ids[0]!)).status).toBeLessThan(300);
     expect(value((await scrape()).text, 'ext_sessions_live')).toBe(2);
+  });
+
+  it('answers the scrape when the live-session count fails or hangs, keeping its last value', async () => {
+    let answer: () => Promise<number> = async () => 4;
+    const m = new AppMetrics({ liveSessions: () => answer() });
+    expect(value((await m.scrape()).text, 'ext_sessions_live')).toBe(4);
+    answer = () => Promise.reject(new Error('database down'));
+    m.webhookDelivery('failed');
+    const failed = (await m.scrape()).text;
+    expect(value(failed, 'ext_sessions_live')).toBe(4);
+    expect(value(failed, 'webhook_deliveries_total{outcome="failed"}')).toBe(1);
+    answer = () => new Promise<number>(() => {});
+    expect(value((await m.scrape()).text, 'ext_sessions_live')).toBe(4);
   });
 });

@@ -12,6 +12,9 @@ export interface PoolStats {
   waiting: number;
 }
 
+/** How long a scrape waits for the live-session count (one small read) before it answers without it. */
+const LIVE_SESSIONS_WAIT_MS = 1000;
+
 /** The signature failures counted by reason: the codes Agora's signature check answers. */
 const SIGNATURE_CODES = new Set(['invalid_signature', 'unknown_api_key', 'repeated_parameter']);
 
@@ -111,8 +114,20 @@ export class AppMetrics implements Observer {
       name: 'ext_sessions_live',
       help: 'Extension sessions not yet ended, on every instance (the runtime keeps the count per customer)',
       registers: [this.registry],
+      // A database that fails or hangs must not take the rest of the scrape with it: after
+      // LIVE_SESSIONS_WAIT_MS the gauge keeps its last value.
       async collect() {
-        if (live) this.set(await live());
+        if (!live) return;
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), LIVE_SESSIONS_WAIT_MS)));
+        try {
+          const n = await Promise.race([live(), late]);
+          if (n !== undefined) this.set(n);
+        } catch {
+          // Kept: the last value read.
+        } finally {
+          clearTimeout(timer);
+        }
       },
     });
     const heavy = opts.heavyReadsRunning;
