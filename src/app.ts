@@ -29,6 +29,7 @@ import { metricsRoutes } from './ops/metrics.routes.ts';
 import { extensionRoutes } from './runtime/extension.routes.ts';
 import { grantRoutes } from './runtime/grant.routes.ts';
 import { runtimeVendorRoutes } from './runtime/vendor.routes.ts';
+import { liveSessionsTotal } from './runtime/limits.service.ts';
 import { consoleErrorPage, consoleRoutes } from './console/console.routes.tsx';
 import { pendingCorrectionsRoutes } from './usage/pending-corrections.routes.ts';
 
@@ -40,7 +41,7 @@ export function createApp(deps: AppDeps) {
   app.use('*', requestLog({ log: deps.log }), deadline(deps.config.requestDeadlineMs, { log: deps.log }));
   // Metrics and the log of Agora's requests: one of each per app, nothing global (tests build many).
   // (heavyReads is read at scrape time, once the app is built.)
-  const metrics = new AppMetrics({ poolStats: () => poolStatsOf(deps.db), heavyReadsRunning: () => heavyReads.running });
+  const metrics = new AppMetrics({ poolStats: () => poolStatsOf(deps.db), heavyReadsRunning: () => heavyReads.running, liveSessions: () => liveSessionsTotal(deps.db) });
   app.use('*', metrics.middleware());
   const agoraLog = new AgoraRequestLog(deps.db, {
     capacity: deps.config.agoraLogBuffer,
@@ -157,8 +158,8 @@ export function createApp(deps: AppDeps) {
     }
     return rendered;
   });
-  // main.ts writes what the log holds before it closes the database.
-  return Object.assign(app, { agoraLog });
+  // main.ts writes what the log holds before it closes the database, and gives the webhook worker's attempts to the metrics.
+  return Object.assign(app, { agoraLog, metrics });
 }
 
 export type App = ReturnType<typeof createApp>;

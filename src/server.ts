@@ -44,7 +44,7 @@ export async function startServer(config: Config): Promise<void> {
   const clock = () => new Date();
   const app = createApp({ db: database.db, config, apiKeys: creds.apiKeys, adminToken: creds.adminToken, log, clock, signingKeys: signing.keys, signatureFailures });
   // Webhook deliveries and the jobs due by time (reminders): every instance runs them (docs/webhooks.md).
-  const notifications: Notifications | null = config.webhooks.worker ? startNotifications(database.db, config, { log, clock, signatureFailures }) : null;
+  const notifications: Notifications | null = config.webhooks.worker ? startNotifications(database.db, config, { log, clock, signatureFailures, onAttempt: (o) => app.metrics.webhookDelivery(o) }) : null;
   // Silent extension sessions and overage (src/runtime/maintenance.ts): a job of the scheduler; an
   // instance that runs no scheduler (NOTIFICATIONS_WORKER=off) still runs it on its own, as before.
   const stopRuntimeMaintenance = notifications ? () => {} : startRuntimeMaintenance(database.db, config.extMaintenanceIntervalMs, clock, log);

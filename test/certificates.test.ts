@@ -273,6 +273,37 @@ describe('platform and agents', () => {
   });
 });
 
+describe('GET /v1/customers/{customerId}/certificates (the vendor)', () => {
+  it("reads what the customer's license API lists: certificates by id, the platform, the agents", async () => {
+    const w = await world();
+    expect((await w.c1.upload(await issue(ctx.t, 'c1', [{ type: 'agent', validityDays: 30, count: 2 }, { type: 'platform', validityDays: 90 }]))).status).toBe(200);
+    expect((await w.c1.registerAgent('bot-1')).status).toBe(200);
+    const own = await w.c1.certificates();
+    await w.c1.bind(own.body.data.list.find((c: { type: string }) => c.type === 'agent').id, 'bot-1');
+    const get = async (path: string) => {
+      const r = await ctx.t.admin('GET', path);
+      return { status: r.status, body: (await r.json()) as any };
+    };
+    const vendor = await get('/v1/customers/c1/certificates');
+    expect(vendor.status).toBe(200);
+    const customerSide = await w.c1.certificates();
+    const platform = await w.c1.platform();
+    expect(vendor.body.count).toBe(3);
+    expect(vendor.body.data).toEqual(customerSide.body.data.list);
+    expect(vendor.body.platform).toEqual(platform.body.data.platform);
+    expect(vendor.body.agents).toEqual(platform.body.data.agents);
+    expect(vendor.body.agentsMore).toBe(false);
+    // Keyset pages by id; another customer's are not there.
+    const first = await get('/v1/customers/c1/certificates?size=2');
+    expect(first.body.data).toEqual(vendor.body.data.slice(0, 2));
+    const second = await get(`/v1/customers/c1/certificates?size=2&after=${first.body.next}`);
+    expect(second.body.data).toEqual(vendor.body.data.slice(2));
+    expect((await get('/v1/customers/c2/certificates')).body).toMatchObject({ count: 0, data: [], agents: [], platform: { active: false } });
+    expect((await get('/v1/customers/nobody/certificates')).body.error.code).toBe('unknown_customer');
+    expect((await ctx.t.app.request('/v1/customers/c1/certificates')).status).toBe(401);
+  });
+});
+
 describe('GET /ext/v1/entitlements', () => {
   it("answers the platform's and the agent's licence to the project's credentials", async () => {
     const w = await world();

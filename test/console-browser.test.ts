@@ -8,7 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JsonNumber, parseExactJson, type ExactJson } from '../src/cli/poller/exact-json.ts';
 import { ADMIN, buildApp, DAY, dayStart, provision, type TestApp } from './helpers/app.ts';
 import { openTestDatabase, type TestDatabase } from './helpers/db.ts';
-import { buy, catalogue, licenseClient, TRIAL_PID } from './helpers/license.ts';
+import { buy, catalogue, licenseClient, projectCredentials, TRIAL_PID } from './helpers/license.ts';
+import { basicOf, customer as certificateCustomer, issue, SIGNING_PEM } from './helpers/certificates.ts';
+import { extClient } from './helpers/ext.ts';
+import { startReceiver, waitFor, type Receiver } from './helpers/receiver.ts';
+import { DeliveryWorker } from '../src/notifications/worker.ts';
 
 /**
  * The vendor console in a real browser (Debian's Chromium), with every request off this machine
@@ -41,6 +45,7 @@ describe.skipIf(!haveChromium)('the console in a browser, offline', () => {
   let server: ServerType;
   let base: string;
   let browser: Browser;
+  let failingReceiver: Receiver;
   const refused: string[] = [];
 
   const api = async (path: string): Promise<any> => {
@@ -75,7 +80,8 @@ describe.skipIf(!haveChromium)('the console in a browser, offline', () => {
 
   beforeAll(async () => {
     tdb = await openTestDatabase();
-    t = buildApp(tdb.db);
+    // A signing key, so that acme can upload a certificate package.
+    t = buildApp(tdb.db, { LICENSE_SIGNING_KEY: SIGNING_PEM });
     // Everything happens on a fixed day: the console asks the app's clock, as every service does.
     t.setNow('2026-08-20T10:00:00Z');
     await provision(t, 'acme', [1001, 1002]);
@@ -113,6 +119,52 @@ describe.skipIf(!haveChromium)('the console in a browser, offline', () => {
     expect((await t.agoraSend('PUT', '/customers/acme/projects/1002/deactivate', {})).status).toBe(200);
     expect((await t.agoraGet('/customers/acme/license', {})).status).toBe(200);
 
+    // Licenses at run time: two devices of acme's project 1001 join, one leaves; PCU limits set.
+    expect((await licensing.activate('1001', TRIAL_PID, 'device-0002')).status).toBe(200);
+    const licensed = await api('/v1/licenses?customerId=acme');
+    const ext = await extClient(() => t, tdb.db, '1001');
+    const joined: string[] = [];
+    for (const l of licensed.data as { license: string; licenseKey: string }[]) {
+      const j = await ext.join({ license: l.license, licenseKey: l.licenseKey, media: 'audio+video', platform: 'android' });
+      expect(j.status, JSON.stringify(j.body)).toBe(201);
+      joined.push(j.body.sessionId);
+    }
+    expect(joined).toHaveLength(2);
+    expect((await ext.leave(joined[0]!)).status).toBeLessThan(300);
+    expect((await t.admin('PUT', '/v1/customers/acme/limits', { pcu: 5 })).status).toBe(200);
+    expect((await t.admin('PUT', '/v1/projects/1001/limits', { pcu: 2 })).status).toBe(200);
+
+    // Certificates: acme uploads a package (two agent certificates, one platform), binds one to its agent.
+    const acmeSide = certificateCustomer(t, basicOf(await projectCredentials(tdb.db, '1001')));
+    const uploaded = await acmeSide.upload(await issue(t, 'acme', [{ type: 'agent', validityDays: 30, count: 2 }, { type: 'platform', validityDays: 90 }]));
+    expect(uploaded.status, JSON.stringify(uploaded.body)).toBe(200);
+    expect((await acmeSide.registerAgent('support-bot-1')).status).toBe(200);
+    const agentCertificate = uploaded.body.data.certificates.find((x: { type: string }) => x.type === 'agent').id;
+    expect((await acmeSide.bind(agentCertificate, 'support-bot-1')).status).toBe(200);
+
+    // Webhooks: an endpoint whose receiver answers 500 to everything (its deliveries fail for good,
+    // after one retry), and one disabled by hand.
+    failingReceiver = await startReceiver((_n, _req, res) => {
+      res.statusCode = 500;
+      res.end('down for maintenance');
+    });
+    const hook = async (url: string) => {
+      const r = await t.admin('POST', '/v1/webhook-endpoints', { url, events: ['customer.provisioned'] });
+      expect(r.status).toBe(201);
+      return ((await r.json()) as { id: string }).id;
+    };
+    await hook(failingReceiver.url);
+    const off = await hook('http://127.0.0.1:9/never');
+    expect((await t.admin('PATCH', `/v1/webhook-endpoints/${off}`, { enabled: false })).status).toBe(200);
+    const worker = new DeliveryWorker(tdb.db, { clock: () => new Date(NOW), log: () => {}, retryScheduleMs: [0], timeoutMs: 5000, concurrency: 4, pollMs: 20, allowPrivate: true });
+    worker.start();
+    try {
+      // acme's and globex's customer.provisioned: two deliveries, each failed twice.
+      await waitFor(async () => (await api('/v1/webhook-deliveries?status=failed')).data.length === 2, 60_000, 'two failed deliveries');
+    } finally {
+      await worker.stop();
+    }
+
     await new Promise<void>((resolve) => {
       server = serve({ fetch: t.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve());
     });
@@ -122,6 +174,7 @@ describe.skipIf(!haveChromium)('the console in a browser, offline', () => {
   afterAll(async () => {
     await browser?.close();
     await new Promise((resolve) => server?.close(resolve));
+    await failingReceiver?.close();
     await tdb?.close();
   });
 
@@ -157,6 +210,19 @@ describe.skipIf(!haveChromium)('the console in a browser, offline', () => {
       expect(pollRows[0]).toContain(summary.usage.last.at.replace('T', ' ').replace(/(\.\d+)?Z$/, ' UTC'));
       expect(pollRows[1]).toContain('/bill');
       expect(pollRows[2]).toContain('/customers/acme/license');
+      // Failing webhooks: the endpoints failing or disabled, and the deliveries failed for good.
+      const endpoints = await api('/v1/webhook-endpoints');
+      const failingEps = endpoints.data.filter((e: { enabled: boolean; failingSince: string | null }) => e.enabled && e.failingSince !== null);
+      const disabledEps = endpoints.data.filter((e: { enabled: boolean }) => !e.enabled);
+      expect([failingEps.length, disabledEps.length]).toEqual([1, 1]);
+      expect(await page.locator('#webhooks-failing .figure').textContent()).toBe(String(failingEps.length));
+      expect(await page.locator('#webhooks-disabled .figure').textContent()).toBe(String(disabledEps.length));
+      const failedDeliveries = await api('/v1/webhook-deliveries?status=failed');
+      expect(await page.locator('#webhooks-failed .figure').textContent()).toBe(String(failedDeliveries.data.length));
+      expect(await texts(page, '#failing-endpoints tbody td:nth-child(1)')).toEqual([...disabledEps, ...failingEps].map((e: { id: string }) => e.id));
+      expect(await texts(page, '#failed-deliveries tbody td:nth-child(1)')).toEqual(failedDeliveries.data.map((d: { id: string }) => d.id));
+      expect(await texts(page, '#failed-deliveries tbody td:nth-child(4)')).toEqual(failedDeliveries.data.map((d: { attempts: string }) => d.attempts));
+      expect(await page.locator('#failed-deliveries').textContent()).toContain(' · 500');
       mkdirSync(dirname(SCREENSHOT), { recursive: true });
       await page.screenshot({ path: SCREENSHOT, fullPage: true });
 
@@ -245,6 +311,29 @@ describe.skipIf(!haveChromium)('the console in a browser, offline', () => {
       const activations = await api('/v1/licenses?customerId=acme');
       expect(await texts(page, '#activations tbody td:nth-child(1)')).toEqual(activations.data.map((l: { license: string }) => l.license));
       expect(await page.locator('#expiring').textContent()).toContain('2026-11-20');
+      // Sessions and PCU in use, per customer and per project, as the runtime's API has them.
+      const acmePcu = await api('/v1/customers/acme/limits');
+      expect(acmePcu).toMatchObject({ live: '1', pcu: '5' });
+      const projectPcu = await Promise.all(['1001', '1002'].map((p) => api(`/v1/projects/${p}/limits`)));
+      expect(await texts(page, '#pcu tbody td:nth-child(1)')).toEqual(['customer acme', 'project 1001', 'project 1002']);
+      expect(await texts(page, '#pcu tbody td:nth-child(2)')).toEqual([acmePcu.live, ...projectPcu.map((p) => p.live)]);
+      expect(await texts(page, '#pcu tbody td:nth-child(3)')).toEqual([acmePcu.pcu, ...projectPcu.map((p) => p.pcu ?? 'no limit')]);
+      expect(projectPcu.map((p) => p.pcu)).toEqual(['2', null]);
+      // Certificates, platform and agents, as the vendor's read of them has it.
+      const certs = await api('/v1/customers/acme/certificates');
+      expect(certs.data).toHaveLength(3);
+      expect(await page.locator('#certificate-count').textContent()).toBe(certs.count);
+      expect(await texts(page, '#certificates tbody td:nth-child(1)')).toEqual(certs.data.map((x: { id: string }) => x.id));
+      expect(await texts(page, '#certificates tbody td:nth-child(5)')).toEqual(certs.data.map((x: { status: string }) => x.status));
+      expect(await texts(page, '#certificates tbody td:nth-child(8)')).toEqual(certs.data.map((x: { expiresAt: string | null }) => (x.expiresAt === null ? '' : x.expiresAt.replace('T', ' ').replace(/(\.\d+)?Z$/, ' UTC'))));
+      expect(await texts(page, '#agents tbody td:nth-child(1)')).toEqual(['support-bot-1']);
+      expect(await page.locator('#agents').textContent()).toContain(certs.agents[0].expiresAt.replace('T', ' ').replace(/(\.\d+)?Z$/, ' UTC'));
+      expect(await page.locator('#platform').textContent()).toContain(certs.platform.active ? 'active' : 'inactive');
+      const liveSessions = await api('/v1/sessions?customerId=acme&live=true');
+      expect(liveSessions.data).toHaveLength(1);
+      expect(await page.locator('#live-count').textContent()).toBe(liveSessions.count);
+      expect(await texts(page, '#live-sessions tbody td:nth-child(1)')).toEqual(liveSessions.data.map((x: { sessionId: string }) => x.sessionId));
+      expect(await texts(page, '#live-sessions tbody td:nth-child(9)')).toEqual(liveSessions.data.map((x: { minutes: string }) => x.minutes));
 
       // Sign out: the session is gone, and the next page asks to sign in again.
       await Promise.all([page.waitForURL((u) => u.pathname === '/console/sign-in'), page.click('text=Sign out')]);

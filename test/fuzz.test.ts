@@ -317,6 +317,7 @@ function bases(): Base[] {
     { method: 'POST', route: '/dabiz/license/v2/certificates/{id}/bind', auth: 'basic', path: { id: known.agentCertificate }, body: { json: { agentId: 'fz-agent-1' } } },
     { method: 'GET', route: '/dabiz/license/v2/platform', auth: 'basic', query: { after: 'a', size: '10' } },
     { method: 'DELETE', route: '/dabiz/license/v2/agents/{agentId}', auth: 'basic', path: { agentId: 'fz-agent-del' } },
+    { method: 'GET', route: '/v1/customers/{customerId}/certificates', auth: 'admin', path: { customerId: 'c1' }, query: { after: 'crt_', size: '10' } },
     // Licenses at run time (src/runtime): the extension API, Agora's license grants, the vendor's view.
     { method: 'POST', route: '/ext/v1/sessions', auth: 'basic', body: { json: { license: known.license, licenseKey: 'dev-1', media: 'audio+video', platform: 'ios', channel: 'room', userId: 'u1' } } },
     { method: 'POST', route: '/ext/v1/sessions/{sessionId}/heartbeat', auth: 'basic', path: { sessionId: known.sessionId } },

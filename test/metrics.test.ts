@@ -5,8 +5,12 @@ import { buildApp, DAY, dayStart, KEY, provision } from './helpers/app.ts';
 import { onPostgres } from './helpers/db.ts';
 import { buy, catalogue, licenseClient, projectCredentials, TRIAL_PID } from './helpers/license.ts';
 import { setupTestApp } from './helpers/setup.ts';
+import { extClient, skuAndPid } from './helpers/ext.ts';
+import { startReceiver, waitFor } from './helpers/receiver.ts';
+import { DeliveryWorker } from '../src/notifications/worker.ts';
+import { AppMetrics } from '../src/ops/metrics.ts';
 
-const ctx = setupTestApp();
+const ctx = setupTestApp({ env: { LICENSE_RATE_LIMIT: '0' } });
 
 /** The value of one series in Prometheus text (undefined: not there). */
 function value(text: string, series: string): number | undefined {
@@ -111,5 +115,80 @@ describe('GET /metrics', () => {
     expect(JSON.parse(none.text).error.code).toBe('unauthorized');
     expect((await scrape(t, { authorization: 'Bearer wrong-token-000000000' })).status).toBe(401);
     expect((await scrape(t, { authorization: `Bearer ${token}` })).status).toBe(200);
+  });
+
+  it('reports webhook deliveries by outcome, and live extension sessions from the runtime counters', async () => {
+    const t = ctx.t;
+    // One receiver fails its first attempt then answers 200; the other always fails (one retry, then failed for good).
+    const flaky = await startReceiver((n, _req, res) => {
+      res.statusCode = n === 1 ? 500 : 200;
+      res.end();
+    });
+    const down = await startReceiver((_n, _req, res) => {
+      res.statusCode = 503;
+      res.end();
+    });
+    try {
+      for (const url of [flaky.url, down.url]) expect((await t.admin('POST', '/v1/webhook-endpoints', { url, events: ['customer.provisioned'] })).status).toBe(201);
+      await t.agoraSend('POST', '/customers/new', { customerId: 'c-hook', planId: 'basic' });
+      const w = new DeliveryWorker(ctx.tdb.db, {
+        clock: () => new Date(),
+        log: () => {},
+        retryScheduleMs: [50],
+        timeoutMs: 5000,
+        concurrency: 4,
+        pollMs: 20,
+        allowPrivate: true,
+        onAttempt: (o) => t.app.metrics.webhookDelivery(o),
+      });
+      w.start();
+      try {
+        const count = async (outcome: string) => value((await scrape()).text, `webhook_deliveries_total{outcome="${outcome}"}`) ?? 0;
+        await waitFor(async () => (await count('delivered')) === 1 && (await count('failed')) === 1, 60_000, 'both deliveries settled');
+      } finally {
+        await w.stop();
+      }
+      const text = (await scrape()).text;
+      expect(value(text, 'webhook_deliveries_total{outcome="delivered"}')).toBe(1);
+      expect(value(text, 'webhook_deliveries_total{outcome="retry"}')).toBe(2);
+      expect(value(text, 'webhook_deliveries_total{outcome="failed"}')).toBe(1);
+      // The API agrees: one delivered, one failed.
+      const list = (await (await t.admin('GET', '/v1/webhook-deliveries')).json()) as { data: { status: string }[] };
+      expect(list.data.map((d) => d.status).sort()).toEqual(['delivered', 'failed']);
+    } finally {
+      await flaky.close();
+      await down.close();
+    }
+
+    t.setNow(new Date('2027-03-10T12:00:00Z'));
+    await provision(t, 'c1', [101, 102]);
+    const pid = await skuAndPid(t, 'av', { mediaType: 3 });
+    await buy(t, 'c1', pid, 3);
+    const api = licenseClient(t, { basic: await projectCredentials(ctx.tdb.db, '101') });
+    const licenses: string[] = [];
+    for (const device of ['dev-1', 'dev-2', 'dev-3']) licenses.push((await api.activate('101', pid, device)).body.data.license);
+    const ext = await extClient(() => ctx.t, ctx.tdb.db, '101');
+    const ids: string[] = [];
+    for (const [i, license] of licenses.entries()) {
+      const j = await ext.join({ license, licenseKey: `dev-${i + 1}`, media: 'audio+video', platform: 'android' });
+      expect(j.status, JSON.stringify(j.body)).toBe(201);
+      ids.push(j.body.sessionId);
+    }
+    expect(value((await scrape()).text, 'ext_sessions_live')).toBe(3);
+    expect((await ext.leave(ids[0]!)).status).toBeLessThan(300);
+    expect(value((await scrape()).text, 'ext_sessions_live')).toBe(2);
+  });
+
+  it('answers the scrape when the live-session count fails or hangs, keeping its last value', async () => {
+    let answer: () => Promise<number> = async () => 4;
+    const m = new AppMetrics({ liveSessions: () => answer() });
+    expect(value((await m.scrape()).text, 'ext_sessions_live')).toBe(4);
+    answer = () => Promise.reject(new Error('database down'));
+    m.webhookDelivery('failed');
+    const failed = (await m.scrape()).text;
+    expect(value(failed, 'ext_sessions_live')).toBe(4);
+    expect(value(failed, 'webhook_deliveries_total{outcome="failed"}')).toBe(1);
+    answer = () => new Promise<number>(() => {});
+    expect(value((await m.scrape()).text, 'ext_sessions_live')).toBe(4);
   });
 });

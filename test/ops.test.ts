@@ -90,6 +90,7 @@ describe('operations', () => {
         '/metrics',
         '/v1/licenses/expiring',
         '/v1/usage/pending-corrections',
+        '/v1/customers/{customerId}/certificates',
       ].sort(),
     );
     const params = doc.paths['/usage'].get.parameters.map((p: any) => p.name).sort();

@@ -15,7 +15,7 @@ export const agentIdSchema = z
   .max(64, 'agentId is at most 64 characters')
   .regex(/^[A-Za-z0-9._:-]+$/, "agentId may hold letters, digits, '.', '_', ':' and '-' only")
   .openapi({ example: 'support-bot-1' });
-const certificateId = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'id must be a certificate id (1–64 letters, digits, ".", "_" or "-")');
+export const certificateId = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'id must be a certificate id (1–64 letters, digits, ".", "_" or "-")');
 const size = z
   .string()
   .regex(/^\d{1,4}$/, 'size must be a whole number from 1 to 1000')
@@ -37,13 +37,13 @@ const errors = {
 };
 const security = [{ projectBasic: [] }];
 
-const expiryView = (e: Expiry, now: Date) => ({ active: isActive(e, now), expiresAt: e.permanent ? null : (e.expiresAt?.toISOString() ?? null), permanent: e.permanent });
-const expiryShape = z.object({
+export const expiryView = (e: Expiry, now: Date) => ({ active: isActive(e, now), expiresAt: e.permanent ? null : (e.expiresAt?.toISOString() ?? null), permanent: e.permanent });
+export const expiryShape = z.object({
   active: z.boolean(),
   expiresAt: z.string().nullable().openapi({ description: 'RFC 3339; null when permanent or never licensed' }),
   permanent: z.boolean(),
 });
-const certificateView = z.object({
+export const certificateView = z.object({
   id: z.string(),
   type: z.enum(['platform', 'agent', 'platform-unlimited']),
   mode: z.string(),

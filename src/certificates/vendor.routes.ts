@@ -5,7 +5,10 @@ import { useEnvelope } from '../http/envelope.ts';
 import { adminAuth, limitBody } from '../http/middleware.ts';
 import { newRouter } from '../http/router.ts';
 import { customerIdSchema, projectIdSchema } from '../ids.ts';
-import { findProject } from '../provisioning/provisioning.repository.ts';
+import { findCustomer, findProject } from '../provisioning/provisioning.repository.ts';
+import { certificateId, certificateView, expiryShape, expiryView } from './certificates.routes.ts';
+import * as certificatesRepo from './certificates.repository.ts';
+import { agentExpiry, platformExpiry, statusOf } from './certificates.service.ts';
 import type { SigningKeys } from './keys.ts';
 import { LicenseFiles, licenseUrlOf, projectOfToken, rotateToken } from './license-file.ts';
 import { CERTIFICATE_TYPES, issuePackage, MAX_PACKAGE_CERTIFICATES, modeSchema, validityDaysSchema } from './package.ts';
@@ -45,6 +48,7 @@ export function certificateVendorRoutes(deps: AppDeps & { signingKeys?: SigningK
   router.use('/license-files/:token', useEnvelope('vendor'));
   router.use('/v1/certificate-packages', useEnvelope('vendor'), adminAuth({ token: deps.adminToken }), limitBody(64 * 1024));
   router.use('/v1/projects/:projectId/license-file/rotate', useEnvelope('vendor'), adminAuth({ token: deps.adminToken }), limitBody(1024));
+  router.use('/v1/customers/:customerId/certificates', useEnvelope('vendor'), adminAuth({ token: deps.adminToken }), limitBody(1024));
 
   router.openapi(
     createRoute({
@@ -155,6 +159,90 @@ export function certificateVendorRoutes(deps: AppDeps & { signingKeys?: SigningK
       const text = await files.fileOf(keysOf(deps.signingKeys), project, deps.clock());
       c.header('cache-control', 'no-store');
       return c.text(text, 200);
+    },
+  );
+  // What the customer's license API lists (GET /dabiz/license/v2/certificates and /v2/platform),
+  // read by the vendor: the console's licenses page. Keyset pages of the customer's own rows.
+  const AGENTS_SHOWN = 100;
+  router.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/customers/{customerId}/certificates',
+      tags: ['Certificates'],
+      summary: "A customer's certificates, platform and agents (read only)",
+      description: `The certificates by id (walk them with \`after\` = the previous page's \`next\`), the platform's expiry, and the first ${AGENTS_SHOWN} agents by id (deleted ones are not listed; \`agentsMore\`: there are more).`,
+      security: [{ adminToken: [] }],
+      request: {
+        params: z.object({ customerId: customerIdSchema }),
+        query: z.object({
+          after: certificateId.optional(),
+          size: z
+            .string()
+            .regex(/^\d{1,3}$/, 'size must be a whole number from 1 to 100')
+            .transform(Number)
+            .refine((n) => n >= 1 && n <= 100, 'size must be a whole number from 1 to 100')
+            .optional(),
+        }),
+      },
+      responses: {
+        200: {
+          description: "the customer's certificates",
+          content: {
+            'application/json': {
+              schema: z.object({
+                customerId: z.string(),
+                count: z.number().int(),
+                data: z.array(certificateView),
+                next: z.string().nullable(),
+                platform: expiryShape.extend({ unlimitedAgents: z.boolean() }),
+                agents: z.array(expiryShape.extend({ agentId: z.string(), registeredAt: z.string(), unlimited: z.boolean() })),
+                agentsMore: z.boolean(),
+              }),
+            },
+          },
+        },
+        400: errorContent('bad input'),
+        401: errorContent('no or wrong admin token'),
+        404: errorContent('unknown customer'),
+      },
+    }),
+    async (c) => {
+      const { customerId } = c.req.valid('param');
+      const q = c.req.valid('query');
+      const limit = q.size ?? 100;
+      if (!(await findCustomer(deps.db, customerId))) throw new AppError('unknown_customer', `Customer ${customerId} is not provisioned`);
+      const now = deps.clock();
+      const [rows, count, platform, agents] = await Promise.all([
+        certificatesRepo.listCertificates(deps.db, customerId, q.after, limit),
+        certificatesRepo.countCertificates(deps.db, customerId),
+        certificatesRepo.findPlatform(deps.db, customerId),
+        certificatesRepo.listAgents(deps.db, customerId, undefined, AGENTS_SHOWN + 1),
+      ]);
+      const unlimitedAgents = platform !== undefined && (platform.unlimited_permanent || (platform.unlimited_until !== null && platform.unlimited_until > now));
+      return c.json(
+        {
+          customerId,
+          count,
+          data: rows.map((r) => ({
+            id: r.id,
+            type: r.type,
+            mode: r.mode,
+            validityDays: r.validity_days,
+            status: statusOf(r, r.agent_deleted_at, now),
+            agentId: r.agent_id,
+            activatedAt: r.activated_at?.toISOString() ?? null,
+            expiresAt: r.expires_at?.toISOString() ?? null,
+            packageId: r.package_id,
+          })),
+          next: rows.length === limit ? rows[rows.length - 1]!.id : null,
+          platform: { ...expiryView(platformExpiry(platform), now), unlimitedAgents },
+          agents: agents
+            .slice(0, AGENTS_SHOWN)
+            .map((a) => ({ agentId: a.agent_id, registeredAt: a.registered_at.toISOString(), unlimited: a.unlimited, ...expiryView(agentExpiry(a, platform), now) })),
+          agentsMore: agents.length > AGENTS_SHOWN,
+        },
+        200,
+      );
     },
   );
   return router;

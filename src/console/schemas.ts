@@ -172,3 +172,59 @@ export const agoraSummary = z.object({ usage: kindSummary, bill: kindSummary, li
 
 const pendingKind = z.object({ events: num, quantity: num, projects: num });
 export const pendingCorrections = z.object({ usage: pendingKind, bill: pendingKind });
+
+// Webhooks (GET /v1/webhook-endpoints, /v1/webhook-deliveries) and licenses at run time (GET /v1/sessions, /v1/…/limits).
+
+export const webhookEndpoints = z.object({
+  data: z.array(z.object({ id: text, url: text, events: z.array(text), enabled: z.boolean(), disabledReason: text.nullable(), failingSince: text.nullable() })),
+});
+export type WebhookEndpointRow = z.infer<typeof webhookEndpoints>['data'][number];
+export const webhookDeliveries = z.object({
+  data: z.array(
+    z.object({
+      id: text,
+      eventId: text,
+      type: text,
+      endpointId: text,
+      status: text,
+      attempts: num,
+      createdAt: text,
+      attemptLog: z.array(z.object({ at: text, httpStatus: num.nullable(), error: text.nullable() })),
+    }),
+  ),
+  next: text.nullable(),
+});
+
+export const pcu = z.object({ pcu: num.nullable(), live: num });
+export const sessions = z.object({
+  count: num,
+  countExact: z.boolean(),
+  next: text.nullable(),
+  data: z.array(
+    z.object({
+      sessionId: text,
+      customerId: text,
+      projectId: text,
+      license: text.nullable(),
+      licenseKey: text,
+      media: text,
+      platform: text,
+      startedAt: text,
+      lastHeartbeatAt: text,
+      live: z.boolean(),
+      minutes: text,
+    }),
+  ),
+});
+
+const expiry = { active: z.boolean(), expiresAt: text.nullable(), permanent: z.boolean() };
+export const customerCertificates = z.object({
+  count: num,
+  next: text.nullable(),
+  data: z.array(
+    z.object({ id: text, type: text, mode: text, validityDays: num.nullable(), status: text, agentId: text.nullable(), activatedAt: text.nullable(), expiresAt: text.nullable() }),
+  ),
+  platform: z.object({ ...expiry, unlimitedAgents: z.boolean() }),
+  agents: z.array(z.object({ ...expiry, agentId: text, registeredAt: text, unlimited: z.boolean() })),
+  agentsMore: z.boolean(),
+});

@@ -4,7 +4,7 @@ import type { Logger } from '../http/context.ts';
 import { runtimeMaintenance } from '../runtime/maintenance.ts';
 import { Scheduler } from './scheduler.ts';
 import type { SignatureFailureCounter } from './signature-failures.ts';
-import { DeliveryWorker } from './worker.ts';
+import { DeliveryWorker, type DeliveryOutcome } from './worker.ts';
 
 export interface Notifications {
   worker: DeliveryWorker;
@@ -13,7 +13,7 @@ export interface Notifications {
 }
 
 /** The delivery worker and the scheduler of one instance (every instance runs both). */
-export function startNotifications(db: Db, config: Config, deps: { log: Logger; clock: () => Date; signatureFailures?: SignatureFailureCounter }): Notifications {
+export function startNotifications(db: Db, config: Config, deps: { log: Logger; clock: () => Date; signatureFailures?: SignatureFailureCounter; onAttempt?: (outcome: DeliveryOutcome) => void }): Notifications {
   const w = config.webhooks;
   const worker = new DeliveryWorker(db, {
     clock: deps.clock,
@@ -23,6 +23,7 @@ export function startNotifications(db: Db, config: Config, deps: { log: Logger; 
     concurrency: w.concurrency,
     pollMs: w.pollMs,
     allowPrivate: w.allowPrivate || config.nodeEnv !== 'production',
+    ...(deps.onAttempt ? { onAttempt: deps.onAttempt } : {}),
   });
   const scheduler = new Scheduler(db, {
     clock: deps.clock,

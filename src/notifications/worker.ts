@@ -17,7 +17,12 @@ export interface WorkerOptions {
   allowPrivate: boolean;
   /** An endpoint that has only failed for this long is disabled. */
   disableAfterMs?: number;
+  /** Told each attempt once it is recorded (the app's metrics). */
+  onAttempt?: (outcome: DeliveryOutcome) => void;
 }
+
+/** What a recorded attempt made of its delivery: delivered, to be tried again (`retry`), or failed for good. */
+export type DeliveryOutcome = 'delivered' | 'retry' | 'failed';
 
 const FIVE_DAYS_MS = 5 * 86_400_000;
 const FANOUT_BATCH = 500;
@@ -92,7 +97,13 @@ export function deliveryBody(c: Pick<Claimed, 'event_id' | 'type' | 'data' | 'cr
  * its disabling after 5 days of nothing but failures), in one statement. The delivery changes only
  * if it is still the attempt this instance claimed (`attempts` unchanged).
  */
-export async function recordAttempt(db: Db, c: { id: string; attempts: number }, r: SendResult, at: Date, opts: { retryScheduleMs: number[]; disableAfterMs: number }): Promise<void> {
+export async function recordAttempt(
+  db: Db,
+  c: { id: string; attempts: number },
+  r: SendResult,
+  at: Date,
+  opts: { retryScheduleMs: number[]; disableAfterMs: number },
+): Promise<DeliveryOutcome> {
   const retryIn = opts.retryScheduleMs[c.attempts - 1];
   const status = r.ok ? 'delivered' : retryIn === undefined ? 'failed' : 'pending';
   const next = new Date(at.getTime() + (r.ok || retryIn === undefined ? 0 : retryIn));
@@ -114,6 +125,7 @@ export async function recordAttempt(db: Db, c: { id: string; attempts: number },
         else ep.disabled_reason end,
       updated_at = case when not ${r.ok} and ep.failing_since <= ${disableBefore} then ${at} else ep.updated_at end
     where ep.id = (select endpoint_id from d) and (ep.failing_since is not null or not ${r.ok})`.execute(db);
+  return status === 'pending' ? 'retry' : status;
 }
 
 /** The secrets a delivery is signed with now: the new one, and the old one during its 24 h. */
@@ -215,7 +227,8 @@ export class DeliveryWorker {
     };
     const result = await send(c.url, headers, body, { timeoutMs: this.opts.timeoutMs, allowPrivate: this.opts.allowPrivate });
     try {
-      await recordAttempt(this.db, c, result, this.opts.clock(), { retryScheduleMs: this.opts.retryScheduleMs, disableAfterMs: this.opts.disableAfterMs ?? FIVE_DAYS_MS });
+      const outcome = await recordAttempt(this.db, c, result, this.opts.clock(), { retryScheduleMs: this.opts.retryScheduleMs, disableAfterMs: this.opts.disableAfterMs ?? FIVE_DAYS_MS });
+      this.opts.onAttempt?.(outcome);
     } catch (err) {
       // Not recorded: the lease runs out and the delivery is attempted again (at least once).
       this.opts.log({ at: new Date().toISOString(), level: 'warn', event: 'webhook_record_failed', deliveryId: c.id, error: err instanceof Error ? err.message : String(err) });

@@ -3,6 +3,7 @@ import { matchedRoutes } from 'hono/route';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AgoraRequestEntry } from '../agora-log/agora-log.ts';
 import type { AppEnv } from '../http/context.ts';
+import type { DeliveryOutcome } from '../notifications/worker.ts';
 import { observerScope, type Observer } from './observe.ts';
 
 /** What /metrics reads of the database pool (src/db/pool-gate.ts): absent on the embedded database. */
@@ -10,6 +11,9 @@ export interface PoolStats {
   inUse: number;
   waiting: number;
 }
+
+/** How long a scrape waits for the live-session count (one small read) before it answers without it. */
+const LIVE_SESSIONS_WAIT_MS = 1000;
 
 /** The signature failures counted by reason: the codes Agora's signature check answers. */
 const SIGNATURE_CODES = new Set(['invalid_signature', 'unknown_api_key', 'repeated_parameter']);
@@ -78,7 +82,14 @@ export class AppMetrics implements Observer {
     registers: [this.registry],
   });
 
-  constructor(opts: { poolStats?: () => PoolStats | undefined; heavyReadsRunning?: () => number }) {
+  readonly webhookDeliveries = new Counter({
+    name: 'webhook_deliveries_total',
+    help: "Webhook delivery attempts recorded by this instance's worker, by outcome (delivered, retry: failed and tried again later, failed: failed for good)",
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(opts: { poolStats?: () => PoolStats | undefined; heavyReadsRunning?: () => number; liveSessions?: () => Promise<number> }) {
     const pool = opts.poolStats;
     new Gauge({
       name: 'db_pool_connections_in_use',
@@ -96,6 +107,27 @@ export class AppMetrics implements Observer {
       collect() {
         const s = pool?.();
         if (s) this.set(s.waiting);
+      },
+    });
+    const live = opts.liveSessions;
+    new Gauge({
+      name: 'ext_sessions_live',
+      help: 'Extension sessions not yet ended, on every instance (the runtime keeps the count per customer)',
+      registers: [this.registry],
+      // A database that fails or hangs must not take the rest of the scrape with it: after
+      // LIVE_SESSIONS_WAIT_MS the gauge keeps its last value.
+      async collect() {
+        if (!live) return;
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), LIVE_SESSIONS_WAIT_MS)));
+        try {
+          const n = await Promise.race([live(), late]);
+          if (n !== undefined) this.set(n);
+        } catch {
+          // Kept: the last value read.
+        } finally {
+          clearTimeout(timer);
+        }
       },
     });
     const heavy = opts.heavyReadsRunning;
@@ -118,6 +150,11 @@ export class AppMetrics implements Observer {
     if (outcome.accepted) this.usageEventsTotal.inc({ outcome: 'accepted' }, outcome.accepted);
     if (outcome.duplicates) this.usageEventsTotal.inc({ outcome: 'duplicate' }, outcome.duplicates);
     if (outcome.rejected) this.usageEventsTotal.inc({ outcome: 'rejected' }, outcome.rejected);
+  }
+
+  /** One attempt the webhook worker recorded (src/notifications/worker.ts). */
+  webhookDelivery(outcome: DeliveryOutcome): void {
+    this.webhookDeliveries.inc({ outcome });
   }
 
   /** An entry of Agora's request log (src/agora-log/), once answered. */

@@ -71,3 +71,17 @@ export async function licenseMinutes(db: Db, license: string, now: Date) {
     overageMinutesBilled: minutesOf(m?.billed_seconds ?? '0'),
   };
 }
+
+/**
+ * Sessions not yet ended on every instance, for /metrics: the runtime's per-customer counters
+ * (`ext_limits.live`, one row per customer that ever joined), never a count of `ext_sessions`.
+ * Silent sessions count until they are ended (by the sweep, within its interval).
+ */
+export async function liveSessionsTotal(db: Db): Promise<number> {
+  const r = await db
+    .selectFrom('ext_limits')
+    .select((eb) => eb.fn.coalesce(eb.fn.sum<string>('live'), eb.val('0')).as('n'))
+    .where('scope', '=', 'customer')
+    .executeTakeFirstOrThrow();
+  return Number(r.n);
+}

@@ -2,7 +2,17 @@ import type { Hono } from 'hono';
 import { qs } from '../api.ts';
 import { html, type ConsoleEnv, type PageDeps } from '../context.ts';
 import { Empty, NextLink, Num, Page, when } from '../layout.tsx';
-import { licenses, pids, quotas, skus, type LicenseRow } from '../schemas.ts';
+import { customer, customerCertificates, licenses, pcu, pids, quotas, sessions, skus, type LicenseRow } from '../schemas.ts';
+
+/** A customer's projects whose PCU the page reads (one call each): the first ones, by the customer's order. */
+const PCU_PROJECTS_SHOWN = 50;
+
+/** A PCU limit as shown: null is no limit. */
+const limitText = (v: string | null) => (v === null ? 'no limit' : v);
+
+/** An expiry as shown: permanent, a time, or never licensed. */
+const expiryText = (e: { active: boolean; expiresAt: string | null; permanent: boolean }) =>
+  `${e.active ? 'active' : 'inactive'}${e.permanent ? ', permanent' : e.expiresAt === null ? '' : `, until ${when(e.expiresAt)}`}`;
 
 /** The expiring calendar's horizon, as on the overview. */
 export const EXPIRING_DAYS = 45;
@@ -82,13 +92,21 @@ export function licensePages(router: Hono<ConsoleEnv>, { api }: PageDeps) {
   router.get('/licenses', async (c) => {
     const customerId = c.req.query('customerId') || undefined;
     const after = c.req.query('after') || undefined;
-    const [skuList, pidList, expiring, quota, activations] = await Promise.all([
+    const id = customerId === undefined ? undefined : encodeURIComponent(customerId);
+    const [skuList, pidList, expiring, quota, activations, customerPcu, detail, live, certs] = await Promise.all([
       api.get('/v1/skus', skus),
       api.get('/v1/pids', pids),
       api.get(`/v1/licenses/expiring${qs({ days: EXPIRING_DAYS, customerId, size: 100 })}`, licenses),
       customerId === undefined ? undefined : api.get(`/v1/license-quotas${qs({ customerId })}`, quotas),
       customerId === undefined ? undefined : api.get(`/v1/licenses${qs({ customerId, after, size: 100 })}`, licenses),
+      // An unknown customer has no limits and no projects (404): those sections say so.
+      id === undefined ? undefined : api.find(`/v1/customers/${id}/limits`, pcu),
+      id === undefined ? undefined : api.find(`/v1/customers/${id}`, customer),
+      customerId === undefined ? undefined : api.get(`/v1/sessions${qs({ customerId, live: 'true', size: 100 })}`, sessions),
+      id === undefined ? undefined : api.find(`/v1/customers/${id}/certificates${qs({ after: c.req.query('certificatesAfter') || undefined })}`, customerCertificates),
     ]);
+    const projectIds = (detail?.projects ?? []).slice(0, PCU_PROJECTS_SHOWN).map((p) => p.projectId);
+    const projectPcu = await Promise.all(projectIds.map(async (p) => ({ projectId: p, pcu: await api.get(`/v1/projects/${encodeURIComponent(p)}/limits`, pcu) })));
     return html(
       c,
       <Page title="Licenses" current="/console/licenses" csrf={c.get('csrf')}>
@@ -183,6 +201,153 @@ export function licensePages(router: Hono<ConsoleEnv>, { api }: PageDeps) {
             <h3>Activations ({activations.countExact ? activations.count : `more than ${activations.count}`})</h3>
             {activations.data.length === 0 ? <Empty>No activations.</Empty> : <LicenseTable id="activations" rows={activations.data} />}
             <NextLink href={activations.next === null ? null : `/console/licenses${qs({ customerId, after: activations.next })}`} />
+          </>
+        )}
+        {customerId === undefined ? null : (
+          <>
+            <h3>Sessions and PCU in use</h3>
+            {customerPcu === undefined ? (
+              <Empty>Customer {customerId} is not provisioned.</Empty>
+            ) : (
+              <table id="pcu">
+                <thead>
+                  <tr>
+                    <th>Scope</th>
+                    <th class="num">Live sessions (PCU in use)</th>
+                    <th class="num">PCU limit</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  <tr data-scope="customer">
+                    <td>customer {customerId}</td>
+                    <Num value={customerPcu.live} />
+                    <td class="num">{limitText(customerPcu.pcu)}</td>
+                  </tr>
+                  {projectPcu.map((p) => (
+                    <tr data-scope={`project-${p.projectId}`}>
+                      <td>project {p.projectId}</td>
+                      <Num value={p.pcu.live} />
+                      <td class="num">{limitText(p.pcu.pcu)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
+            {(detail?.projects.length ?? 0) > PCU_PROJECTS_SHOWN ? <p class="muted">The first {PCU_PROJECTS_SHOWN} projects are shown.</p> : null}
+            {live === undefined ? null : (
+              <>
+                <h3>
+                  Live sessions (<span id="live-count">{live.countExact ? live.count : `more than ${live.count}`}</span>)
+                </h3>
+                {live.data.length === 0 ? (
+                  <Empty>No session is live.</Empty>
+                ) : (
+                  <table id="live-sessions">
+                    <thead>
+                      <tr>
+                        <th>Session</th>
+                        <th>Project</th>
+                        <th>License</th>
+                        <th>Device</th>
+                        <th>Media</th>
+                        <th>Platform</th>
+                        <th>Started</th>
+                        <th>Last heartbeat</th>
+                        <th class="num">Minutes</th>
+                      </tr>
+                    </thead>
+                    <tbody>
+                      {live.data.map((s) => (
+                        <tr>
+                          <td>{s.sessionId}</td>
+                          <td>{s.projectId}</td>
+                          <td>{s.license ?? 'grant'}</td>
+                          <td>{s.licenseKey}</td>
+                          <td>{s.media}</td>
+                          <td>{s.platform}</td>
+                          <td>{when(s.startedAt)}</td>
+                          <td>{when(s.lastHeartbeatAt)}</td>
+                          <Num value={s.minutes} />
+                        </tr>
+                      ))}
+                    </tbody>
+                  </table>
+                )}
+                {live.next === null ? null : <p class="muted">The first {live.data.length} are shown.</p>}
+              </>
+            )}
+          </>
+        )}
+        {certs === undefined ? null : (
+          <>
+            <h3>Certificates, platform and agents</h3>
+            <p id="platform">
+              Platform: {expiryText(certs.platform)}
+              {certs.platform.unlimitedAgents ? ' · agents unlimited' : ''}
+            </p>
+            <h4>
+              Certificates (<span id="certificate-count">{certs.count}</span>)
+            </h4>
+            {certs.data.length === 0 ? (
+              <Empty>No certificates uploaded.</Empty>
+            ) : (
+              <table id="certificates">
+                <thead>
+                  <tr>
+                    <th>Certificate</th>
+                    <th>Type</th>
+                    <th>Mode</th>
+                    <th class="num">Days</th>
+                    <th>Status</th>
+                    <th>Agent</th>
+                    <th>Activated</th>
+                    <th>Expires</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {certs.data.map((x) => (
+                    <tr>
+                      <td>{x.id}</td>
+                      <td>{x.type}</td>
+                      <td>{x.mode}</td>
+                      <td class="num">{x.validityDays ?? 'permanent'}</td>
+                      <td>{x.status}</td>
+                      <td>{x.agentId ?? ''}</td>
+                      <td>{when(x.activatedAt)}</td>
+                      <td>{when(x.expiresAt)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
+            <NextLink href={certs.next === null ? null : `/console/licenses${qs({ customerId, certificatesAfter: certs.next })}`} />
+            <h4>Agents</h4>
+            {certs.agents.length === 0 ? (
+              <Empty>No agents registered.</Empty>
+            ) : (
+              <table id="agents">
+                <thead>
+                  <tr>
+                    <th>Agent</th>
+                    <th>Registered</th>
+                    <th>Licensed</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {certs.agents.map((a) => (
+                    <tr>
+                      <td>{a.agentId}</td>
+                      <td>{when(a.registeredAt)}</td>
+                      <td>
+                        {expiryText(a)}
+                        {a.unlimited ? ' · unlimited' : ''}
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
+            {certs.agentsMore ? <p class="muted">The first {certs.agents.length} agents are shown.</p> : null}
           </>
         )}
         <h2>

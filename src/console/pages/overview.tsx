@@ -4,8 +4,12 @@ import { dayNumberOf, dayText, monthLabel, monthNumberOf } from '../../periods.t
 import { qs } from '../api.ts';
 import { html, type ConsoleEnv, type PageDeps } from '../context.ts';
 import { Empty, Page, when } from '../layout.tsx';
-import { agoraRequests as agoraRequestsPage, agoraSummary, licenses, pendingCorrections, usageDaily, type AgoraRequestRow } from '../schemas.ts';
+import { agoraRequests as agoraRequestsPage, agoraSummary, licenses, pendingCorrections, usageDaily, webhookDeliveries, webhookEndpoints, type AgoraRequestRow } from '../schemas.ts';
 import { EXPIRING_DAYS, ExpiringCalendar } from './licenses.tsx';
+
+/** The failed deliveries the overview counts (one page of the delivery log) and lists. */
+const FAILED_DELIVERIES_COUNTED = 100;
+const FAILED_DELIVERIES_SHOWN = 10;
 
 /** The kinds of Agora's requests the overview reports, in this order. */
 const POLL_KINDS = ['usage', 'bill', 'license', 'provisioning'] as const;
@@ -42,12 +46,17 @@ export function overviewPage(router: Hono<ConsoleEnv>, { api, clock }: PageDeps)
     const yesterday = dayText(today - 1);
     const dayBefore = dayText(today - 2);
     const lastMonth = monthLabel(monthNumberOf(now) - 1);
-    const [daily, polls, pending, expiring] = await Promise.all([
+    const [daily, polls, pending, expiring, endpoints, failed] = await Promise.all([
       api.get(`/v1/usage/daily${qs({ from: dayBefore, to: yesterday })}`, usageDaily),
       api.get('/v1/agora-requests/summary', agoraSummary),
       api.get('/v1/usage/pending-corrections', pendingCorrections),
       api.get(`/v1/licenses/expiring${qs({ days: EXPIRING_DAYS, size: 20 })}`, licenses),
+      api.get('/v1/webhook-endpoints', webhookEndpoints),
+      api.get(`/v1/webhook-deliveries${qs({ status: 'failed', limit: FAILED_DELIVERIES_COUNTED })}`, webhookDeliveries),
     ]);
+    const failingEndpoints = endpoints.data.filter((e) => e.enabled && e.failingSince !== null);
+    const disabledEndpoints = endpoints.data.filter((e) => !e.enabled);
+    const urlOf = new Map(endpoints.data.map((e) => [e.id, e.url]));
     const of = (day: string) => daily.data.find((d) => d.day === day) ?? { day, quantity: '0', projects: '0' };
     const y = of(yesterday);
     const b = of(dayBefore);
@@ -131,6 +140,83 @@ export function overviewPage(router: Hono<ConsoleEnv>, { api, clock }: PageDeps)
             </p>
           </div>
         </div>
+        <h2>Webhooks</h2>
+        <div class="cards">
+          <div class="card" id="webhooks-failing">
+            <div class="muted">Endpoints failing</div>
+            <div class="figure">{failingEndpoints.length}</div>
+            <div class="muted">of {endpoints.data.length} registered</div>
+          </div>
+          <div class="card" id="webhooks-disabled">
+            <div class="muted">Endpoints disabled</div>
+            <div class="figure">{disabledEndpoints.length}</div>
+          </div>
+          <div class="card" id="webhooks-failed">
+            <div class="muted">Deliveries failed for good</div>
+            <div class="figure">{failed.next === null ? failed.data.length : `${failed.data.length} or more`}</div>
+            <div class="muted">retries spent</div>
+          </div>
+        </div>
+        {failingEndpoints.length + disabledEndpoints.length === 0 ? null : (
+          <table id="failing-endpoints">
+            <thead>
+              <tr>
+                <th>Endpoint</th>
+                <th>URL</th>
+                <th>State</th>
+              </tr>
+            </thead>
+            <tbody>
+              {[...disabledEndpoints, ...failingEndpoints].map((e) => (
+                <tr class="diff">
+                  <td>{e.id}</td>
+                  <td>{e.url}</td>
+                  <td>
+                    {e.enabled ? (
+                      <>
+                        <span class="bad">failing</span> since {when(e.failingSince)}
+                      </>
+                    ) : (
+                      <>
+                        <span class="bad">disabled</span>
+                        {e.disabledReason ? ` · ${e.disabledReason}` : ' by hand'}
+                      </>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+        {failed.data.length === 0 ? null : (
+          <table id="failed-deliveries">
+            <thead>
+              <tr>
+                <th>Delivery</th>
+                <th>Event</th>
+                <th>Endpoint</th>
+                <th class="num">Attempts</th>
+                <th>Last attempt</th>
+              </tr>
+            </thead>
+            <tbody>
+              {failed.data.slice(0, FAILED_DELIVERIES_SHOWN).map((d) => {
+                const last = d.attemptLog[d.attemptLog.length - 1];
+                return (
+                  <tr>
+                    <td>{d.id}</td>
+                    <td>
+                      {d.type} <code>{d.eventId}</code>
+                    </td>
+                    <td>{urlOf.get(d.endpointId) ?? d.endpointId}</td>
+                    <td class="num">{d.attempts}</td>
+                    <td>{last === undefined ? '' : `${when(last.at)} · ${last.httpStatus ?? last.error ?? ''}`}</td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        )}
         <h2>Licenses expiring within {EXPIRING_DAYS} days</h2>
         <p>
           Licenses: <span id="expiring-count">{expiring.countExact ? expiring.count : `more than ${expiring.count}`}</span> ·{' '}
