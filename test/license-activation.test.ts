@@ -34,7 +34,12 @@ function refused(r: Answer, status: number, error: string, message: string) {
  * Every query this process sends to the database, at the driver: BEGIN and COMMIT count too.
  * Only the request under test runs while counting (tests of a file run one after another).
  */
-function countQueries(): { sql: string[] } {
+/**
+ * Counts the statements sent from here on. The log of Agora's requests (the world is provisioned
+ * through Agora's calls) is written first: its batch, flushed by a timer, is not the request's.
+ */
+async function countQueries(): Promise<{ sql: string[] }> {
+  await ctx.t.app.agoraLog.flush();
   const seen = { sql: [] as string[] };
   const record = (q: unknown) => seen.sql.push(typeof q === 'string' ? q : String((q as { text?: unknown }).text ?? q));
   if (onPostgres) {
@@ -146,7 +151,7 @@ describe('round trips', () => {
     expect((await w.p101.post('/v2/allocate', { appid: '101' }, { pid: TRIAL_PID, count: 1 })).status).toBe(200);
     expect((await w.p101.activate('101', TRIAL_PID, 'dev-0')).status).toBe(403); // warm: not listed
 
-    const seen = countQueries();
+    const seen = await countQueries();
     const r = await w.p101.activate('101', TRIAL_PID, 'dev-1');
     vi.restoreAllMocks();
     expect(r.status).toBe(200);
@@ -164,7 +169,7 @@ describe('round trips', () => {
       [() => w.p101.activate('101', TRIAL_PID, 'dev-2'), 403, 1],
       [() => w.admin.activate('101', TRIAL_PID, 'dev-1'), 200, 1],
     ] as const) {
-      const seen = countQueries();
+      const seen = await countQueries();
       const r = await call();
       vi.restoreAllMocks();
       expect(r.status).toBe(status);
@@ -182,7 +187,7 @@ describe('credentials from memory, the project active checked in the call', () =
     // The first is refused by the activation's own call, which makes this instance look the
     // project up again for the next: refused before the handler, by the lookup alone.
     for (const answeredBy of [/license_activate/, /from "projects"/]) {
-      const seen = countQueries();
+      const seen = await countQueries();
       const r = await w.p102.activate('101', TRIAL_PID, `dev-2`);
       vi.restoreAllMocks();
       refused(r, 401, 'unauthorized', 'Project 102 is deactivated; its credentials no longer work');
