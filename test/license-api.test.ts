@@ -386,7 +386,9 @@ describe('expiring licenses', () => {
     for (const k of ['a', 'b', 'c', 'd']) await w.p101.activate('101', TRIAL_PID, k);
     await w.p102.activate('102', TRIAL_PID, 'other-project');
     const day = 86_400_000;
-    const at = (ms: number) => new Date(Math.floor((Date.now() + ms) / 1000) * 1000);
+    // One reading of the clock: an expiry computed twice could straddle a second.
+    const now = Date.now();
+    const at = (ms: number) => new Date(Math.floor((now + ms) / 1000) * 1000);
     const set = (k: string, d: Date) => ctx.tdb.db.updateTable('licenses').set({ activated_at: new Date('2026-01-05T08:00:00Z'), expires_at: d }).where('license_key', '=', k).execute();
     await set('a', at(10 * day));
     await set('b', at(2 * day));
