@@ -31,9 +31,12 @@ export async function freePort(): Promise<number> {
  * server: `bin/start.js`, as `npm start` runs it), a TypeScript one through tsx (the ceilings). Its
  * stdout goes nowhere: the server's request log is written as in production, unread.
  */
+/** Extra options of the server's node, e.g. `BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'` (NODE_OPTIONS refuses --cpu-prof). */
+const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+
 export async function startService(entry: string, env: Record<string, string>, readyPath: string): Promise<Service> {
   const port = await freePort();
-  const child = spawn(process.execPath, entry.endsWith('.ts') ? ['--import', 'tsx', entry] : [entry], {
+  const child = spawn(process.execPath, [...nodeArgs, ...(entry.endsWith('.ts') ? ['--import', 'tsx', entry] : [entry])], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', ...env, PORT: String(port) },
     stdio: ['ignore', 'ignore', 'pipe'],

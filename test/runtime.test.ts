@@ -183,6 +183,19 @@ describe('sessions', () => {
     expect(m.body).toMatchObject({ month: '2027-03', minutesCap: 2, minutesUsed: '1.5', minutesLeft: '0.5', overage: 'block' });
   });
 
+  it('heartbeats of one session sent at once count its seconds once, to the session and its license', async () => {
+    const w = await world();
+    const s = (await w.p101.join(dev(w.lic.capped))).body.sessionId;
+    at(s0 + 30);
+    const answers = await Promise.all(Array.from({ length: 8 }, () => w.p101.heartbeat(s)));
+    for (const a of answers) expect(a.status).toBe(200);
+    for (const a of answers) expect(a.body).toMatchObject({ minutesUsed: '0.5', minutesLeft: '1.5', end: null });
+    at(s0 + 60);
+    expect((await w.p101.leave(s)).body).toEqual({ seconds: 60, minutes: '1' });
+    const m = await adminJson(ctx.t, 'GET', `/v1/licenses/${w.lic.capped}/minutes`);
+    expect(m.body).toMatchObject({ month: '2027-03', minutesUsed: '1', minutesLeft: '1' });
+  });
+
   it('end by silence as of the last heartbeat, and stop counting toward PCU', async () => {
     const w = await world();
     await ctx.t.admin('PUT', '/v1/customers/c1/limits', { pcu: 1 });
