@@ -301,6 +301,29 @@ describe('events', () => {
     expect(await eventsOf('project.provisioned')).toHaveLength(1);
   });
 
+  it('provisioning: a re-sent call (the same body again) stores no second event; a change does', async () => {
+    const body = { customerId: 'c1', planId: 'basic', customerName: 'Customer c1' };
+    const ok = async (method: 'POST' | 'PUT', path: string, b: Record<string, unknown>) => expect((await ctx.t.agoraSend(method, path, b)).status).toBe(200);
+    for (let i = 0; i < 3; i++) await ok('POST', '/customers/new', body);
+    for (let i = 0; i < 3; i++) await ok('POST', '/customers/c1/projects/new', { projectId: 11 });
+    expect(await eventsOf('customer.provisioned')).toHaveLength(1);
+    expect(await eventsOf('project.provisioned')).toHaveLength(1);
+    // A changed field is a change.
+    await ok('POST', '/customers/new', { ...body, customerEmail: 'c1@example.com' });
+    await ok('POST', '/customers/new', { ...body, customerEmail: 'c1@example.com' });
+    expect((await eventsOf('customer.provisioned')).map((d) => d.customerEmail ?? null)).toEqual([null, 'c1@example.com']);
+    for (let i = 0; i < 3; i++) await ok('PUT', '/customers/c1/projects/11/deactivate', {});
+    expect(await eventsOf('project.deactivated')).toEqual([{ customerId: 'c1', projectId: '11' }]);
+    // Re-enabling a deactivated project is a change; the same call again is not.
+    for (let i = 0; i < 2; i++) await ok('POST', '/customers/c1/projects/new', { projectId: 11 });
+    expect(await eventsOf('project.provisioned')).toHaveLength(2);
+    for (let i = 0; i < 3; i++) await ok('PUT', '/customers/c1/deactivate', {});
+    expect(await eventsOf('customer.deactivated')).toEqual([{ customerId: 'c1' }]);
+    // Reactivating the customer is a change, though every field is the same.
+    for (let i = 0; i < 2; i++) await ok('POST', '/customers/new', { ...body, customerEmail: 'c1@example.com' });
+    expect(await eventsOf('customer.provisioned')).toHaveLength(3);
+  });
+
   it('statement.fixed once per statement, usage.correction_carried when late usage is carried', async () => {
     await provision(ctx.t, 'c1', [1, 2, 3]);
     const D1 = dayStart('2025-06-18');

@@ -15,10 +15,13 @@ export const EVENT_TYPES = {
     data: '`statementId`, `windowStart`, `windowEnd`, `correctionTotal`, `projectCount`, `projects`: up to 100 of `{projectId, quantity}`',
     when: 'a fixed usage statement carries late usage of earlier windows',
   },
-  'customer.provisioned': { data: '`customerId`, `planId`, `customerName`, `customerEmail`, `customerPhone`, as Agora sent them', when: 'Agora provisions (or re-activates) a customer' },
-  'customer.deactivated': { data: '`customerId`', when: 'Agora deactivates a customer' },
-  'project.provisioned': { data: '`customerId`, `projectId`', when: 'Agora provisions (or re-enables) a project' },
-  'project.deactivated': { data: '`customerId`, `projectId`', when: 'Agora deactivates a project' },
+  'customer.provisioned': {
+    data: '`customerId`, `planId`, `customerName`, `customerEmail`, `customerPhone`, as Agora sent them',
+    when: 'Agora provisions, re-activates or changes a customer (a re-sent call changing nothing sends nothing)',
+  },
+  'customer.deactivated': { data: '`customerId`', when: 'Agora deactivates a customer (a repeat sends nothing)' },
+  'project.provisioned': { data: '`customerId`, `projectId`', when: 'Agora provisions (or re-enables) a project (a repeat sends nothing)' },
+  'project.deactivated': { data: '`customerId`, `projectId`', when: 'Agora deactivates a project (a repeat sends nothing)' },
   'license.activated': {
     data: '`license`, `licenseKey`, `pid`, `customerId`, `projectId`, `expiresAt`',
     when: 'a device license is activated (a repeated activation of the same key sends nothing)',
