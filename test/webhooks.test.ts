@@ -199,6 +199,32 @@ describe('deliveries', () => {
     expect(byStatus).toHaveLength(4);
   });
 
+  it('a hanging endpoint with many deliveries due holds at most 2 slots: a healthy endpoint beside it is delivered meanwhile', async () => {
+    const { emit } = await import('../src/notifications/outbox.ts');
+    const hanging = await receiver(() => {
+      /* never answers */
+    });
+    const fine = await receiver();
+    await register(hanging.url, ['customer.deactivated']);
+    await register(fine.url, ['project.deactivated']);
+    // The hanging endpoint's 20 deliveries are older: without a cap per endpoint they take every
+    // slot (4 here), and the healthy one waits for their timeout (60 s).
+    await ctx.tdb.db.transaction().execute(async (trx) => {
+      for (let i = 0; i < 20; i++) await emit(trx, 'customer.deactivated', { customerId: `h${i}` });
+    });
+    await ctx.tdb.db.transaction().execute(async (trx) => {
+      for (let i = 0; i < 6; i++) await emit(trx, 'project.deactivated', { customerId: 'c1', projectId: String(i) });
+    });
+    const started = Date.now();
+    worker(ctx.tdb.db, { timeoutMs: 60_000, concurrency: 4, perEndpoint: 2, retryScheduleMs: [] });
+    await waitFor(() => fine.received.length === 6, 45_000, 'the healthy endpoint');
+    expect(Date.now() - started).toBeLessThan(45_000);
+    // The hanging receiver still holds its requests: exactly two reached it, both unanswered.
+    expect(hanging.received).toHaveLength(2);
+    const pending = (await deliveries()).filter((d) => d.status === 'pending');
+    expect(pending).toHaveLength(20);
+  }, 90_000);
+
   it('checks the resolved address at delivery too: a loopback endpoint is refused when private addresses are not allowed', async () => {
     const rx = await receiver();
     await register(rx.url, ['customer.provisioned']);

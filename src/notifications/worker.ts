@@ -17,9 +17,13 @@ export interface WorkerOptions {
   allowPrivate: boolean;
   /** An endpoint that has only failed for this long is disabled. */
   disableAfterMs?: number;
+  /** Deliveries of one endpoint in flight at once (default DEFAULT_PER_ENDPOINT). */
+  perEndpoint?: number;
 }
 
 const FIVE_DAYS_MS = 5 * 86_400_000;
+/** Deliveries of one endpoint in flight at once (all instances together, claims not racing). */
+export const DEFAULT_PER_ENDPOINT = 2;
 const FANOUT_BATCH = 500;
 
 /** A claimed delivery with what sending it needs. */
@@ -62,17 +66,37 @@ export async function fanOut(db: Db, now: Date, limit = FANOUT_BATCH): Promise<n
  * in one autocommitted statement, so no transaction or connection is held while the receivers
  * answer. A lease that runs out (the instance died) makes the delivery due again: that attempt may
  * have reached the receiver, which then sees the event twice, with the same webhook-id.
+ *
+ * At most `perEndpoint` deliveries of one endpoint are in flight (leased) at once, counting the
+ * leases already out: a receiver that hangs, with thousands of deliveries due, holds that many
+ * slots for its timeout and the other endpoints' deliveries take the rest. Each enabled endpoint
+ * gives at most `perEndpoint` candidates (its oldest due, by index), so a claim costs
+ * O(endpoints × perEndpoint) whatever the backlog. Two instances claiming at the same moment do not
+ * see each other's leases (each skips the other's locked rows), so an endpoint can then have up to
+ * `perEndpoint` per instance in flight.
  */
-export async function claimDue(db: Db, now: Date, limit: number, leaseMs: number): Promise<Claimed[]> {
+export async function claimDue(db: Db, now: Date, limit: number, leaseMs: number, perEndpoint = DEFAULT_PER_ENDPOINT): Promise<Claimed[]> {
   const until = new Date(now.getTime() + leaseMs);
   const r = await sql<Claimed>`
-    with c as (
-      select d.id from webhook_deliveries d
-      join webhook_endpoints ep on ep.id = d.endpoint_id and ep.enabled
-      where d.status = 'pending' and d.next_attempt_at <= ${now} and (d.locked_until is null or d.locked_until <= ${now})
-      order by d.next_attempt_at
+    with cand as (
+      select ep.id as endpoint_id, x.id, x.next_attempt_at,
+        row_number() over (partition by ep.id order by x.next_attempt_at, x.id) as rank,
+        (select count(*) from webhook_deliveries l
+          where l.endpoint_id = ep.id and l.locked_until is not null and l.locked_until > ${now} and l.status = 'pending') as leased
+      from webhook_endpoints ep
+      cross join lateral (
+        select d.id, d.next_attempt_at from webhook_deliveries d
+        where d.endpoint_id = ep.id and d.status = 'pending' and d.next_attempt_at <= ${now}
+          and (d.locked_until is null or d.locked_until <= ${now})
+        order by d.next_attempt_at, d.id
+        limit ${perEndpoint}
+        for update of d skip locked
+      ) x
+      where ep.enabled
+    ), c as (
+      select id from cand where rank + leased <= ${perEndpoint}
+      order by next_attempt_at, id
       limit ${limit}
-      for update of d skip locked
     ), u as (
       update webhook_deliveries d set locked_until = ${until}, attempts = d.attempts + 1
       from c where d.id = c.id
@@ -184,7 +208,7 @@ export class DeliveryWorker {
         worked = (await fanOut(this.db, now)) > 0;
         const free = this.opts.concurrency - this.inFlight.size;
         if (free > 0) {
-          const claimed = await claimDue(this.db, now, free, this.leaseMs);
+          const claimed = await claimDue(this.db, now, free, this.leaseMs, this.opts.perEndpoint ?? DEFAULT_PER_ENDPOINT);
           for (const c of claimed) this.track(this.attempt(c));
           worked ||= claimed.length > 0;
         }
