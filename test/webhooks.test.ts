@@ -372,11 +372,39 @@ describe('events', () => {
         correctionTotal: '7.5',
         projectCount: 2,
         projects: [
-          { projectId: '1', quantity: '0.5' },
-          { projectId: '3', quantity: '7' },
+          { projectId: '1', quantity: '0.5', windowCount: 1, windows: [{ windowStart: '2025-06-18T00:00:00.000Z', windowEnd: '2025-06-19T00:00:00.000Z', quantity: '0.5' }] },
+          { projectId: '3', quantity: '7', windowCount: 1, windows: [{ windowStart: '2025-06-18T00:00:00.000Z', windowEnd: '2025-06-19T00:00:00.000Z', quantity: '7' }] },
         ],
       },
     ]);
+    expect(fixed[0].windowEnd).toBe('2025-06-19T00:00:00.000Z');
+    // Late usage of two earlier days, carried by a shorter window (the whole fix): per project, the
+    // quantity of each day it belonged to.
+    const D3 = D2 + DAY;
+    await send([
+      { id: 'e5', projectId: 1, quantity: '1.25', occurredAt: D1 + 500 },
+      { id: 'e6', projectId: 1, quantity: '2', occurredAt: D2 + 500 },
+      { id: 'e7', projectId: 1, quantity: '0.75', occurredAt: D2 + 600 },
+    ]);
+    expect((await ctx.t.agoraGet('/usage', { fromTs: D3, toTs: D3 + 3599, pageNum: 1, limit: 100 })).status).toBe(200);
+    const carried = await eventsOf('usage.correction_carried');
+    expect(carried).toHaveLength(2);
+    expect(carried[1]).toMatchObject({
+      // Exact digits as the database sums them.
+      correctionTotal: '4.00',
+      projectCount: 1,
+      projects: [
+        {
+          projectId: '1',
+          quantity: '4.00',
+          windowCount: 2,
+          windows: [
+            { windowStart: '2025-06-18T00:00:00.000Z', windowEnd: '2025-06-19T00:00:00.000Z', quantity: '1.25' },
+            { windowStart: '2025-06-19T00:00:00.000Z', windowEnd: '2025-06-20T00:00:00.000Z', quantity: '2.75' },
+          ],
+        },
+      ],
+    });
   });
 
   it('creating an event costs one small insert: under 1 ms beyond a trivial round trip to the database', async () => {

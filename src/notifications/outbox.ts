@@ -12,7 +12,7 @@ export const EVENT_TYPES = {
     when: 'a usage or bill statement is fixed (the first time Agora or the vendor asks for its window)',
   },
   'usage.correction_carried': {
-    data: '`statementId`, `windowStart`, `windowEnd`, `correctionTotal`, `projectCount`, `projects`: up to 100 of `{projectId, quantity}`',
+    data: '`statementId`, `windowStart`, `windowEnd`, `correctionTotal`, `projectCount`, `projects`: up to 100 of `{projectId, quantity, windowCount, windows}`, `windows` up to 31 of `{windowStart, windowEnd, quantity}`: the UTC days the late usage belonged to',
     when: 'a fixed usage statement carries late usage of earlier windows',
   },
   'customer.provisioned': {
