@@ -17,13 +17,17 @@ export interface WorkerOptions {
   allowPrivate: boolean;
   /** An endpoint that has only failed for this long is disabled. */
   disableAfterMs?: number;
-  /** Deliveries of one endpoint in flight at once (default DEFAULT_PER_ENDPOINT). */
+  /** Deliveries of one endpoint in flight at once (default: `defaultPerEndpoint(concurrency)`). */
   perEndpoint?: number;
 }
 
 const FIVE_DAYS_MS = 5 * 86_400_000;
-/** Deliveries of one endpoint in flight at once (all instances together, claims not racing). */
-export const DEFAULT_PER_ENDPOINT = 2;
+/**
+ * Deliveries of one endpoint in flight at once, unless set: half the slots, so one hanging
+ * receiver leaves the other half to the other endpoints, and a burst to one healthy endpoint still
+ * has half the slots (2 would make 10,000 deliveries to one receiver several times slower).
+ */
+export const defaultPerEndpoint = (concurrency: number) => Math.max(1, Math.floor(concurrency / 2));
 const FANOUT_BATCH = 500;
 
 /** A claimed delivery with what sending it needs. */
@@ -69,13 +73,14 @@ export async function fanOut(db: Db, now: Date, limit = FANOUT_BATCH): Promise<n
  *
  * At most `perEndpoint` deliveries of one endpoint are in flight (leased) at once, counting the
  * leases already out: a receiver that hangs, with thousands of deliveries due, holds that many
- * slots for its timeout and the other endpoints' deliveries take the rest. Each enabled endpoint
+ * slots for its timeout and the other endpoints' deliveries take the rest (all instances together,
+ * when claims do not race). Each enabled endpoint
  * gives at most `perEndpoint` candidates (its oldest due, by index), so a claim costs
  * O(endpoints × perEndpoint) whatever the backlog. Two instances claiming at the same moment do not
  * see each other's leases (each skips the other's locked rows), so an endpoint can then have up to
  * `perEndpoint` per instance in flight.
  */
-export async function claimDue(db: Db, now: Date, limit: number, leaseMs: number, perEndpoint = DEFAULT_PER_ENDPOINT): Promise<Claimed[]> {
+export async function claimDue(db: Db, now: Date, limit: number, leaseMs: number, perEndpoint: number): Promise<Claimed[]> {
   const until = new Date(now.getTime() + leaseMs);
   const r = await sql<Claimed>`
     with cand as (
@@ -208,7 +213,7 @@ export class DeliveryWorker {
         worked = (await fanOut(this.db, now)) > 0;
         const free = this.opts.concurrency - this.inFlight.size;
         if (free > 0) {
-          const claimed = await claimDue(this.db, now, free, this.leaseMs, this.opts.perEndpoint ?? DEFAULT_PER_ENDPOINT);
+          const claimed = await claimDue(this.db, now, free, this.leaseMs, this.opts.perEndpoint ?? defaultPerEndpoint(this.opts.concurrency));
           for (const c of claimed) this.track(this.attempt(c));
           worked ||= claimed.length > 0;
         }
