@@ -159,6 +159,8 @@ export class DeliveryWorker {
   private running = false;
   private readonly inFlight = new Set<Promise<void>>();
   private wake: (() => void) | null = null;
+  /** A finished attempt wakes the loop once this few are left in flight (Infinity: any). */
+  private wakeAt = Infinity;
   private loop: Promise<void> | null = null;
   private readonly leaseMs: number;
 
@@ -208,6 +210,7 @@ export class DeliveryWorker {
         continue;
       }
       let worked = false;
+      let capped = false;
       try {
         const now = this.opts.clock();
         worked = (await fanOut(this.db, now)) > 0;
@@ -216,12 +219,20 @@ export class DeliveryWorker {
           const claimed = await claimDue(this.db, now, free, this.leaseMs, this.opts.perEndpoint ?? defaultPerEndpoint(this.opts.concurrency));
           for (const c of claimed) this.track(this.attempt(c));
           worked ||= claimed.length > 0;
+          // Fewer than the free slots while some are in flight: the per-endpoint cap (or an empty
+          // queue). Claiming again at every finished attempt would be one claim per delivery (a
+          // burst to one endpoint 4 times slower); the next claim waits for half of them.
+          capped = claimed.length < free && this.inFlight.size > 0;
         }
       } catch (err) {
         this.opts.log({ at: new Date().toISOString(), level: 'warn', event: 'webhook_worker_error', error: err instanceof Error ? err.message : String(err) });
       }
       if (!this.running) break;
-      if (!worked) await this.sleep(this.opts.pollMs);
+      if (capped) {
+        this.wakeAt = Math.floor(this.inFlight.size / 2);
+        await this.sleep(this.opts.pollMs);
+        this.wakeAt = Infinity;
+      } else if (!worked) await this.sleep(this.opts.pollMs);
     }
   }
 
@@ -229,7 +240,7 @@ export class DeliveryWorker {
     this.inFlight.add(p);
     void p.finally(() => {
       this.inFlight.delete(p);
-      this.wake?.();
+      if (this.inFlight.size <= this.wakeAt) this.wake?.();
     });
   }
 
