@@ -77,6 +77,8 @@ export interface WebhookConfig {
   retrySchedule: number[];
   timeoutMs: number;
   concurrency: number;
+  /** Deliveries of one endpoint in flight at once (default: half of `concurrency`). */
+  perEndpoint?: number;
   pollMs: number;
   /** Delivered events are deleted this long after they were created. */
   retentionDays: number;
@@ -178,6 +180,7 @@ const envSchema = z
     WEBHOOK_RETRY_SCHEDULE: secondsList(1, 30 * 86_400, 20).default([5, 300, 1800, 7200, 18_000, 36_000, 36_000]),
     WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
     WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+    WEBHOOK_CONCURRENCY_PER_ENDPOINT: z.coerce.number().int().min(1).max(256).optional(),
     WEBHOOK_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(500),
     WEBHOOK_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(7),
     REMINDER_DAYS: secondsList(1, 3650, 50).default([45, 30, 15, 7, 6, 5, 4, 3, 2, 1]),
@@ -269,6 +272,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       retrySchedule: e.WEBHOOK_RETRY_SCHEDULE,
       timeoutMs: e.WEBHOOK_TIMEOUT_MS,
       concurrency: e.WEBHOOK_CONCURRENCY,
+      perEndpoint: e.WEBHOOK_CONCURRENCY_PER_ENDPOINT,
       pollMs: e.WEBHOOK_POLL_MS,
       retentionDays: e.WEBHOOK_RETENTION_DAYS,
       reminderDays: [...new Set(e.REMINDER_DAYS)].sort((a, b) => b - a),

@@ -199,6 +199,32 @@ describe('deliveries', () => {
     expect(byStatus).toHaveLength(4);
   });
 
+  it('a hanging endpoint with many deliveries due holds at most 2 slots: a healthy endpoint beside it is delivered meanwhile', async () => {
+    const { emit } = await import('../src/notifications/outbox.ts');
+    const hanging = await receiver(() => {
+      /* never answers */
+    });
+    const fine = await receiver();
+    await register(hanging.url, ['customer.deactivated']);
+    await register(fine.url, ['project.deactivated']);
+    // The hanging endpoint's 20 deliveries are older: without a cap per endpoint they take every
+    // slot (4 here), and the healthy one waits for their timeout (60 s).
+    await ctx.tdb.db.transaction().execute(async (trx) => {
+      for (let i = 0; i < 20; i++) await emit(trx, 'customer.deactivated', { customerId: `h${i}` });
+    });
+    await ctx.tdb.db.transaction().execute(async (trx) => {
+      for (let i = 0; i < 6; i++) await emit(trx, 'project.deactivated', { customerId: 'c1', projectId: String(i) });
+    });
+    const started = Date.now();
+    worker(ctx.tdb.db, { timeoutMs: 60_000, concurrency: 4, perEndpoint: 2, retryScheduleMs: [] });
+    await waitFor(() => fine.received.length === 6, 45_000, 'the healthy endpoint');
+    expect(Date.now() - started).toBeLessThan(45_000);
+    // The hanging receiver still holds its requests: exactly two reached it, both unanswered.
+    expect(hanging.received).toHaveLength(2);
+    const pending = (await deliveries()).filter((d) => d.status === 'pending');
+    expect(pending).toHaveLength(20);
+  }, 90_000);
+
   it('checks the resolved address at delivery too: a loopback endpoint is refused when private addresses are not allowed', async () => {
     const rx = await receiver();
     await register(rx.url, ['customer.provisioned']);
@@ -301,6 +327,29 @@ describe('events', () => {
     expect(await eventsOf('project.provisioned')).toHaveLength(1);
   });
 
+  it('provisioning: a re-sent call (the same body again) stores no second event; a change does', async () => {
+    const body = { customerId: 'c1', planId: 'basic', customerName: 'Customer c1' };
+    const ok = async (method: 'POST' | 'PUT', path: string, b: Record<string, unknown>) => expect((await ctx.t.agoraSend(method, path, b)).status).toBe(200);
+    for (let i = 0; i < 3; i++) await ok('POST', '/customers/new', body);
+    for (let i = 0; i < 3; i++) await ok('POST', '/customers/c1/projects/new', { projectId: 11 });
+    expect(await eventsOf('customer.provisioned')).toHaveLength(1);
+    expect(await eventsOf('project.provisioned')).toHaveLength(1);
+    // A changed field is a change.
+    await ok('POST', '/customers/new', { ...body, customerEmail: 'c1@example.com' });
+    await ok('POST', '/customers/new', { ...body, customerEmail: 'c1@example.com' });
+    expect((await eventsOf('customer.provisioned')).map((d) => d.customerEmail ?? null)).toEqual([null, 'c1@example.com']);
+    for (let i = 0; i < 3; i++) await ok('PUT', '/customers/c1/projects/11/deactivate', {});
+    expect(await eventsOf('project.deactivated')).toEqual([{ customerId: 'c1', projectId: '11' }]);
+    // Re-enabling a deactivated project is a change; the same call again is not.
+    for (let i = 0; i < 2; i++) await ok('POST', '/customers/c1/projects/new', { projectId: 11 });
+    expect(await eventsOf('project.provisioned')).toHaveLength(2);
+    for (let i = 0; i < 3; i++) await ok('PUT', '/customers/c1/deactivate', {});
+    expect(await eventsOf('customer.deactivated')).toEqual([{ customerId: 'c1' }]);
+    // Reactivating the customer is a change, though every field is the same.
+    for (let i = 0; i < 2; i++) await ok('POST', '/customers/new', { ...body, customerEmail: 'c1@example.com' });
+    expect(await eventsOf('customer.provisioned')).toHaveLength(3);
+  });
+
   it('statement.fixed once per statement, usage.correction_carried when late usage is carried', async () => {
     await provision(ctx.t, 'c1', [1, 2, 3]);
     const D1 = dayStart('2025-06-18');
@@ -323,11 +372,39 @@ describe('events', () => {
         correctionTotal: '7.5',
         projectCount: 2,
         projects: [
-          { projectId: '1', quantity: '0.5' },
-          { projectId: '3', quantity: '7' },
+          { projectId: '1', quantity: '0.5', windowCount: 1, windows: [{ windowStart: '2025-06-18T00:00:00.000Z', windowEnd: '2025-06-19T00:00:00.000Z', quantity: '0.5' }] },
+          { projectId: '3', quantity: '7', windowCount: 1, windows: [{ windowStart: '2025-06-18T00:00:00.000Z', windowEnd: '2025-06-19T00:00:00.000Z', quantity: '7' }] },
         ],
       },
     ]);
+    expect(fixed[0].windowEnd).toBe('2025-06-19T00:00:00.000Z');
+    // Late usage of two earlier days, carried by a shorter window (the whole fix): per project, the
+    // quantity of each day it belonged to.
+    const D3 = D2 + DAY;
+    await send([
+      { id: 'e5', projectId: 1, quantity: '1.25', occurredAt: D1 + 500 },
+      { id: 'e6', projectId: 1, quantity: '2', occurredAt: D2 + 500 },
+      { id: 'e7', projectId: 1, quantity: '0.75', occurredAt: D2 + 600 },
+    ]);
+    expect((await ctx.t.agoraGet('/usage', { fromTs: D3, toTs: D3 + 3599, pageNum: 1, limit: 100 })).status).toBe(200);
+    const carried = await eventsOf('usage.correction_carried');
+    expect(carried).toHaveLength(2);
+    expect(carried[1]).toMatchObject({
+      // Exact digits as the database sums them.
+      correctionTotal: '4.00',
+      projectCount: 1,
+      projects: [
+        {
+          projectId: '1',
+          quantity: '4.00',
+          windowCount: 2,
+          windows: [
+            { windowStart: '2025-06-18T00:00:00.000Z', windowEnd: '2025-06-19T00:00:00.000Z', quantity: '1.25' },
+            { windowStart: '2025-06-19T00:00:00.000Z', windowEnd: '2025-06-20T00:00:00.000Z', quantity: '2.75' },
+          ],
+        },
+      ],
+    });
   });
 
   it('creating an event costs one small insert: under 1 ms beyond a trivial round trip to the database', async () => {

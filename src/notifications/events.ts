@@ -4,11 +4,19 @@ import { emit } from './outbox.ts';
 
 /** Projects named in one usage.correction_carried event; `projectCount` says how many there are. */
 const CORRECTION_PROJECTS = 100;
+/** Windows named per project (its earliest); `windowCount` says how many there are. */
+const CORRECTION_WINDOWS = 31;
 
 /**
  * statement.fixed, and usage.correction_carried when the statement carries late usage: in the
  * fixing transaction, after its totals are set. Answers the statement, so a fix can return
  * through it.
+ *
+ * The window a late quantity belonged to is the UTC day of its events' `occurred_at`: every usage
+ * statement window lies within one UTC day, so the day is the reported window the event missed (or
+ * holds the shorter windows it missed), and it is derived from the events the fix just marked as
+ * carried (`usage_events.statement_id`, indexed), whichever way the statement was fixed. A
+ * statement carries few late events; the list is bounded all the same (100 projects, 31 windows each).
  */
 export async function statementFixed(trx: Transaction<DB>, st: Statement, at: Date = new Date()): Promise<Statement> {
   const window = { windowStart: st.window_start.toISOString(), windowEnd: st.window_end.toISOString() };
@@ -19,9 +27,21 @@ export async function statementFixed(trx: Transaction<DB>, st: Statement, at: Da
     at,
   );
   if (st.kind === 'usage' && !/^0(\.0*)?$/.test(st.correction_amount)) {
-    const { rows } = await sql<{ project_id: string; quantity: string; n: string }>`
-      select project_id::text as project_id, quantity::text as quantity, count(*) over ()::text as n
-      from statement_corrections where statement_id = ${st.id} order by project_id limit ${CORRECTION_PROJECTS}`.execute(trx);
+    const { rows } = await sql<{ project_id: string; quantity: string; window_count: string; n: string; windows: { day: string; quantity: string }[] }>`
+      with per_day as (
+        select project_id, (occurred_at at time zone 'UTC')::date as day, sum(quantity) as quantity
+        from usage_events where statement_id = ${st.id}::bigint
+        group by 1, 2
+      ), per_project as (
+        select project_id, sum(quantity) as quantity, count(*) as window_count from per_day group by project_id
+      ), named as (
+        select * from per_project order by project_id limit ${CORRECTION_PROJECTS}
+      )
+      select p.project_id::text as project_id, p.quantity::text as quantity, p.window_count::text as window_count,
+        (select count(*) from per_project)::text as n,
+        (select coalesce(jsonb_agg(jsonb_build_object('day', to_char(w.day, 'YYYY-MM-DD'), 'quantity', w.quantity::text) order by w.day), '[]'::jsonb)
+         from (select day, quantity from per_day d where d.project_id = p.project_id order by day limit ${CORRECTION_WINDOWS}) w) as windows
+      from named p order by p.project_id`.execute(trx);
     await emit(
       trx,
       'usage.correction_carried',
@@ -30,7 +50,15 @@ export async function statementFixed(trx: Transaction<DB>, st: Statement, at: Da
         ...window,
         correctionTotal: st.correction_amount,
         projectCount: Number(rows[0]?.n ?? 0),
-        projects: rows.map((r) => ({ projectId: r.project_id, quantity: r.quantity })),
+        projects: rows.map((r) => ({
+          projectId: r.project_id,
+          quantity: r.quantity,
+          windowCount: Number(r.window_count),
+          windows: (typeof r.windows === 'string' ? (JSON.parse(r.windows) as typeof r.windows) : r.windows).map((w) => {
+            const start = new Date(`${w.day}T00:00:00.000Z`);
+            return { windowStart: start.toISOString(), windowEnd: new Date(start.getTime() + 86_400_000).toISOString(), quantity: w.quantity };
+          }),
+        })),
       },
       at,
     );

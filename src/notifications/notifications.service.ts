@@ -21,6 +21,7 @@ export function startNotifications(db: Db, config: Config, deps: { log: Logger; 
     retryScheduleMs: w.retrySchedule.map((s) => s * 1000),
     timeoutMs: w.timeoutMs,
     concurrency: w.concurrency,
+    perEndpoint: w.perEndpoint,
     pollMs: w.pollMs,
     allowPrivate: w.allowPrivate || config.nodeEnv !== 'production',
     ...(deps.onAttempt ? { onAttempt: deps.onAttempt } : {}),

@@ -12,13 +12,16 @@ export const EVENT_TYPES = {
     when: 'a usage or bill statement is fixed (the first time Agora or the vendor asks for its window)',
   },
   'usage.correction_carried': {
-    data: '`statementId`, `windowStart`, `windowEnd`, `correctionTotal`, `projectCount`, `projects`: up to 100 of `{projectId, quantity}`',
+    data: '`statementId`, `windowStart`, `windowEnd`, `correctionTotal`, `projectCount`, `projects`: up to 100 of `{projectId, quantity, windowCount, windows}`, `windows` up to 31 of `{windowStart, windowEnd, quantity}`: the UTC days the late usage belonged to',
     when: 'a fixed usage statement carries late usage of earlier windows',
   },
-  'customer.provisioned': { data: '`customerId`, `planId`, `customerName`, `customerEmail`, `customerPhone`, as Agora sent them', when: 'Agora provisions (or re-activates) a customer' },
-  'customer.deactivated': { data: '`customerId`', when: 'Agora deactivates a customer' },
-  'project.provisioned': { data: '`customerId`, `projectId`', when: 'Agora provisions (or re-enables) a project' },
-  'project.deactivated': { data: '`customerId`, `projectId`', when: 'Agora deactivates a project' },
+  'customer.provisioned': {
+    data: '`customerId`, `planId`, `customerName`, `customerEmail`, `customerPhone`, as Agora sent them',
+    when: 'Agora provisions, re-activates or changes a customer (a re-sent call changing nothing sends nothing)',
+  },
+  'customer.deactivated': { data: '`customerId`', when: 'Agora deactivates a customer (a repeat sends nothing)' },
+  'project.provisioned': { data: '`customerId`, `projectId`', when: 'Agora provisions (or re-enables) a project (a repeat sends nothing)' },
+  'project.deactivated': { data: '`customerId`, `projectId`', when: 'Agora deactivates a project (a repeat sends nothing)' },
   'license.activated': {
     data: '`license`, `licenseKey`, `pid`, `customerId`, `projectId`, `expiresAt`',
     when: 'a device license is activated (a repeated activation of the same key sends nothing)',

@@ -19,12 +19,20 @@ export interface WorkerOptions {
   disableAfterMs?: number;
   /** Told each attempt once it is recorded (the app's metrics). */
   onAttempt?: (outcome: DeliveryOutcome) => void;
+  /** Deliveries of one endpoint in flight at once (default: `defaultPerEndpoint(concurrency)`). */
+  perEndpoint?: number;
 }
 
 /** What a recorded attempt made of its delivery: delivered, to be tried again (`retry`), or failed for good. */
 export type DeliveryOutcome = 'delivered' | 'retry' | 'failed';
 
 const FIVE_DAYS_MS = 5 * 86_400_000;
+/**
+ * Deliveries of one endpoint in flight at once, unless set: half the slots, so one hanging
+ * receiver leaves the other half to the other endpoints, and a burst to one healthy endpoint still
+ * has half the slots (2 would make 10,000 deliveries to one receiver several times slower).
+ */
+export const defaultPerEndpoint = (concurrency: number) => Math.max(1, Math.floor(concurrency / 2));
 const FANOUT_BATCH = 500;
 
 /** A claimed delivery with what sending it needs. */
@@ -67,17 +75,38 @@ export async function fanOut(db: Db, now: Date, limit = FANOUT_BATCH): Promise<n
  * in one autocommitted statement, so no transaction or connection is held while the receivers
  * answer. A lease that runs out (the instance died) makes the delivery due again: that attempt may
  * have reached the receiver, which then sees the event twice, with the same webhook-id.
+ *
+ * At most `perEndpoint` deliveries of one endpoint are in flight (leased) at once, counting the
+ * leases already out: a receiver that hangs, with thousands of deliveries due, holds that many
+ * slots for its timeout and the other endpoints' deliveries take the rest (all instances together,
+ * when claims do not race). Each enabled endpoint
+ * gives at most `perEndpoint` candidates (its oldest due, by index), so a claim costs
+ * O(endpoints × perEndpoint) whatever the backlog. Two instances claiming at the same moment do not
+ * see each other's leases (each skips the other's locked rows), so an endpoint can then have up to
+ * `perEndpoint` per instance in flight.
  */
-export async function claimDue(db: Db, now: Date, limit: number, leaseMs: number): Promise<Claimed[]> {
+export async function claimDue(db: Db, now: Date, limit: number, leaseMs: number, perEndpoint: number): Promise<Claimed[]> {
   const until = new Date(now.getTime() + leaseMs);
   const r = await sql<Claimed>`
-    with c as (
-      select d.id from webhook_deliveries d
-      join webhook_endpoints ep on ep.id = d.endpoint_id and ep.enabled
-      where d.status = 'pending' and d.next_attempt_at <= ${now} and (d.locked_until is null or d.locked_until <= ${now})
-      order by d.next_attempt_at
+    with cand as (
+      select ep.id as endpoint_id, x.id, x.next_attempt_at,
+        row_number() over (partition by ep.id order by x.next_attempt_at, x.id) as rank,
+        (select count(*) from webhook_deliveries l
+          where l.endpoint_id = ep.id and l.locked_until is not null and l.locked_until > ${now} and l.status = 'pending') as leased
+      from webhook_endpoints ep
+      cross join lateral (
+        select d.id, d.next_attempt_at from webhook_deliveries d
+        where d.endpoint_id = ep.id and d.status = 'pending' and d.next_attempt_at <= ${now}
+          and (d.locked_until is null or d.locked_until <= ${now})
+        order by d.next_attempt_at, d.id
+        limit ${perEndpoint}
+        for update of d skip locked
+      ) x
+      where ep.enabled
+    ), c as (
+      select id from cand where rank + leased <= ${perEndpoint}
+      order by next_attempt_at, id
       limit ${limit}
-      for update of d skip locked
     ), u as (
       update webhook_deliveries d set locked_until = ${until}, attempts = d.attempts + 1
       from c where d.id = c.id
@@ -142,6 +171,8 @@ export class DeliveryWorker {
   private running = false;
   private readonly inFlight = new Set<Promise<void>>();
   private wake: (() => void) | null = null;
+  /** A finished attempt wakes the loop once this few are left in flight (Infinity: any). */
+  private wakeAt = Infinity;
   private loop: Promise<void> | null = null;
   private readonly leaseMs: number;
 
@@ -191,20 +222,29 @@ export class DeliveryWorker {
         continue;
       }
       let worked = false;
+      let capped = false;
       try {
         const now = this.opts.clock();
         worked = (await fanOut(this.db, now)) > 0;
         const free = this.opts.concurrency - this.inFlight.size;
         if (free > 0) {
-          const claimed = await claimDue(this.db, now, free, this.leaseMs);
+          const claimed = await claimDue(this.db, now, free, this.leaseMs, this.opts.perEndpoint ?? defaultPerEndpoint(this.opts.concurrency));
           for (const c of claimed) this.track(this.attempt(c));
           worked ||= claimed.length > 0;
+          // Fewer than the free slots while some are in flight: the per-endpoint cap (or an empty
+          // queue). Claiming again at every finished attempt would be one claim per delivery (a
+          // burst to one endpoint 4 times slower); the next claim waits for half of them.
+          capped = claimed.length < free && this.inFlight.size > 0;
         }
       } catch (err) {
         this.opts.log({ at: new Date().toISOString(), level: 'warn', event: 'webhook_worker_error', error: err instanceof Error ? err.message : String(err) });
       }
       if (!this.running) break;
-      if (!worked) await this.sleep(this.opts.pollMs);
+      if (capped) {
+        this.wakeAt = Math.floor(this.inFlight.size / 2);
+        await this.sleep(this.opts.pollMs);
+        this.wakeAt = Infinity;
+      } else if (!worked) await this.sleep(this.opts.pollMs);
     }
   }
 
@@ -212,7 +252,7 @@ export class DeliveryWorker {
     this.inFlight.add(p);
     void p.finally(() => {
       this.inFlight.delete(p);
-      this.wake?.();
+      if (this.inFlight.size <= this.wakeAt) this.wake?.();
     });
   }
 

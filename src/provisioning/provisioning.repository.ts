@@ -52,16 +52,21 @@ export function findProject(db: Db, projectId: string): Promise<Project | undefi
   return db.selectFrom('projects').selectAll().where('project_id', '=', projectId).executeTakeFirst();
 }
 
-/** Inserts the project unless it exists; concurrent retries of one request end with one row. */
+/**
+ * Inserts the project unless it exists; concurrent retries of one request end with one row.
+ * Answers whether this call inserted it.
+ */
 export async function insertProjectIfAbsent(
   db: Db,
   p: { projectId: string; customerId: string; appKey: string; appSecret: string },
-): Promise<void> {
-  await db
+): Promise<boolean> {
+  const r = await db
     .insertInto('projects')
     .values({ project_id: p.projectId, customer_id: p.customerId, app_key: p.appKey, app_secret: p.appSecret })
     .onConflict((oc) => oc.column('project_id').doNothing())
+    .returning('project_id')
     .execute();
+  return r.length > 0;
 }
 
 /** Ends the open deactivation period of the customer (projectId null) or of one project. */
@@ -83,8 +88,9 @@ export async function reactivateProject(db: Db, customerId: string, projectId: s
 /**
  * Deactivation is recorded once (a repeat keeps the first moment) and stays in `deactivations`
  * after a reactivation. Deactivating a customer deactivates each of its active projects.
+ * Answers whether the call changed anything (a repeat changes nothing).
  */
-export async function deactivateCustomer(db: Db, customerId: string, at: Date): Promise<void> {
+export async function deactivateCustomer(db: Db, customerId: string, at: Date): Promise<boolean> {
   const changed = await db
     .updateTable('customers')
     .set({ deactivated_at: at })
@@ -107,9 +113,11 @@ export async function deactivateCustomer(db: Db, customerId: string, at: Date): 
       .values(projects.map((p) => ({ customer_id: customerId, project_id: p.project_id, deactivated_at: at })))
       .execute();
   }
+  return changed.numUpdatedRows > 0n || projects.length > 0;
 }
 
-export async function deactivateProject(db: Db, customerId: string, projectId: string, at: Date): Promise<void> {
+/** Answers whether the call deactivated the project (false: it was deactivated already). */
+export async function deactivateProject(db: Db, customerId: string, projectId: string, at: Date): Promise<boolean> {
   const changed = await db
     .updateTable('projects')
     .set({ deactivated_at: at })
@@ -119,4 +127,5 @@ export async function deactivateProject(db: Db, customerId: string, projectId: s
   if (changed.numUpdatedRows > 0n) {
     await db.insertInto('deactivations').values({ customer_id: customerId, project_id: projectId, deactivated_at: at }).execute();
   }
+  return changed.numUpdatedRows > 0n;
 }

@@ -21,15 +21,30 @@ function inCustomerTransaction<T>(db: Db, customerId: string, fn: (trx: Transact
   });
 }
 
+/** Whether provisioning `input` changes the customer as stored (absent: it creates it). */
+function customerChanges(before: Awaited<ReturnType<typeof repo.findCustomer>>, input: repo.CustomerInput): boolean {
+  return (
+    !before ||
+    before.deactivated_at !== null ||
+    before.plan_id !== input.planId ||
+    before.customer_name !== input.customerName ||
+    before.customer_email !== input.customerEmail ||
+    before.customer_phone !== input.customerPhone
+  );
+}
+
 /**
  * Agora re-sends a request up to twice; every operation here has the effect of one call and
- * answers the same each time.
+ * answers the same each time. An event is stored only by the call that changed something
+ * (created, reactivated, changed a field, deactivated): a re-sent call (the same body again) finds
+ * nothing to change, under the customer's lock, and sends nothing.
  */
 export async function provisionCustomer(db: Db, input: repo.CustomerInput, now = new Date()): Promise<void> {
   await inCustomerTransaction(db, input.customerId, async (trx) => {
+    const changes = customerChanges(await repo.findCustomer(trx, input.customerId), input);
     await repo.closeDeactivation(trx, input.customerId, null, now);
     await repo.upsertCustomer(trx, input, now);
-    await emit(trx, 'customer.provisioned', { ...input }, now);
+    if (changes) await emit(trx, 'customer.provisioned', { ...input }, now);
   });
 }
 
@@ -51,13 +66,13 @@ export async function provisionProject(db: Db, customerId: string, projectId: st
       throw new AppError('customer_deactivated', `Customer ${customerId} is deactivated; activate the extension again first`);
     }
     // 24 and 36 random bytes: 32 and 48 characters, inside Agora's 32–255 bytes.
-    await repo.insertProjectIfAbsent(trx, { projectId, customerId, appKey: randomToken(24), appSecret: randomToken(36) });
+    const created = await repo.insertProjectIfAbsent(trx, { projectId, customerId, appKey: randomToken(24), appSecret: randomToken(36) });
     const project = (await repo.findProject(trx, projectId))!;
     if (project.customer_id !== customerId) {
       throw new AppError('project_of_another_customer', `Project ${projectId} belongs to another customer`);
     }
     if (project.deactivated_at) await repo.reactivateProject(trx, customerId, projectId, now);
-    await emit(trx, 'project.provisioned', { customerId, projectId }, now);
+    if (created || project.deactivated_at) await emit(trx, 'project.provisioned', { customerId, projectId }, now);
     return { appKey: project.app_key, appSecret: project.app_secret };
   });
 }
@@ -65,8 +80,7 @@ export async function provisionProject(db: Db, customerId: string, projectId: st
 export async function deactivateCustomer(db: Db, customerId: string, now = new Date()): Promise<void> {
   await inCustomerTransaction(db, customerId, async (trx) => {
     await activeCustomer(trx, customerId);
-    await repo.deactivateCustomer(trx, customerId, now);
-    await emit(trx, 'customer.deactivated', { customerId }, now);
+    if (await repo.deactivateCustomer(trx, customerId, now)) await emit(trx, 'customer.deactivated', { customerId }, now);
   });
 }
 
@@ -77,7 +91,6 @@ export async function deactivateProject(db: Db, customerId: string, projectId: s
     if (!project || project.customer_id !== customerId) {
       throw new AppError('unknown_project', `Project ${projectId} is not provisioned for customer ${customerId}`);
     }
-    await repo.deactivateProject(trx, customerId, projectId, now);
-    await emit(trx, 'project.deactivated', { customerId, projectId }, now);
+    if (await repo.deactivateProject(trx, customerId, projectId, now)) await emit(trx, 'project.deactivated', { customerId, projectId }, now);
   });
 }
