@@ -299,9 +299,11 @@ describe('deliveries', () => {
     await ctx.t.agoraSend('POST', '/customers/new', { customerId: 'c1', planId: 'basic' });
     worker(ctx.tdb.db);
     await waitFor(async () => (await deliveries('?status=delivered')).length === 1, 30_000, 'delivered');
+    // The worker stops before the old event exists, so it stays undispatched (a running worker
+    // could deliver it, and a delivered 30-day-old event is pruned at once).
+    await open.pop()!.close();
     await sql`insert into webhook_events (id, type, data, created_at, dispatched) values ('msg_undelivered', 'customer.provisioned', '{}', now() - interval '30 days', false)`.execute(ctx.tdb.db);
     const scheduler = (days: number) => new Scheduler(ctx.tdb.db, { clock: () => new Date(Date.now() + days * 86_400_000), log: () => {}, intervalMs: 1000, reminderDays: [], retentionDays: 7 });
-    await open.pop()!.close(); // the worker: the undelivered event stays undispatched
     expect((await scheduler(1).runOnce()).pruned).toBe(0);
     expect((await scheduler(8).runOnce()).pruned).toBe(1);
     const left = await ctx.tdb.db.selectFrom('webhook_events').select('id').execute();
