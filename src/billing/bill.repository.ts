@@ -205,8 +205,8 @@ export async function customerPlanIds(db: Db, limit: number): Promise<string[]> 
 
 /** Whether any project was created before `end` (only those can owe a month's fee). */
 export async function anyProjectCreatedBefore(db: Db, end: Date): Promise<boolean> {
-  const r = await sql<{ any: boolean }>`select exists (select 1 from projects where created_at < ${end.toISOString()}::timestamptz) as any`.execute(db);
-  return r.rows[0]!.any;
+  const r = await sql<{ found: boolean }>`select exists (select 1 from projects where created_at < ${end.toISOString()}::timestamptz) as found`.execute(db);
+  return r.rows[0]!.found;
 }
 
 const versionsTable = (p: BillPricing) =>

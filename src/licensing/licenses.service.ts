@@ -38,7 +38,7 @@ function exhausted(r: repo.ActivationResult, customerId: string, pid: string, pr
 
 /**
  * Activates a license of `pid` for `licenseKey` under project `appid`, consuming one license of
- * the project's own quota if it has any left, else of its customer's shared quota.
+ * the project's own quota if some is left, else of its customer's shared quota.
  *
  * A repeated activation of the same licenseKey and PID for the customer answers the license it
  * already has and consumes nothing — also when the two race: the license row is inserted with ON
