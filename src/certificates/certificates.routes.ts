@@ -43,6 +43,19 @@ export const expiryShape = z.object({
   expiresAt: z.string().nullable().openapi({ description: 'RFC 3339; null when permanent or never licensed' }),
   permanent: z.boolean(),
 });
+/** A listed certificate as `certificateView` shows it: the customer's list and the vendor's answer the same. */
+export const certificateRowView = (r: Awaited<ReturnType<typeof repo.listCertificates>>[number], now: Date) => ({
+  id: r.id,
+  type: r.type,
+  mode: r.mode,
+  validityDays: r.validity_days,
+  status: statusOf(r, r.agent_deleted_at, now),
+  agentId: r.agent_id,
+  activatedAt: r.activated_at?.toISOString() ?? null,
+  expiresAt: r.expires_at?.toISOString() ?? null,
+  packageId: r.package_id,
+});
+
 export const certificateView = z.object({
   id: z.string(),
   type: z.enum(['platform', 'agent', 'platform-unlimited']),
@@ -141,17 +154,7 @@ export function registerCertificateRoutes(router: OpenAPIHono<AppEnv>, deps: Rou
       const limit = q.size ?? 100;
       const now = deps.clock();
       const [rows, count] = await Promise.all([repo.listCertificates(db, customerId, q.after, limit), repo.countCertificates(db, customerId)]);
-      const list = rows.map((r) => ({
-        id: r.id,
-        type: r.type,
-        mode: r.mode,
-        validityDays: r.validity_days,
-        status: statusOf(r, r.agent_deleted_at, now),
-        agentId: r.agent_id,
-        activatedAt: r.activated_at?.toISOString() ?? null,
-        expiresAt: r.expires_at?.toISOString() ?? null,
-        packageId: r.package_id,
-      }));
+      const list = rows.map((r) => certificateRowView(r, now));
       return ok(c, { count, list, next: rows.length === limit ? rows[rows.length - 1]!.id : null });
     },
   );

@@ -6,9 +6,9 @@ import { adminAuth, limitBody } from '../http/middleware.ts';
 import { newRouter } from '../http/router.ts';
 import { customerIdSchema, projectIdSchema } from '../ids.ts';
 import { findCustomer, findProject } from '../provisioning/provisioning.repository.ts';
-import { certificateId, certificateView, expiryShape, expiryView } from './certificates.routes.ts';
+import { certificateId, certificateRowView, certificateView, expiryShape, expiryView } from './certificates.routes.ts';
 import * as certificatesRepo from './certificates.repository.ts';
-import { agentExpiry, platformExpiry, statusOf } from './certificates.service.ts';
+import { agentExpiry, platformExpiry } from './certificates.service.ts';
 import type { SigningKeys } from './keys.ts';
 import { LicenseFiles, licenseUrlOf, projectOfToken, rotateToken } from './license-file.ts';
 import { CERTIFICATE_TYPES, issuePackage, MAX_PACKAGE_CERTIFICATES, modeSchema, validityDaysSchema } from './package.ts';
@@ -223,17 +223,7 @@ export function certificateVendorRoutes(deps: AppDeps & { signingKeys?: SigningK
         {
           customerId,
           count,
-          data: rows.map((r) => ({
-            id: r.id,
-            type: r.type,
-            mode: r.mode,
-            validityDays: r.validity_days,
-            status: statusOf(r, r.agent_deleted_at, now),
-            agentId: r.agent_id,
-            activatedAt: r.activated_at?.toISOString() ?? null,
-            expiresAt: r.expires_at?.toISOString() ?? null,
-            packageId: r.package_id,
-          })),
+          data: rows.map((r) => certificateRowView(r, now)),
           next: rows.length === limit ? rows[rows.length - 1]!.id : null,
           platform: { ...expiryView(platformExpiry(platform), now), unlimitedAgents },
           agents: agents
