@@ -16,6 +16,7 @@ import { memoryOf, ROOT, startService, type Service } from './processes.ts';
 import { fmtInt, fmtMb, fmtMs, machine, machineLine, renderTable, type Row, type Verdict } from './report.ts';
 import { monthDays, seed } from './seed.ts';
 import { measureStart, type StartResult } from './start.ts';
+import { feeMonth, feeMonthRows, seedFeeMonth } from './fee-month.ts';
 
 /** The month of the second, smaller bill (no other scenario uses it; the seeded plans are in force from 2020). */
 const SMALL_MONTH = '2021-01';
@@ -257,6 +258,7 @@ async function main(): Promise<number> {
           select ${`${SMALL_MONTH}-01`}::date, project_id, quantity from usage_month_rollup
           where month = ${`${cal.month}-01`}::date order by project_id limit ${s.smallMonthProjects}::int`.execute(database.db);
       }
+      if (needUsage) await seedFeeMonth(database.db, cal.month);
       // Issued licenses spread over the projects, and quota for 5 more per customer: the license
       // query has licenses to sum up for every customer, and activations have quota to take.
       if (needLicenses) await seedLicenses(database.db, { licenses: s.licenses, sparePerCustomer: 5, progress: (m) => bar.log(m) });
@@ -464,6 +466,12 @@ async function main(): Promise<number> {
           target: 'ratio < 1.5 (O(page))',
           verdict: ratio !== null && ratio < 1.5 ? 'ok' : 'MISSED',
         });
+        await quiet();
+        const fee = await feeMonthRows({ projects: s.projects, first: () => firstPage('bill', monthWindow(feeMonth())), row: firstRow, smallMonth: { label: SMALL_MONTH, result: firstSmallMonth } });
+        results.firstPage = { ...(results.firstPage as object), billFeeMonth: fee.result };
+        rows.push(...fee.rows);
+        // Its lines are numbered in the background: done before the next scenarios share the cores.
+        await quiet();
       }
 
       // 4. Full polls with the poller, as Agora walks them: a day nobody asked for (its first page

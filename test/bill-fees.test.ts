@@ -251,10 +251,10 @@ describe('a bill with monthly fees fixed without pricing every project', () => {
           // Per project: deactivated at one moment, maybe reactivated at a later one (or never).
           periods: fc.array(fc.tuple(fc.integer({ min: 1, max: 60 }), moment, fc.option(moment)), { maxLength: 15 }),
           customerOff: fc.option(moment),
-          fees: fc.tuple(fc.constantFrom('5', '0.25', '0'), fc.constantFrom('0.5', '0', '0.004')),
+          fees: fc.tuple(fc.constantFrom('5', '0.25', '0'), fc.constantFrom('0.5', '0.5', '0', '0.004')),
           decimals: fc.integer({ min: 0, max: 3 }),
           limit: fc.constantFrom(7, 30, 100),
-          exactLimit: fc.constantFrom(2000, 4),
+          exactLimit: fc.constantFrom(2000, 2000, 20, 4),
         }),
         async (r) => {
           await settleBuilds(ctx.tdb.db);
@@ -296,8 +296,8 @@ describe('a bill with monthly fees fixed without pricing every project', () => {
           expect([fixed.line_count, fixed.total_amount, fixed.correction_amount]).toEqual([whole.row.line_count, whole.row.total_amount, whole.row.correction_amount]);
         },
       ),
-      { numRuns: 25 },
+      { numRuns: 20 },
     );
-    expect(deferredRuns).toBeGreaterThan(5);
-  });
+    expect(deferredRuns).toBeGreaterThan(4);
+  }, 240_000);
 });

@@ -121,7 +121,11 @@ async function freezeBill(trx: Db, id: string, month: number, config: Pick<Confi
   // A fee is owed only by a project created before the month's end (and not off all month): when
   // one may, nearly every project is a line whatever its usage, and the count is made otherwise.
   const anyFee = [...inForce.values()].some((v) => !v.monthlyFee.isZero());
-  if (anyFee && (await repo.anyProjectCreatedBefore(trx, monthStart(month + 1)))) return freezeFeeBill(trx, id, month, config, priced, bound);
+  if (anyFee && (await repo.anyProjectCreatedBefore(trx, monthStart(month + 1)))) {
+    const fixed = await freezeFeeBill(trx, id, month, config, priced, bound);
+    // No customer on a plan with a fee: nobody owes one, the lines are those of the usage alone.
+    if (fixed !== 'no fee owed') return fixed;
+  }
   const defaultVersion = inForce.get(config.defaultPlanId) ?? null;
   if (!defaultVersion) {
     // Without a default version a customer on a plan without prices pays nothing for any quantity:
@@ -161,7 +165,8 @@ async function freezeBill(trx: Db, id: string, month: number, config: Pick<Confi
  * migration 20261202090000) and are stamped after `fixed_at`, so what the fix counted is what the
  * lines numbered later (`repo.billLinesByProject`) read. Falls back to the whole fix (null) when a
  * fee is below `bound` (such a project may round to 0), customers are on too many plans, or more
- * than `exactLimit` projects owe no fee.
+ * than `exactLimit` projects owe no fee; answers 'no fee owed' (nothing written) when no customer
+ * is on a plan with a fee.
  */
 async function freezeFeeBill(
   trx: Db,
@@ -170,7 +175,7 @@ async function freezeFeeBill(
   config: Pick<Config, 'defaultPlanId' | 'billDecimals'>,
   priced: BillPricingOf,
   bound: Decimal,
-): Promise<FixTotals | null> {
+): Promise<FixTotals | null | 'no fee owed'> {
   const inForce = priced.inForce;
   const defaultVersion = inForce.get(config.defaultPlanId) ?? null;
   const onPlans = await repo.customerPlanIds(trx, deferredBillSettings.planLimit);
@@ -181,6 +186,7 @@ async function freezeFeeBill(
     if (fee.isZero()) freePlans.push(planId);
     else if (fee.lt(bound)) return null;
   }
+  if (freePlans.length === onPlans.length) return 'no fee owed';
   const limit = deferredBillSettings.exactLimit;
   const exceptions = await repo.feeExceptions(trx, { start: monthStart(month), end: monthStart(month + 1), freePlans, limit });
   if (exceptions.length > limit) return null;
