@@ -393,15 +393,18 @@ export function billLinesByProject(st: Statement, after: string | null, base: nu
                ${priceExpression(pricing.versions, 'tiers')} as usage_amount
         from (
           select p.project_id, o.plan_id, coalesce(v.version_id, ${pricing.defaultVersionId}::bigint) as version_id,
-                 coalesce(r.quantity, 0) as quantity,
+                 -- Scalar subqueries, each a probe by key: as joins the planner hashes the whole
+                 -- month (or every deactivation) for a chunk of a thousand lines.
+                 coalesce((select r.quantity from usage_month_rollup r where r.month = ${month}::date and r.project_id = p.project_id), 0) as quantity,
                  coalesce((select sum(c.amount) from bill_corrections c
                            where c.bill_statement_id = ${st.id}::bigint and c.project_id = p.project_id), 0) as correction,
-                 (p.created_at < ${end}::timestamptz and not exists (
-                   select 1 from deactivations d
+                 (p.created_at < ${end}::timestamptz and coalesce((
+                   select false from deactivations d
                    where d.project_id = p.project_id and d.recorded_at < ${fixedAt}
                      and d.deactivated_at <= ${start}::timestamptz
                      and (d.reactivated_at is null or d.reactivated_at >= ${end}::timestamptz or d.reactivation_recorded_at >= ${fixedAt})
-                 )) as owes_fee
+                   limit 1
+                 ), true)) as owes_fee
           from (select project_id, customer_id, created_at from projects
                 where project_id > ${from} and recorded_at < ${fixedAt}
                 order by project_id limit ${reach}::int) p
@@ -414,7 +417,9 @@ export function billLinesByProject(st: Statement, after: string | null, base: nu
             limit 1
           ) o
           left join (${versionsTable(pricing)}) v on v.plan_id = o.plan_id
-          left join usage_month_rollup r on r.month = ${month}::date and r.project_id = p.project_id
+          -- Not flattened into the expressions above, which name each column several times (each
+          -- subquery would run once per mention).
+          offset 0
         ) pr
       ) f
     ) x
