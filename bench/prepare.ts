@@ -6,6 +6,7 @@ import { seedLicenses } from './license-seed.ts';
 import { fmtInt } from './report.ts';
 import type { Need } from './scenarios/context.ts';
 import { seed } from './seed.ts';
+import { seedFeeMonth } from './fee-month.ts';
 import { SMALL_MONTH, type Calendar, type Settings } from './settings.ts';
 
 export function withDatabase(url: string, name: string): string {
@@ -69,6 +70,8 @@ export async function seedFor(s: Settings, cal: Calendar, dbUrl: string, needs: 
       await sql`insert into usage_month_rollup (month, project_id, quantity)
         select ${`${SMALL_MONTH}-01`}::date, project_id, quantity from usage_month_rollup
         where month = ${`${cal.month}-01`}::date order by project_id limit ${s.smallMonthProjects}::int`.execute(database.db);
+      // The current month with a fee on every plan (bench/fee-month.ts).
+      await seedFeeMonth(database.db, cal.month);
     }
     // Issued licenses spread over the projects, and quota for 5 more per customer: the license
     // query has licenses to sum up for every customer, and activations have quota to take.

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { dayWindow, monthWindow } from '../../src/cli/poller/poller.ts';
 import { openDatabase } from '../../src/db/database.ts';
+import { feeMonth, feeMonthRows } from '../fee-month.ts';
 import { fmtInt, fmtMs, type Row } from '../report.ts';
 import { SMALL_MONTH } from '../settings.ts';
 import type { ServerContext, Scenario } from './context.ts';
@@ -80,6 +81,12 @@ export const firstPagesScenario: Scenario = {
     ctx.record('firstPage', { usageDay: firstDay, billMonth: firstMonth, billSmallMonth: firstSmallMonth });
     // O(page): the bill of 10× the projects costs about the same (the whole fix: about 10×).
     const ratio = firstSmallMonth.status === 200 && firstMonth.status === 200 ? firstMonth.totalMs / firstSmallMonth.totalMs : null;
+    // The same with a monthly fee owed by every project (docs/deferred-bills.md, "Fee months").
+    await quiet(ctx);
+    const fee = await feeMonthRows({ projects: s.projects, first: () => firstPage(ctx, 'bill', monthWindow(feeMonth())), row: firstRow, smallMonth: { label: SMALL_MONTH, result: firstSmallMonth } });
+    ctx.record('firstPageFeeMonth', fee.result);
+    // Its lines are numbered in the background: done before the next scenarios share the cores.
+    await quiet(ctx);
     return [
       firstRow(`first page of an unasked day (GET /usage, ${fmtInt(s.projects)} projects, ${fmtInt(s.events)} events)`, firstDay),
       firstRow(`first page of an unasked month (GET /bill, ${fmtInt(s.projects)} projects, ${cal.days.length} days)`, firstMonth),
@@ -89,6 +96,7 @@ export const firstPagesScenario: Scenario = {
         target: 'ratio < 1.5 (O(page))',
         verdict: ratio !== null && ratio < 1.5 ? 'ok' : 'MISSED',
       },
+      ...fee.rows,
     ];
   },
 };

@@ -263,6 +263,7 @@ export async function setBillPricing(db: Db, statementId: string, pricing: BillP
  * the `count` lines wanted: both are read by key from `after`, and a chunk costs its size.
  */
 export function billLines(st: Statement, after: string | null, base: number, count: number) {
+  if (st.bill_pricing?.byProject) return billLinesByProject(st, after, base, count);
   const pricing = st.bill_pricing;
   if (!pricing || st.bill_skips === null) throw new Error(`bill ${st.id} was not fixed deferred`);
   const month = st.window_start.toISOString().slice(0, 10);
@@ -297,6 +298,130 @@ export function billLines(st: Statement, after: string | null, base: number, cou
         ) o
         left join (${versionsTable(pricing)}) v on v.plan_id = o.plan_id
       ) pr
+    ) x
+    where x.amount <> 0
+    order by x.project_id
+    limit ${count}::int`;
+}
+
+/** How many projects exist (`vendor_counts`, kept by triggers on `projects`): a few rows. */
+export async function projectCount(db: Db): Promise<number> {
+  const r = await sql<{ n: string }>`
+    select coalesce(sum(n), 0)::text as n from vendor_counts where name in ('projects:active', 'projects:deactivated')`.execute(db);
+  return Number(r.rows[0]!.n);
+}
+
+/**
+ * The projects that owe no fee for a month though a version with a fee is in force (see
+ * `freezeFeeBill`): created at or after its end, off all of it (a period of the project begun by
+ * its start and not ended before its end, as `billLinesCtes` reads it), or of a customer on one of
+ * `freePlans` (plans whose version charges no fee). Each kind read by index and cut at `limit + 1`,
+ * so the answer holds more than `limit` ids exactly when there are more than `limit` such projects.
+ */
+export async function feeExceptions(db: Db, a: { start: Date; end: Date; freePlans: string[]; limit: number }): Promise<string[]> {
+  const start = a.start.toISOString();
+  const end = a.end.toISOString();
+  const cut = a.limit + 1;
+  const r = await sql<{ project_id: string }>`
+    select project_id::text from (
+      (select project_id from projects where created_at >= ${end}::timestamptz limit ${cut}::int)
+      union
+      (select distinct project_id from deactivations
+       where project_id is not null and deactivated_at <= ${start}::timestamptz
+         and (reactivated_at is null or reactivated_at >= ${end}::timestamptz)
+       limit ${cut}::int)
+      union
+      (select p.project_id from customers c join projects p on p.customer_id = c.customer_id
+       where c.plan_id = any(${a.freePlans}::text[]) limit ${cut}::int)
+    ) x`.execute(db);
+  return r.rows.map((x) => x.project_id);
+}
+
+/**
+ * The fee-owing fix's exceptions priced exactly (they owe no fee, so a usage amount and the
+ * corrections the bill carries decide whether each is a line): how many are lines and how many
+ * round to 0.
+ */
+export async function countFeeExceptionLines(db: Db, a: { statementId: string; month: string; ids: string[]; pricing: BillPricing }) {
+  const r = await sql<{ lines: number; skips: number }>`
+    with ver as (${versionsTable(a.pricing)}),
+    corr as (
+      select project_id, sum(amount) as amount from bill_corrections where bill_statement_id = ${a.statementId}::bigint group by project_id
+    ), pr as (
+      select e.project_id, coalesce(v.version_id, ${a.pricing.defaultVersionId}::bigint) as version_id,
+             coalesce(r.quantity, 0) as quantity, coalesce(c.amount, 0) as correction
+      from unnest(${a.ids}::bigint[]) as e(project_id)
+      join projects p on p.project_id = e.project_id
+      join customers cu on cu.customer_id = p.customer_id
+      left join ver v on v.plan_id = cu.plan_id
+      left join usage_month_rollup r on r.month = ${a.month}::date and r.project_id = e.project_id
+      left join corr c on c.project_id = e.project_id
+    )
+    select count(*) filter (where ${roundedAmount(a.pricing)} <> 0)::int as lines,
+           count(*) filter (where ${roundedAmount(a.pricing)} = 0)::int as skips
+    from pr`.execute(db);
+  return { lines: Number(r.rows[0]!.lines), skips: Number(r.rows[0]!.skips) };
+}
+
+/**
+ * The lines of a fee month's bill (`pricing.byProject`), after project `after`, numbered from
+ * `base`: every project recorded before the fix, in projectId order, with its month usage (frozen),
+ * the corrections the bill took, the plan its customer had at the fix and the fee it owes: created
+ * before the month's end and not off all of it, as the deactivations recorded before the fix tell
+ * (a reactivation recorded after the fix is not seen). The lines that round to 0 are left out; at
+ * most `bill_skips` projects do in the whole bill, so `count + bill_skips` projects from `after`
+ * hold the `count` lines wanted (projects recorded after the fix are passed over, not counted).
+ */
+export function billLinesByProject(st: Statement, after: string | null, base: number, count: number) {
+  const pricing = st.bill_pricing;
+  if (!pricing || st.bill_skips === null) throw new Error(`bill ${st.id} was not fixed deferred`);
+  const month = st.window_start.toISOString().slice(0, 10);
+  const start = st.window_start.toISOString();
+  const end = st.window_end.toISOString();
+  const fixedAt = sql`(select fixed_at from statements where id = ${st.id}::bigint)`;
+  const from = sql`coalesce(${after}::bigint, -9223372036854775808)`;
+  const reach = count + st.bill_skips;
+  return sql`
+    select ${base}::bigint + row_number() over (order by x.project_id) - 1 as n,
+           x.project_id, x.plan_id, x.version_id, x.quantity, x.correction, x.fee, x.amount
+    from (
+      select f.project_id, f.plan_id, f.version_id, f.quantity, f.correction, f.fee,
+             round(f.usage_amount + f.fee + f.correction, ${pricing.decimals}::int) as amount
+      from (
+        select pr.project_id, pr.plan_id, pr.version_id, pr.quantity, pr.correction,
+               case when pr.owes_fee then ${priceExpression(pricing.versions, 'fee')} else 0 end as fee,
+               ${priceExpression(pricing.versions, 'tiers')} as usage_amount
+        from (
+          select p.project_id, o.plan_id, coalesce(v.version_id, ${pricing.defaultVersionId}::bigint) as version_id,
+                 -- Scalar subqueries, each a probe by key: as joins the planner hashes the whole
+                 -- month (or every deactivation) for a chunk of a thousand lines.
+                 coalesce((select r.quantity from usage_month_rollup r where r.month = ${month}::date and r.project_id = p.project_id), 0) as quantity,
+                 coalesce((select sum(c.amount) from bill_corrections c
+                           where c.bill_statement_id = ${st.id}::bigint and c.project_id = p.project_id), 0) as correction,
+                 (p.created_at < ${end}::timestamptz and coalesce((
+                   select false from deactivations d
+                   where d.project_id = p.project_id and d.recorded_at < ${fixedAt}
+                     and d.deactivated_at <= ${start}::timestamptz
+                     and (d.reactivated_at is null or d.reactivated_at >= ${end}::timestamptz or d.reactivation_recorded_at >= ${fixedAt})
+                   limit 1
+                 ), true)) as owes_fee
+          from (select project_id, customer_id, created_at from projects
+                where project_id > ${from} and recorded_at < ${fixedAt}
+                order by project_id limit ${reach}::int) p
+          -- By key for each line (limit 1 keeps the planner from hashing every project instead).
+          cross join lateral (
+            select coalesce((select ch.plan_id from customer_plan_changes ch
+                             where ch.customer_id = p.customer_id and ch.changed_at > ${fixedAt}
+                             order by ch.changed_at limit 1), cu.plan_id) as plan_id
+            from customers cu where cu.customer_id = p.customer_id
+            limit 1
+          ) o
+          left join (${versionsTable(pricing)}) v on v.plan_id = o.plan_id
+          -- Not flattened into the expressions above, which name each column several times (each
+          -- subquery would run once per mention).
+          offset 0
+        ) pr
+      ) f
     ) x
     where x.amount <> 0
     order by x.project_id

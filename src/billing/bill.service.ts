@@ -107,8 +107,9 @@ export function quantityReaching(tiers: Tier[], bound: Decimal): Decimal | null 
  * decimal (`bound`). Each version reaches that bound at some quantity; a project with at least the
  * largest of them is a line whatever its version, and the few below it (plus every project with a
  * correction) are priced exactly here (`repo.countBillLines`). The totals are summed as lines are
- * numbered. Falls back to the whole fix (answers null, having written nothing) when that is not
- * sure to be cheap or exact: a monthly fee some project may owe, a version (or no default version)
+ * numbered. A month in which some project may owe a monthly fee is counted otherwise
+ * (`freezeFeeBill`). Falls back to the whole fix (answers null, having written nothing) when that
+ * is not sure to be cheap or exact: a version (or no default version)
  * that never reaches the bound, a customer on a plan without prices and no default version to
  * price it, or too many small quantities.
  */
@@ -116,6 +117,15 @@ async function freezeBill(trx: Db, id: string, month: number, config: Pick<Confi
   if (!deferredBillSettings.enabled) return null;
   const priced = await billPricing(trx, month, config);
   const inForce = priced.inForce;
+  const bound = new Decimal(5).times(new Decimal(10).pow(-(config.billDecimals + 1)));
+  // A fee is owed only by a project created before the month's end (and not off all month): when
+  // one may, nearly every project is a line whatever its usage, and the count is made otherwise.
+  const anyFee = [...inForce.values()].some((v) => !v.monthlyFee.isZero());
+  if (anyFee && (await repo.anyProjectCreatedBefore(trx, monthStart(month + 1)))) {
+    const fixed = await freezeFeeBill(trx, id, month, config, priced, bound);
+    // No customer on a plan with a fee: nobody owes one, the lines are those of the usage alone.
+    if (fixed !== 'no fee owed') return fixed;
+  }
   const defaultVersion = inForce.get(config.defaultPlanId) ?? null;
   if (!defaultVersion) {
     // Without a default version a customer on a plan without prices pays nothing for any quantity:
@@ -124,11 +134,6 @@ async function freezeBill(trx: Db, id: string, month: number, config: Pick<Confi
     const onPlans = await repo.customerPlanIds(trx, deferredBillSettings.planLimit);
     if (onPlans.length > deferredBillSettings.planLimit || onPlans.some((p) => !inForce.has(p))) return null;
   }
-  // A fee is owed only by a project created before the month's end (and not off all month): when
-  // one may owe it, each fee-owing project is a line, which these counts cannot tell yet.
-  const anyFee = [...inForce.values()].some((v) => !v.monthlyFee.isZero());
-  if (anyFee && (await repo.anyProjectCreatedBefore(trx, monthStart(month + 1)))) return null;
-  const bound = new Decimal(5).times(new Decimal(10).pow(-(config.billDecimals + 1)));
   let below = new Decimal(0);
   for (const v of inForce.values()) {
     const q = quantityReaching(v.tiers, bound);
@@ -148,6 +153,55 @@ async function freezeBill(trx: Db, id: string, month: number, config: Pick<Confi
   const counted = await repo.countBillLines(trx, { statementId: id, month: monthText(month), below: below.toFixed(), pricing });
   await repo.setBillPricing(trx, id, pricing, counted.skips);
   return { lineCount: counted.lineCount, total: '0', correction: '0' };
+}
+
+/**
+ * The deferred fix of a month in which a monthly fee is owed. A project owing a fee of at least
+ * `bound` is a line whatever its usage, so the lines are every project but a few: the projects that
+ * owe no fee (created at or after the month's end, off all of it, or on a plan whose version has no
+ * fee) are found by index (`repo.feeExceptions`) and priced exactly here, and `line_count = projects
+ * − exceptions + exceptions that are lines`, the number of projects read from `project_counts`.
+ * Creating a project and recording or ending a deactivation wait for the fix (the plan-change lock,
+ * migration 20261202090000) and are stamped after `fixed_at`, so what the fix counted is what the
+ * lines numbered later (`repo.billLinesByProject`) read. Falls back to the whole fix (null) when a
+ * fee is below `bound` (such a project may round to 0), customers are on too many plans, or more
+ * than `exactLimit` projects owe no fee; answers 'no fee owed' (nothing written) when no customer
+ * is on a plan with a fee.
+ */
+async function freezeFeeBill(
+  trx: Db,
+  id: string,
+  month: number,
+  config: Pick<Config, 'defaultPlanId' | 'billDecimals'>,
+  priced: BillPricingOf,
+  bound: Decimal,
+): Promise<FixTotals | null | 'no fee owed'> {
+  const inForce = priced.inForce;
+  const defaultVersion = inForce.get(config.defaultPlanId) ?? null;
+  const onPlans = await repo.customerPlanIds(trx, deferredBillSettings.planLimit);
+  if (onPlans.length > deferredBillSettings.planLimit) return null;
+  const freePlans: string[] = [];
+  for (const planId of onPlans) {
+    const fee = (inForce.get(planId) ?? defaultVersion)?.monthlyFee ?? new Decimal(0);
+    if (fee.isZero()) freePlans.push(planId);
+    else if (fee.lt(bound)) return null;
+  }
+  if (freePlans.length === onPlans.length) return 'no fee owed';
+  const limit = deferredBillSettings.exactLimit;
+  const exceptions = await repo.feeExceptions(trx, { start: monthStart(month), end: monthStart(month + 1), freePlans, limit });
+  if (exceptions.length > limit) return null;
+
+  await takeCorrections(trx, id, priced);
+  const pricing: BillPricing = {
+    decimals: config.billDecimals,
+    defaultVersionId: defaultVersion?.id ?? null,
+    versions: pricedVersions(inForce),
+    byProject: true,
+  };
+  const projects = await repo.projectCount(trx);
+  const counted = await repo.countFeeExceptionLines(trx, { statementId: id, month: monthText(month), ids: exceptions, pricing });
+  await repo.setBillPricing(trx, id, pricing, counted.skips);
+  return { lineCount: projects - exceptions.length + counted.lines, total: '0', correction: '0' };
 }
 
 store.defineDeferredLines('bill', repo.billLines, { totalsAsNumbered: true });

@@ -57,6 +57,11 @@ export interface BillPricing {
   decimals: number;
   defaultVersionId: string | null;
   versions: { versionId: string; planId: string; monthlyFee: string; tiers: { from: string; upTo: string | null; unitPrice: string }[] }[];
+  /**
+   * A month with fees owed (bill.service.ts `freezeFeeBill`): every project recorded before the fix
+   * is a candidate line, read in projectId order; else only the rollup rows and corrections are.
+   */
+  byProject?: boolean;
 }
 
 export interface UsageMonthCountsTable {
