@@ -85,3 +85,17 @@ export function memoryOf(pid: number): { rss: number; peak: number } | null {
     return null;
   }
 }
+
+/** CPU time (user + system) a process has used, in ms, from Linux /proc; null elsewhere. */
+export function cpuMsOf(pid: number): number | null {
+  try {
+    // The fields after the command name (which may hold spaces) start at the last ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+/** USER_HZ: 100 on every Linux build that matters here. */
+const CLOCK_TICKS = 100;

@@ -129,21 +129,49 @@ function decoded(s: string, where: () => string): string {
  * HTTP Basic. Bearer tokens are only compared, never stored, so they are left alone.
  */
 export function checkRequestText(c: Pick<Context, 'req'>): void {
-  const url = new URL(c.req.url);
-  const pathWhy = unstorableText(decoded(url.pathname, () => 'the path'));
-  if (pathWhy) throw textError('the path', pathWhy);
+  const raw = c.req.url;
+  // Without a percent escape, decoding only turns '+' into a space: when the URL's own characters
+  // hold no NUL and no surrogate, neither does any decoded part, and there is nothing to check (the
+  // usual case; this runs on every request).
+  if (URL_NEEDS_CHECK.test(raw)) checkUrlText(requestUrl(c.req.raw));
+  // Decoded as the license API decodes it; UTF-8 decoding yields no surrogates, only U+0000 is left.
+  const authorization = c.req.header('authorization');
+  const basic = authorization === undefined ? null : /^Basic\s+([A-Za-z0-9+/=_-]+)\s*$/i.exec(authorization);
+  if (basic && Buffer.from(basic[1]!, 'base64').toString('utf8').includes('\u0000')) {
+    throw textError('the Basic credentials', 'contain a NUL character (U+0000)');
+  }
+}
+
+const URL_NEEDS_CHECK = /[%\u0000\ud800-\udfff]/;
+
+const parsedUrls = new WeakMap<Request, URL>();
+
+/**
+ * The request's URL, parsed once per request for everyone who reads it (the text check, Agora's
+ * signature, Agora's request log). Callers read it, never change it.
+ */
+export function requestUrl(request: Request): URL {
+  let url = parsedUrls.get(request);
+  if (url === undefined) {
+    url = new URL(request.url);
+    parsedUrls.set(request, url);
+  }
+  return url;
+}
+
+/** The path and every query key and value, decoded; a part with nothing to decode or refuse is skipped. */
+function checkUrlText(url: URL): void {
+  if (URL_NEEDS_CHECK.test(url.pathname)) {
+    const pathWhy = unstorableText(decoded(url.pathname, () => 'the path'));
+    if (pathWhy) throw textError('the path', pathWhy);
+  }
   for (const part of url.search.slice(1).split('&')) {
-    if (part === '') continue;
+    if (part === '' || !URL_NEEDS_CHECK.test(part)) continue;
     const eq = part.indexOf('=');
     const key = decoded(eq < 0 ? part : part.slice(0, eq), () => 'a query parameter name');
     const keyWhy = unstorableText(key);
     if (keyWhy) throw textError('a query parameter name', keyWhy);
     const valueWhy = unstorableText(decoded(eq < 0 ? '' : part.slice(eq + 1), () => `query parameter ${key}`));
     if (valueWhy) throw textError(`query parameter ${key}`, valueWhy);
-  }
-  // Decoded as the license API decodes it; UTF-8 decoding yields no surrogates, only U+0000 is left.
-  const basic = /^Basic\s+([A-Za-z0-9+/=_-]+)\s*$/i.exec(c.req.header('authorization') ?? '');
-  if (basic && Buffer.from(basic[1]!, 'base64').toString('utf8').includes('\u0000')) {
-    throw textError('the Basic credentials', 'contain a NUL character (U+0000)');
   }
 }
