@@ -1,26 +1,8 @@
 import { dayWindow } from '../../src/cli/poller/poller.ts';
 import { createProgress } from '../../src/cli/progress.ts';
-import { sql } from 'kysely';
-import { openDatabase } from '../../src/db/database.ts';
-import { cpuMsOf } from '../processes.ts';
+import { backendCpu, backendCpuUsed, cpuMsOf } from '../processes.ts';
 import { fmtInt, fmtMs } from '../report.ts';
 import type { Scenario } from './context.ts';
-
-/** CPU ms used so far by each backend of the benchmark's database (Linux /proc; PostgreSQL on this machine). */
-async function backendCpu(dbUrl: string): Promise<Map<number, number>> {
-  const probe = await openDatabase({ databaseUrl: dbUrl, poolSize: 1 });
-  try {
-    const { rows } = await sql<{ pid: number }>`select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`.execute(probe.db);
-    const out = new Map<number, number>();
-    for (const { pid } of rows) {
-      const ms = cpuMsOf(pid);
-      if (ms !== null) out.set(pid, ms);
-    }
-    return out;
-  } finally {
-    await probe.close();
-  }
-}
 
 /** Why a batch was not answered 200: its status and error code, as the server answered them. */
 function failureOf(status: number, text: string): string {
@@ -84,8 +66,7 @@ export const ingestionScenario: Scenario = {
     // rate: the server process, and the database's backends (the server's connections).
     const serverCpu1 = cpuMsOf(server.child.pid!);
     const dbCpu1 = await backendCpu(ctx.dbUrl);
-    let dbCpuMs: number | null = null;
-    for (const [pid, ms] of dbCpu1) dbCpuMs = (dbCpuMs ?? 0) + ms - (dbCpu0.get(pid) ?? 0);
+    const dbCpuMs = backendCpuUsed(dbCpu0, dbCpu1);
     const serverCpuMs = serverCpu0 !== null && serverCpu1 !== null ? serverCpu1 - serverCpu0 : null;
     const perBatch = (ms: number | null) => (ms === null ? 'n/a' : `${fmtMs(ms / s.ingestBatches)}`);
     // A failed batch is sent again as a client would: every event is accepted or a duplicate (a
