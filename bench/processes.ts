@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import { sql } from 'kysely';
+import { openDatabase } from '../src/db/database.ts';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -84,4 +86,41 @@ export function memoryOf(pid: number): { rss: number; peak: number } | null {
   } catch {
     return null;
   }
+}
+
+/** CPU time (user + system) a process has used, in ms, from Linux /proc; null elsewhere. */
+export function cpuMsOf(pid: number): number | null {
+  try {
+    // The fields after the command name (which may hold spaces) start at the last ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+/** USER_HZ: 100 on every Linux build that matters here. */
+const CLOCK_TICKS = 100;
+
+/** CPU ms used so far by each backend of the benchmark's database (Linux /proc; PostgreSQL on this machine). */
+export async function backendCpu(dbUrl: string): Promise<Map<number, number>> {
+  const probe = await openDatabase({ databaseUrl: dbUrl, poolSize: 1 });
+  try {
+    const { rows } = await sql<{ pid: number }>`select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`.execute(probe.db);
+    const out = new Map<number, number>();
+    for (const { pid } of rows) {
+      const ms = cpuMsOf(pid);
+      if (ms !== null) out.set(pid, ms);
+    }
+    return out;
+  } finally {
+    await probe.close();
+  }
+}
+
+/** CPU ms the backends used between two `backendCpu` readings (backends opened meanwhile from 0). */
+export function backendCpuUsed(before: Map<number, number>, after: Map<number, number>): number | null {
+  let used: number | null = null;
+  for (const [pid, ms] of after) used = (used ?? 0) + ms - (before.get(pid) ?? 0);
+  return used;
 }

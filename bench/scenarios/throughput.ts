@@ -1,4 +1,4 @@
-import { startService } from '../processes.ts';
+import { backendCpu, backendCpuUsed, cpuMsOf, startService, type Service } from '../processes.ts';
 import { fmtInt, fmtMs } from '../report.ts';
 import type { Scenario } from './context.ts';
 import { timedLoad, usagePaths } from './server.ts';
@@ -14,16 +14,29 @@ export const throughputScenario: Scenario = {
   phase: 'server',
   async run(ctx) {
     const { s } = ctx;
-    const maxUsage = await timedLoad(ctx, 'max /usage', { paths: usagePaths(ctx), seconds: s.throughputSeconds, connections: s.connections });
+    // CPU per request of the serving process and of the database's backends: on a machine other
+    // work shares, closed-loop maximums swing with it, CPU per request much less.
+    const measured = async (service: Service, run: () => Promise<Awaited<ReturnType<typeof timedLoad>>>) => {
+      const cpu0 = cpuMsOf(service.child.pid!);
+      const db0 = await backendCpu(ctx.dbUrl);
+      const r = await run();
+      const cpu1 = cpuMsOf(service.child.pid!);
+      const dbMs = backendCpuUsed(db0, await backendCpu(ctx.dbUrl));
+      const perRequestUs = (ms: number | null) => (ms === null || r.requests === 0 ? null : (ms * 1000) / r.requests);
+      return { ...r, serverCpuUsPerRequest: perRequestUs(cpu0 !== null && cpu1 !== null ? cpu1 - cpu0 : null), databaseCpuUsPerRequest: perRequestUs(dbMs) };
+    };
+    const maxUsage = await measured(ctx.server, () => timedLoad(ctx, 'max /usage', { paths: usagePaths(ctx), seconds: s.throughputSeconds, connections: s.connections }));
     const ceilingService = await startService('bench/ceiling-server.ts', { DATABASE_URL: ctx.dbUrl }, '/');
     ctx.services.push(ceilingService);
-    const ceilingJson = await timedLoad(ctx, 'max fixed JSON', { url: ceilingService.url, paths: ['/json'], seconds: s.throughputSeconds, connections: s.connections });
-    const ceiling = await timedLoad(ctx, 'max select 1', { url: ceilingService.url, paths: ['/'], seconds: s.throughputSeconds, connections: s.connections });
+    const ceilingJson = await measured(ceilingService, () => timedLoad(ctx, 'max fixed JSON', { url: ceilingService.url, paths: ['/json'], seconds: s.throughputSeconds, connections: s.connections }));
+    const ceiling = await measured(ceilingService, () => timedLoad(ctx, 'max select 1', { url: ceilingService.url, paths: ['/'], seconds: s.throughputSeconds, connections: s.connections }));
     await ceilingService.stop();
     const ratio = maxUsage.rps / ceiling.rps;
     const ratioJson = maxUsage.rps / ceilingJson.rps;
     ctx.record('throughput', { usage: maxUsage, ceiling, ceilingJson, ratio, ratioJson });
-    const rpsLine = (r: typeof maxUsage) => `${fmtInt(r.rps)} req/s (p99 ${fmtMs(r.p99)}, ${fmtInt(r.errors)} errors)`;
+    const us = (v: number | null) => (v === null ? 'n/a' : `${v.toFixed(0)} µs`);
+    const rpsLine = (r: typeof maxUsage) =>
+      `${fmtInt(r.rps)} req/s (p99 ${fmtMs(r.p99)}, ${fmtInt(r.errors)} errors; CPU per request: server ${us(r.serverCpuUsPerRequest)}, database ${us(r.databaseCpuUsPerRequest)})`;
     return [
       { scenario: `max throughput, signed GET /usage pages, cached (${s.connections} connections, ${s.throughputSeconds} s)`, result: rpsLine(maxUsage), target: '', verdict: '' },
       { scenario: 'ceiling: bare Hono answering a fixed JSON body, same Node HTTP server', result: rpsLine(ceilingJson), target: '', verdict: '' },

@@ -2,6 +2,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { AppEnv, Logger } from '../http/context.ts';
+import { requestUrl } from '../http/input.ts';
 
 /**
  * The log of what Agora asked: every request on Agora's routes (usage, bill, license query,
@@ -188,7 +189,7 @@ function customerOf(c: Context<AppEnv>, path: string): string | null {
     }
   }
   const body = c.get('agoraBody');
-  return clip(body?.customerId) ?? clip(new URL(c.req.url).searchParams.get('customerId'));
+  return clip(body?.customerId) ?? clip(requestUrl(c.req.raw).searchParams.get('customerId'));
 }
 
 /**
@@ -204,7 +205,7 @@ export function agoraRequestLog(log: AgoraRequestLog, clock: () => Date, observe
       await next();
     } finally {
       const path = c.req.path;
-      const q = new URL(c.req.url).searchParams;
+      const q = requestUrl(c.req.raw).searchParams;
       const status = c.res.status;
       const entry: AgoraRequestEntry = {
         at,

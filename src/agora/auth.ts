@@ -2,7 +2,7 @@ import type { MiddlewareHandler } from 'hono';
 import type { ApiKeyPair } from '../config.ts';
 import { AppError } from '../errors.ts';
 import type { AppEnv } from '../http/context.ts';
-import { checkJsonInput } from '../http/input.ts';
+import { checkJsonInput, requestUrl } from '../http/input.ts';
 import { verifySignature } from './signature.ts';
 
 /** Query parameters of a GET, each at most once: a repeated one makes the signature ambiguous. */
@@ -34,7 +34,7 @@ export function agoraSignature(options: { keys: ApiKeyPair[] }): MiddlewareHandl
   return async function verifyAgoraSignature(c, next) {
     let params: Record<string, unknown>;
     // Parsed once for the parameters and the path: this runs on every signed request.
-    const url = new URL(c.req.url);
+    const url = requestUrl(c.req.raw);
     if (c.req.method === 'GET') {
       params = singleQueryParams(url);
     } else {

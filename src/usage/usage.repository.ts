@@ -3,7 +3,7 @@ import type { Db } from '../db/database.ts';
 import type { Statement } from '../db/schema.ts';
 import { storeBlocksAndTotal } from '../statements/statements.repository.ts';
 import { LOCK } from '../db/locks.ts';
-import type { UsageEventInput } from './usage-event.ts';
+import { isoText, type UsageEventInput } from './usage-event.ts';
 
 export interface EventRow {
   id: string;
@@ -69,7 +69,7 @@ export type BatchVerdict =
  * Answers each event's verdict, in the order given. Quantities and moments travel as text.
  */
 export async function ingestBatch(db: Db, events: UsageEventInput[]): Promise<BatchVerdict[]> {
-  const payload = JSON.stringify(events.map((e) => [e.id, e.projectId, e.quantity, e.occurredAt.toISOString(), e.description]));
+  const payload = JSON.stringify(events.map((e) => [e.id, e.projectId, e.quantity, isoText(e.occurredAt.getTime()), e.description]));
   const result = await sql<{ event_ord: number; verdict: string; off_from: Date | null; off_until: Date | null }>`
     select event_ord, verdict, off_from, off_until
     from usage_ingest(${payload}::json, ${LOCK.MONTH}::int, ${LOCK.DAY}::int, ${DAY_COUNT_SHARDS}::int)`.execute(db);
