@@ -137,6 +137,24 @@ function redact(item: string): string {
   return at < 0 ? `${item.slice(0, 4)}…` : `${item.slice(0, at)}:…`;
 }
 
+/** The variables of the key pairs Agora signs with (and the folder of generated ones): also the CLI's. */
+const credentialVariables = {
+  DATA_DIR: z.string().min(1).default('./.data'),
+  AGORA_API_KEY: z.string().min(1).optional(),
+  AGORA_API_SECRET: z.string().min(1).optional(),
+  AGORA_API_KEYS: keyPairText.optional(),
+};
+
+function keyWithSecret(env: { AGORA_API_KEY?: string | undefined; AGORA_API_SECRET?: string | undefined }, ctx: z.RefinementCtx): void {
+  if ((env.AGORA_API_KEY === undefined) !== (env.AGORA_API_SECRET === undefined)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['AGORA_API_KEY'],
+      message: PAIRING,
+    });
+  }
+}
+
 const envSchema = z
   .object({
     NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -146,10 +164,7 @@ const envSchema = z
       .string()
       .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
       .optional(),
-    DATA_DIR: z.string().min(1).default('./.data'),
-    AGORA_API_KEY: z.string().min(1).optional(),
-    AGORA_API_SECRET: z.string().min(1).optional(),
-    AGORA_API_KEYS: keyPairText.optional(),
+    ...credentialVariables,
     ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
     USAGE_UNIT: z.string().min(1).max(32).default('Minute'),
     BILL_DECIMALS: z.coerce.number().int().min(0).max(12).default(6),
@@ -195,15 +210,9 @@ const envSchema = z
     EXT_MAINTENANCE_INTERVAL_MS: z.coerce.number().int().min(0).max(3_600_000).default(5000),
     CONSOLE_SESSION_HOURS: z.coerce.number().int().min(1).max(720).default(12),
   })
-  .superRefine((env, ctx) => {
-    if ((env.AGORA_API_KEY === undefined) !== (env.AGORA_API_SECRET === undefined)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['AGORA_API_KEY'],
-        message: PAIRING,
-      });
-    }
-  });
+  .superRefine(keyWithSecret);
+
+const credentialSchema = z.object(credentialVariables).superRefine(keyWithSecret);
 
 /** Empty strings in the environment mean "unset", as a shell's `FOO= npm start` intends. */
 function withoutEmpty(env: Record<string, string | undefined>): Record<string, string> {
@@ -212,24 +221,21 @@ function withoutEmpty(env: Record<string, string | undefined>): Record<string, s
   return out;
 }
 
-/**
- * Parses the environment once. Every problem is reported together, so an operator fixes them in
- * one go. Missing credentials are not an error here: `resolveCredentials` decides (generate them
- * for the embedded database, refuse in production).
- */
-export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const raw = withoutEmpty(env);
-  const parsed = envSchema.safeParse(raw);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || 'environment'}: ${i.message}`);
-    // zod skips the object-level check once a field has failed; report the pairing anyway.
-    const pairing = `AGORA_API_KEY: ${PAIRING}`;
-    if ((raw.AGORA_API_KEY === undefined) !== (raw.AGORA_API_SECRET === undefined) && !problems.includes(pairing)) {
-      problems.push(pairing);
-    }
-    throw new ConfigError(problems);
+/** The parsed environment, or every problem together (the key pairing too) as a ConfigError. */
+function parsedOrThrow<S extends z.ZodType>(schema: S, raw: Record<string, string>): z.output<S> {
+  const parsed = schema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((i) => `${i.path.join('.') || 'environment'}: ${i.message}`);
+  // zod skips the object-level check once a field has failed; report the pairing anyway.
+  const pairing = `AGORA_API_KEY: ${PAIRING}`;
+  if ((raw.AGORA_API_KEY === undefined) !== (raw.AGORA_API_SECRET === undefined) && !problems.includes(pairing)) {
+    problems.push(pairing);
   }
-  const e = parsed.data;
+  throw new ConfigError(problems);
+}
+
+/** AGORA_API_KEY/SECRET first, then AGORA_API_KEYS, repeats once; one key with two secrets is refused. */
+function keyPairsOf(e: { AGORA_API_KEY?: string | undefined; AGORA_API_SECRET?: string | undefined; AGORA_API_KEYS?: ApiKeyPair[] | undefined }): ApiKeyPair[] {
   const apiKeys: ApiKeyPair[] = [];
   if (e.AGORA_API_KEY && e.AGORA_API_SECRET) apiKeys.push({ apiKey: e.AGORA_API_KEY, apiSecret: e.AGORA_API_SECRET });
   for (const pair of e.AGORA_API_KEYS ?? []) {
@@ -239,6 +245,28 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }
     if (!same) apiKeys.push(pair);
   }
+  return apiKeys;
+}
+
+/**
+ * The key pairs and the data folder alone, by the same rules and with the same messages as
+ * `loadConfig`: for the CLI's `sign` and `poll`, which need no other setting (a bad PORT is no
+ * reason to refuse to sign a request).
+ */
+export function loadCredentialConfig(env: Record<string, string | undefined> = process.env): Pick<Config, 'apiKeys' | 'dataDir'> {
+  const e = parsedOrThrow(credentialSchema, withoutEmpty(env));
+  return { apiKeys: keyPairsOf(e), dataDir: e.DATA_DIR };
+}
+
+/**
+ * Parses the environment once. Every problem is reported together, so an operator fixes them in
+ * one go. Missing credentials are not an error here: `resolveCredentials` decides (generate them
+ * for the embedded database, refuse in production).
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const raw = withoutEmpty(env);
+  const e = parsedOrThrow(envSchema, raw);
+  const apiKeys = keyPairsOf(e);
   return {
     nodeEnv: e.NODE_ENV,
     port: e.PORT,

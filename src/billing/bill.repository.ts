@@ -1,6 +1,6 @@
-import { sql, type RawBuilder } from 'kysely';
+import { sql, type RawBuilder, type Transaction } from 'kysely';
 import type { Db } from '../db/database.ts';
-import type { BillPricing, Statement } from '../db/schema.ts';
+import type { BillPricing, DB, Statement } from '../db/schema.ts';
 import { storeBlocksAndTotal } from '../statements/statements.repository.ts';
 import type { FixTotals } from '../usage/usage.repository.ts';
 import { Decimal } from '../decimal.ts';
@@ -9,7 +9,7 @@ import { Decimal } from '../decimal.ts';
  * Marks every event that arrived after its month was billed and is not carried yet as carried by
  * bill `statementId`, and returns them grouped by project and month of the usage.
  */
-export async function takePendingBillCorrections(db: Db, statementId: string) {
+export async function takePendingBillCorrections(trx: Transaction<DB>, statementId: string) {
   const r = await sql<{ project_id: string; month: string; quantity: string }>`
     with taken as (
       update usage_events set bill_statement_id = ${statementId}::bigint
@@ -18,7 +18,7 @@ export async function takePendingBillCorrections(db: Db, statementId: string) {
     )
     select project_id, to_char(date_trunc('month', occurred_at at time zone 'UTC'), 'YYYY-MM-DD') as month,
            sum(quantity)::text as quantity
-    from taken group by 1, 2 order by 1, 2`.execute(db);
+    from taken group by 1, 2 order by 1, 2`.execute(trx);
   return r.rows;
 }
 
@@ -29,18 +29,6 @@ export async function peekPendingBillCorrections(db: Db) {
            sum(quantity)::text as quantity
     from usage_events where bill_late and bill_statement_id is null group by 1, 2 order by 1, 2`.execute(db);
   return r.rows;
-}
-
-/** Who a project belongs to and the customer's planId, for a few projects. */
-export async function customerPlans(db: Db, projectIds: string[]): Promise<Map<string, string>> {
-  if (projectIds.length === 0) return new Map();
-  const rows = await db
-    .selectFrom('projects')
-    .innerJoin('customers', 'customers.customer_id', 'projects.customer_id')
-    .select(['projects.project_id', 'customers.plan_id'])
-    .where('projects.project_id', 'in', projectIds)
-    .execute();
-  return new Map(rows.map((r) => [r.project_id, r.plan_id]));
 }
 
 /** A month's on-time quantity and the corrections already carried, for (project, month) pairs. */
@@ -55,12 +43,13 @@ export async function billedSoFar(db: Db, pairs: { projectId: string; month: str
   return new Map(r.rows.map((x) => [`${x.project_id}|${x.month}`, x.quantity]));
 }
 
+/** The corrections a bill takes, in the transaction that fixes it. */
 export async function insertBillCorrections(
-  db: Db,
+  trx: Transaction<DB>,
   rows: { statementId: string; projectId: string; month: string; versionId: string | null; quantity: string; amount: string }[],
 ): Promise<void> {
   if (rows.length === 0) return;
-  await db
+  await trx
     .insertInto('bill_corrections')
     .values(
       rows.map((r) => ({
@@ -114,12 +103,13 @@ export function priceExpression(versions: PricedVersion[], column: 'tiers' | 'fe
  * during the month, and the corrections this bill carries; the sum rounded half-up to `decimals`.
  * Lines in projectId order, in blocks; only non-zero amounts.
  */
-export async function writeBillLines(db: Db, a: BillLinesArgs): Promise<FixTotals> {
+export async function writeBillLines(trx: Transaction<DB>, a: BillLinesArgs): Promise<FixTotals> {
   const s = a.statementId;
-  await sql`set local work_mem = '64MB'`.execute(db);
+  // For this transaction only (`set local`), as writeUsageLines.
+  await sql`set local work_mem = '64MB'`.execute(trx);
   const corrections = sql`select project_id, sum(amount) as amount from bill_corrections where bill_statement_id = ${s}::bigint group by project_id`;
   const result = await sql<{ line_count: number; total: string; correction: string }>`
-    with ${billLinesCtes(a, corrections)}, ${storeBlocksAndTotal(s, true)}`.execute(db);
+    with ${billLinesCtes(a, corrections)}, ${storeBlocksAndTotal(s, true)}`.execute(trx);
   const row = result.rows[0]!;
   return { lineCount: Number(row.line_count), total: row.total, correction: row.correction };
 }
@@ -250,8 +240,9 @@ export async function countBillLines(db: Db, a: { statementId: string; month: st
   return { lineCount: Number(row.projects) - Number(row.in_rollup) + Number(row.lines), skips: Number(row.skips) };
 }
 
-export async function setBillPricing(db: Db, statementId: string, pricing: BillPricing, skips: number): Promise<void> {
-  await db.updateTable('statements').set({ bill_pricing: JSON.stringify(pricing), bill_skips: skips }).where('id', '=', statementId).execute();
+/** The pricing a deferred bill is numbered with, stored by the transaction that fixes it. */
+export async function setBillPricing(trx: Transaction<DB>, statementId: string, pricing: BillPricing, skips: number): Promise<void> {
+  await trx.updateTable('statements').set({ bill_pricing: JSON.stringify(pricing), bill_skips: skips }).where('id', '=', statementId).execute();
 }
 
 /**

@@ -1,12 +1,14 @@
+import type { Transaction } from 'kysely';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/database.ts';
-import type { Statement } from '../db/schema.ts';
+import type { DB, Statement } from '../db/schema.ts';
 import { Decimal } from '../decimal.ts';
 import { AppError } from '../errors.ts';
 import { monthNumberOf, monthStart, monthText } from '../periods.ts';
 import { LOCK } from '../db/locks.ts';
 import * as store from '../statements/store.ts';
 import type { StatementLine } from '../statements/store.ts';
+import { customerPlans } from '../provisioning/provisioning.repository.ts';
 import * as repo from './bill.repository.ts';
 import * as plans from './plans.repository.ts';
 import { versionsInForce } from './plans.service.ts';
@@ -113,7 +115,7 @@ export function quantityReaching(tiers: Tier[], bound: Decimal): Decimal | null 
  * that never reaches the bound, a customer on a plan without prices and no default version to
  * price it, or too many small quantities.
  */
-async function freezeBill(trx: Db, id: string, month: number, config: Pick<Config, 'defaultPlanId' | 'billDecimals'>): Promise<FixTotals | null> {
+async function freezeBill(trx: Transaction<DB>, id: string, month: number, config: Pick<Config, 'defaultPlanId' | 'billDecimals'>): Promise<FixTotals | null> {
   if (!deferredBillSettings.enabled) return null;
   const priced = await billPricing(trx, month, config);
   const inForce = priced.inForce;
@@ -207,14 +209,14 @@ async function freezeFeeBill(
 store.defineDeferredLines('bill', repo.billLines, { totalsAsNumbered: true });
 
 /** Every line of bill `id` of `month`, written whole (see `repo.writeBillLines`). */
-async function writeBill(trx: Db, id: string, month: number, config: Pick<Config, 'defaultPlanId' | 'billDecimals'>) {
+async function writeBill(trx: Transaction<DB>, id: string, month: number, config: Pick<Config, 'defaultPlanId' | 'billDecimals'>) {
   const pricing = await billPricing(trx, month, config);
   await takeCorrections(trx, id, pricing);
   return repo.writeBillLines(trx, pricing.linesArgs(id));
 }
 
 /** Takes the late usage of months already billed into bill `id` (`bill_corrections`). */
-async function takeCorrections(trx: Db, id: string, pricing: Pick<BillPricingOf, 'priceCorrections'>) {
+async function takeCorrections(trx: Transaction<DB>, id: string, pricing: Pick<BillPricingOf, 'priceCorrections'>) {
   const pending = await repo.takePendingBillCorrections(trx, id);
   await repo.insertBillCorrections(trx, (await pricing.priceCorrections(pending)).map((c) => ({ ...c, statementId: id })));
 }
@@ -238,7 +240,7 @@ export async function billPricing(db: Db, month: number, config: Pick<Config, 'd
     inForce,
     priceCorrections: async (pending: { project_id: string; month: string; quantity: string }[]) => {
       if (pending.length === 0) return [];
-      const owners = await repo.customerPlans(db, [...new Set(pending.map((p) => p.project_id))]);
+      const owners = await customerPlans(db, [...new Set(pending.map((p) => p.project_id))]);
       const before = await repo.billedSoFar(db, pending.map((p) => ({ projectId: p.project_id, month: p.month })));
       return pending.map((p) => {
         const version = versionFor(owners.get(p.project_id), p.month);

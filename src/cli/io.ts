@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ConfigError, loadCredentialConfig, type Config } from '../config.ts';
 import type { Fetcher } from './poller/poller.ts';
 
 /** Where a command reads and writes; tests pass their own. */
@@ -78,14 +79,17 @@ export function resolveKeyPair(io: CliIo, flags: { key?: string | undefined; sec
     if (!flags.key || !flags.secret) throw new UsageError('--key and --secret go together');
     return { apiKey: flags.key, apiSecret: flags.secret, source: 'the --key and --secret flags' };
   }
-  const env = io.env;
-  if (env.AGORA_API_KEY && env.AGORA_API_SECRET) return { apiKey: env.AGORA_API_KEY, apiSecret: env.AGORA_API_SECRET, source: 'AGORA_API_KEY and AGORA_API_SECRET' };
-  const first = env.AGORA_API_KEYS?.split(',')[0]?.trim();
-  if (first && first.indexOf(':') > 0) {
-    const at = first.indexOf(':');
-    return { apiKey: first.slice(0, at), apiSecret: first.slice(at + 1), source: 'the first pair of AGORA_API_KEYS' };
+  // The server's own parsing of these variables (and of them alone): the same pairs, the same errors.
+  let credentials: Pick<Config, 'apiKeys' | 'dataDir'>;
+  try {
+    credentials = loadCredentialConfig(io.env);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(err.message);
+    throw err;
   }
-  const file = resolve(io.cwd, env.DATA_DIR || './.data', 'credentials.json');
+  const first = credentials.apiKeys[0];
+  if (first) return { ...first, source: io.env.AGORA_API_KEY ? 'AGORA_API_KEY and AGORA_API_SECRET' : 'the first pair of AGORA_API_KEYS' };
+  const file = resolve(io.cwd, credentials.dataDir, 'credentials.json');
   if (existsSync(file)) {
     try {
       const stored = JSON.parse(readFileSync(file, 'utf8')) as { apiKey?: unknown; apiSecret?: unknown };

@@ -1,9 +1,13 @@
-import { sql } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import type { Db } from './database.ts';
+import type { DB } from './schema.ts';
 
 /**
  * Every advisory lock class of the server, in one place, so two subsystems never pick the same
- * class by accident. A lock is (class, key), both 32-bit; all are transaction locks.
+ * class by accident. A lock is (class, key), both 32-bit; all are transaction locks (held until
+ * the transaction ends), so the functions that take one ask for a `Transaction`: outside one, the
+ * lock would be released as soon as the statement ends, which is never what the caller means.
+ * The one session lock (withSessionLock) pins a connection instead.
  *
  * - DAY (key: days since 1970-01-01) and MONTH (key: year * 12 + month index): ingestion takes the
  *   lock of each UTC day and month its events fall in, shared; fixing a usage window takes its
@@ -35,25 +39,25 @@ export const LOCK = {
 
 export type LockClass = (typeof LOCK)[keyof typeof LOCK];
 
-export async function lockExclusive(db: Db, lockClass: LockClass, key: number): Promise<void> {
-  await sql`select pg_advisory_xact_lock(${lockClass}::int, ${key}::int)`.execute(db);
+export async function lockExclusive(trx: Transaction<DB>, lockClass: LockClass, key: number): Promise<void> {
+  await sql`select pg_advisory_xact_lock(${lockClass}::int, ${key}::int)`.execute(trx);
 }
 
-export async function lockShared(db: Db, lockClass: LockClass, keys: number[]): Promise<void> {
+export async function lockShared(trx: Transaction<DB>, lockClass: LockClass, keys: number[]): Promise<void> {
   // Ascending order, always, so two ingestions never wait on each other in a cycle.
   for (const k of [...new Set(keys)].sort((a, b) => a - b)) {
-    await sql`select pg_advisory_xact_lock_shared(${lockClass}::int, ${k}::int)`.execute(db);
+    await sql`select pg_advisory_xact_lock_shared(${lockClass}::int, ${k}::int)`.execute(trx);
   }
 }
 
 /** The exclusive lock of a text key (hashed by the database: two texts may share a lock). */
-export async function lockExclusiveText(db: Db, lockClass: LockClass, key: string): Promise<void> {
-  await sql`select pg_advisory_xact_lock(${lockClass}::int, hashtext(${key}))`.execute(db);
+export async function lockExclusiveText(trx: Transaction<DB>, lockClass: LockClass, key: string): Promise<void> {
+  await sql`select pg_advisory_xact_lock(${lockClass}::int, hashtext(${key}))`.execute(trx);
 }
 
 /** The lock if it is free, else false at once (a job another instance is running is skipped). */
-export async function tryLockExclusive(db: Db, lockClass: LockClass, key: number): Promise<boolean> {
-  const r = await sql<{ ok: boolean }>`select pg_try_advisory_xact_lock(${lockClass}::int, ${key}::int) as ok`.execute(db);
+export async function tryLockExclusive(trx: Transaction<DB>, lockClass: LockClass, key: number): Promise<boolean> {
+  const r = await sql<{ ok: boolean }>`select pg_try_advisory_xact_lock(${lockClass}::int, ${key}::int) as ok`.execute(trx);
   return r.rows[0]!.ok;
 }
 

@@ -5,6 +5,7 @@ import { AppError } from '../errors.ts';
 import type { AppEnv } from '../http/context.ts';
 import { LruCache } from '../http/lru.ts';
 import { secretEquals } from '../http/middleware.ts';
+import { findProjectByAppKey } from '../provisioning/provisioning.repository.ts';
 import { FailureBudget, SlidingWindowLimiter } from './rate-limit.ts';
 
 /**
@@ -115,11 +116,7 @@ export function licenseAuth(options: {
 
   /** The project of an appKey, and whether it is deactivated. Remembers an active one. */
   async function lookUp(appKey: string): Promise<{ credentials: Credentials; deactivated: boolean } | undefined> {
-    const project = await options.db
-      .selectFrom('projects')
-      .select(['project_id', 'customer_id', 'app_secret', 'deactivated_at'])
-      .where('app_key', '=', appKey)
-      .executeTakeFirst();
+    const project = await findProjectByAppKey(options.db, appKey);
     if (!project) return undefined;
     const deactivated = project.deactivated_at !== null;
     const credentials: Credentials = { projectId: project.project_id, customerId: project.customer_id, appSecret: project.app_secret, stale: deactivated };

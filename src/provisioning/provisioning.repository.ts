@@ -52,6 +52,30 @@ export function findProject(db: Db, projectId: string): Promise<Project | undefi
   return db.selectFrom('projects').selectAll().where('project_id', '=', projectId).executeTakeFirst();
 }
 
+/** The project of an appKey (the license API's credentials), active or not. */
+export function findProjectByAppKey(db: Db, appKey: string) {
+  return db.selectFrom('projects').select(['project_id', 'customer_id', 'app_secret', 'deactivated_at']).where('app_key', '=', appKey).executeTakeFirst();
+}
+
+/** The customer of each of a few projects (projectId → customerId; unknown projects absent). */
+export async function customersOfProjects(db: Db, projectIds: string[]): Promise<Map<string, string>> {
+  if (projectIds.length === 0) return new Map();
+  const rows = await db.selectFrom('projects').select(['project_id', 'customer_id']).where('project_id', 'in', projectIds).execute();
+  return new Map(rows.map((r) => [r.project_id, r.customer_id]));
+}
+
+/** The planId of each of a few projects' customers (projectId → planId; unknown projects absent). */
+export async function customerPlans(db: Db, projectIds: string[]): Promise<Map<string, string>> {
+  if (projectIds.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('projects')
+    .innerJoin('customers', 'customers.customer_id', 'projects.customer_id')
+    .select(['projects.project_id', 'customers.plan_id'])
+    .where('projects.project_id', 'in', projectIds)
+    .execute();
+  return new Map(rows.map((r) => [r.project_id, r.plan_id]));
+}
+
 /**
  * Inserts the project unless it exists; concurrent retries of one request end with one row.
  * Answers whether this call inserted it.

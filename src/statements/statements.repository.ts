@@ -1,6 +1,6 @@
-import { sql } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import type { Db } from '../db/database.ts';
-import type { Statement } from '../db/schema.ts';
+import type { DB, Statement } from '../db/schema.ts';
 import { LOCK } from '../db/locks.ts';
 
 export type StatementKind = 'usage' | 'bill';
@@ -19,8 +19,12 @@ export function findStatementById(db: Db, id: string): Promise<Statement | undef
   return db.selectFrom('statements').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-export async function insertStatement(db: Db, kind: StatementKind, start: Date, end: Date, unit: string): Promise<string> {
-  const row = await db
+/**
+ * A new statement, in the transaction that fixes it (its totals and first lines are written before
+ * it commits: nobody sees a statement without them). The writes below likewise.
+ */
+export async function insertStatement(trx: Transaction<DB>, kind: StatementKind, start: Date, end: Date, unit: string): Promise<string> {
+  const row = await trx
     .insertInto('statements')
     .values({ kind, window_start: start, window_end: end, unit })
     .returning('id')
@@ -29,12 +33,12 @@ export async function insertStatement(db: Db, kind: StatementKind, start: Date, 
 }
 
 export async function setStatementTotals(
-  db: Db,
+  trx: Transaction<DB>,
   id: string,
   totals: { lineCount: number; total: string; correction: string },
   building: boolean,
 ): Promise<Statement> {
-  return db
+  return trx
     .updateTable('statements')
     .set({ line_count: totals.lineCount, total_amount: totals.total, correction_amount: totals.correction, building })
     .where('id', '=', id)
@@ -43,8 +47,8 @@ export async function setStatementTotals(
 }
 
 /** Adds a chunk's amounts to the statement's totals (statements totalled as they are numbered). */
-export function addToTotals(db: Db, id: string, chunk: { total: string; correction: string }): Promise<Statement> {
-  return db
+export function addToTotals(trx: Transaction<DB>, id: string, chunk: { total: string; correction: string }): Promise<Statement> {
+  return trx
     .updateTable('statements')
     .set({
       total_amount: sql<string>`total_amount + ${chunk.total}::numeric`,
@@ -55,13 +59,13 @@ export function addToTotals(db: Db, id: string, chunk: { total: string; correcti
     .executeTakeFirstOrThrow();
 }
 
-export function setBuilding(db: Db, id: string, building: boolean): Promise<Statement> {
-  return db.updateTable('statements').set({ building }).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
+export function setBuilding(trx: Transaction<DB>, id: string, building: boolean): Promise<Statement> {
+  return trx.updateTable('statements').set({ building }).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
 }
 
 /** The statement, its row locked until the transaction ends (numbering its lines). */
-export function lockStatement(db: Db, id: string): Promise<Statement | undefined> {
-  return db.selectFrom('statements').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+export function lockStatement(trx: Transaction<DB>, id: string): Promise<Statement | undefined> {
+  return trx.selectFrom('statements').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
 }
 
 /** The last block written of a statement: its number, how many lines it holds, its last project. */
@@ -184,9 +188,3 @@ export function listStatements(
 
 /** Kept for callers of the former home of the day lock class; all classes: src/db/locks.ts. */
 export const DAY_LOCK_CLASS = LOCK.DAY;
-
-export async function customersOfProjects(db: Db, projectIds: string[]): Promise<Map<string, string>> {
-  if (projectIds.length === 0) return new Map();
-  const rows = await db.selectFrom('projects').select(['project_id', 'customer_id']).where('project_id', 'in', projectIds).execute();
-  return new Map(rows.map((r) => [r.project_id, r.customer_id]));
-}

@@ -5,6 +5,7 @@ import { AppError } from '../errors.ts';
 import type { AppDeps } from '../http/context.ts';
 import { newRouter } from '../http/router.ts';
 import { exactJson } from '../json.ts';
+import { customersOfProjects } from '../provisioning/provisioning.repository.ts';
 import * as repo from './statements.repository.ts';
 import * as store from './store.ts';
 import { csvLine, csvResponse, wantsCsv } from '../csv.ts';
@@ -148,7 +149,7 @@ export function statementsRoutes(deps: AppDeps) {
         let body = csvLine(['lineNo', 'projectId', 'customerId', 'planId', 'amount', 'correctionAmount', 'description']);
         for (let offset = 0; offset < s.line_count; offset += 1000) {
           const lines = await store.linesPage(deps.db, s, offset, 1000);
-          const owners = await repo.customersOfProjects(deps.db, lines.map((l) => l.projectId));
+          const owners = await customersOfProjects(deps.db, lines.map((l) => l.projectId));
           const descriptions = await describe(lines);
           lines.forEach((l, i) => {
             body += csvLine([l.lineNo, l.projectId, owners.get(l.projectId) ?? '', l.planId, new Decimal(l.amount).toFixed(), new Decimal(l.correction).toFixed(), descriptions[i]]);
@@ -159,7 +160,7 @@ export function statementsRoutes(deps: AppDeps) {
       const { pageNum, limit } = c.req.valid('query');
       const offset = (pageNum - 1) * limit;
       const lines = await store.linesPage(deps.db, s, offset, limit);
-      const owners = await repo.customersOfProjects(deps.db, lines.map((l) => l.projectId));
+      const owners = await customersOfProjects(deps.db, lines.map((l) => l.projectId));
       const descriptions = await describe(lines);
       return exactJson(linesPage$, {
         totalSize: s.line_count,

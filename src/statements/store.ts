@@ -1,7 +1,7 @@
-import { sql, type RawBuilder } from 'kysely';
+import { sql, type RawBuilder, type Transaction } from 'kysely';
 import type { Db } from '../db/database.ts';
 import { LOCK, lockExclusive, lockShared, type LockClass } from '../db/locks.ts';
-import type { Statement } from '../db/schema.ts';
+import type { DB, Statement } from '../db/schema.ts';
 import { statementFixed } from '../notifications/events.ts';
 import * as repo from './statements.repository.ts';
 import { observer } from '../ops/observe.ts';
@@ -59,12 +59,12 @@ export interface FixRecipe {
   /** Taken in order, in the fixing transaction, before the statement is looked for again. */
   locks: LockSpec[];
   /** Computes and stores every line now (blocks through `storeBlocksAndTotal`); answers the totals. */
-  writeAll(trx: Db, statementId: string): Promise<FixTotals>;
+  writeAll(trx: Transaction<DB>, statementId: string): Promise<FixTotals>;
   /**
    * The deferred fix, when it applies (decided under the locks): takes what the statement carries
    * and answers its count and totals, without writing lines; `defineDeferredLines(kind)` numbers them.
    */
-  freeze?(trx: Db, statementId: string): Promise<FixTotals | null>;
+  freeze?(trx: Transaction<DB>, statementId: string): Promise<FixTotals | null>;
 }
 
 /**
@@ -118,7 +118,7 @@ export const listStatements = repo.listStatements;
 export type StatementLine = repo.StatementLine;
 export const BLOCK_SIZE = repo.BLOCK_SIZE;
 
-async function takeLocks(trx: Db, locks: LockSpec[]): Promise<void> {
+async function takeLocks(trx: Transaction<DB>, locks: LockSpec[]): Promise<void> {
   for (const l of locks) {
     if (l.shared) await lockShared(trx, l.lockClass, [l.key]);
     else await lockExclusive(trx, l.lockClass, l.key);
@@ -163,7 +163,7 @@ export async function fixedStatement(db: Db, recipe: FixRecipe): Promise<Stateme
  * Numbers the next `want` lines (at most) of building statement `st`, which the caller holds
  * (row lock), after the blocks already written. Answers the statement as it is after.
  */
-async function numberChunk(trx: Db, st: Statement, want: number): Promise<Statement> {
+async function numberChunk(trx: Transaction<DB>, st: Statement, want: number): Promise<Statement> {
   const lines = deferredLines.get(st.kind);
   if (!lines) throw new Error(`no deferred lines for ${st.kind} statements`);
   const done = await repo.lastBlock(trx, st.id);

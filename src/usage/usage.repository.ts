@@ -1,6 +1,6 @@
-import { sql, type RawBuilder } from 'kysely';
+import { sql, type RawBuilder, type Transaction } from 'kysely';
 import type { Db } from '../db/database.ts';
-import type { Statement } from '../db/schema.ts';
+import type { DB, Statement } from '../db/schema.ts';
 import { storeBlocksAndTotal } from '../statements/statements.repository.ts';
 import { LOCK } from '../db/locks.ts';
 import { isoText, type UsageEventInput } from './usage-event.ts';
@@ -102,12 +102,13 @@ import type { FixTotals } from '../statements/store.ts';
  * - one line per project with a non-zero amount, numbered in projectId order, in blocks.
  * The caller holds the day's exclusive lock, so no event of the day is being ingested meanwhile.
  */
-export async function writeUsageLines(db: Db, args: UsageLinesArgs): Promise<FixTotals> {
-  // Sorting and hashing 100,000 lines fits in memory rather than spilling to disk.
-  await sql`set local work_mem = '64MB'`.execute(db);
+export async function writeUsageLines(trx: Transaction<DB>, args: UsageLinesArgs): Promise<FixTotals> {
+  // Sorting and hashing 100,000 lines fits in memory rather than spilling to disk (for this
+  // transaction only: `set local`).
+  await sql`set local work_mem = '64MB'`.execute(trx);
   const taken = sql`update usage_events set statement_id = ${args.statementId}::bigint where late and statement_id is null returning project_id, quantity`;
   const result = await sql<{ line_count: number; total: string; correction: string }>`
-    with ${usageLinesCtes(args, taken)}, ${storeBlocksAndTotal(args.statementId, false)}`.execute(db);
+    with ${usageLinesCtes(args, taken)}, ${storeBlocksAndTotal(args.statementId, false)}`.execute(trx);
   const row = result.rows[0]!;
   return { lineCount: Number(row.line_count), total: row.total, correction: row.correction };
 }
@@ -189,7 +190,7 @@ export function usageLinesCtes(args: UsageLinesArgs, correctionEvents: RawBuilde
  * from what ingestion keeps: one line per project of the day's rollup (every rollup row is on-time
  * usage, so positive), plus one per project that only has corrections. Nothing is copied.
  */
-export async function freezeUsageDay(db: Db, statementId: string, day: string): Promise<FixTotals> {
+export async function freezeUsageDay(trx: Transaction<DB>, statementId: string, day: string): Promise<FixTotals> {
   const s = statementId;
   const r = await sql<{ line_count: string; total: string; correction: string }>`
     with taken as (
@@ -200,7 +201,7 @@ export async function freezeUsageDay(db: Db, statementId: string, day: string): 
       insert into statement_corrections (statement_id, project_id, quantity)
       select ${s}::bigint, project_id, sum(quantity) from taken group by project_id order by project_id
       returning project_id, quantity
-    ), ${dayTotals(day)}`.execute(db);
+    ), ${dayTotals(day)}`.execute(trx);
   const row = r.rows[0]!;
   return { lineCount: Number(row.line_count), total: row.total, correction: row.correction };
 }
