@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
@@ -138,10 +139,16 @@ async function main() {
       const u = new URL(agoraGetUrl(server.url, `/customers/c-${i}/license`, { apiKey: KEY.apiKey }, KEY.apiSecret));
       return `${u.pathname}${u.search}`;
     });
+    // CPU time per request of the server and of the database's backends (Linux /proc): what the
+    // requests cost, which the machine's other load changes far less than their latencies.
+    const backends = await openDatabase({ databaseUrl: pgUrl, poolSize: 1 });
+    const cpu0 = { server: cpuMs(server.child.pid), db: await dbCpuMs(backends.db) };
     const [mix, agora] = await Promise.all([
       paced({ url: server.url, paths: [], seconds, rate, request, timeoutMs: 5000 }),
       paced({ url: server.url, paths: licensePaths, seconds, rate: 20, timeoutMs: 5000 }),
     ]);
+    const cpu1 = { server: cpuMs(server.child.pid), db: await dbCpuMs(backends.db) };
+    await backends.close();
     if (!mix.byKind.join || !mix.byKind.heartbeat) throw new Error(`no answers: ${mix.errors} errors, ${mix.timeouts} timeouts; server: ${server.errors().slice(-2000)}`);
     const line = (name: string, r: { requests: number; p50: number; p99: number; max: number }, target: string) =>
       say(`${name.padEnd(44)} ${String(r.requests).padStart(6)} req  p50 ${r.p50.toFixed(1)} ms  p99 ${r.p99.toFixed(1)} ms  max ${r.max.toFixed(1)} ms   target ${target}`);
@@ -150,6 +157,10 @@ async function main() {
     line('join (POST /ext/v1/sessions)', mix.byKind.join!, 'p99 < 20 ms');
     line('heartbeat (POST /ext/v1/sessions/{id}/heartbeat)', mix.byKind.heartbeat!, 'p99 < 10 ms');
     line("Agora's license query beside it, 20 req/s", agora as PacedResult, 'p99 < 500 ms');
+    const sent = mix.requests + agora.requests;
+    if (cpu0.server !== null && cpu1.server !== null && sent > 0) {
+      say(`CPU per request sent: server ${((cpu1.server - cpu0.server) / sent).toFixed(3)} ms, database ${((cpu1.db - cpu0.db) / sent).toFixed(3)} ms (${sent} sent)`);
+    }
     say(`errors: mix ${mix.errors} (timeouts ${mix.timeouts}), license query ${agora.errors}`);
   } finally {
     await server.stop();
@@ -157,6 +168,22 @@ async function main() {
     await sql`drop schema if exists ${sql.id(SCHEMA)} cascade`.execute(cleanup.db);
     await cleanup.close();
   }
+}
+
+/** User + system CPU of a process so far, in ms (null where /proc is not there). */
+function cpuMs(pid: number | undefined): number | null {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return null;
+  }
+}
+
+/** The same, summed over the backends connected to the benchmark's database (the server's pool). */
+async function dbCpuMs(db: Awaited<ReturnType<typeof openDatabase>>['db']): Promise<number> {
+  const r = await sql<{ pid: number }>`select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`.execute(db);
+  return r.rows.reduce((n, { pid }) => n + (cpuMs(pid) ?? 0), 0);
 }
 
 main().catch((err) => {
