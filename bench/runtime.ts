@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
 import { agoraGetUrl } from '../src/cli/poller/poller.ts';
@@ -15,23 +17,31 @@ import { startService } from './processes.ts';
  * beside it. Targets: join p99 < 20 ms, heartbeat p99 < 10 ms, the license query p99 < 500 ms.
  *
  *   npm run bench:runtime -- [--sessions 100000] [--projects 1000] [--rate 500] [--seconds 30]
- *                            [--pg-url postgres://postgres@127.0.0.1:5432/DB]
+ *                            [--pg-url postgres://postgres@127.0.0.1:5432/DB] [--db-name NAME]
  *
  * Works in a schema of its own (`bench_runtime`, dropped first and afterwards) of the database of
- * --pg-url (default BENCH_PG_URL), so it needs no database of its own.
+ * --pg-url (default BENCH_PG_URL); `--db-name` names another database on the same server instead of
+ * the URL's (on a shared server, one of your own: two runs in one database drop each other's schema).
  */
 const KEY = { apiKey: 'BenchKey0123456789abcdefghijklmn', apiSecret: 'bench-secret-not-for-production-0001' };
 const SCHEMA = 'bench_runtime';
 
 const { values } = parseArgs({
-  options: { sessions: { type: 'string' }, projects: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' }, 'pg-url': { type: 'string' } },
+  options: { sessions: { type: 'string' }, projects: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' }, 'pg-url': { type: 'string' }, 'db-name': { type: 'string' } },
 });
 const int = (v: string | undefined, d: number) => (v === undefined ? d : Number.parseInt(v, 10));
 const sessions = int(values.sessions, 100_000);
 const projects = int(values.projects, 1000);
 const rate = int(values.rate, 500);
 const seconds = int(values.seconds, 30);
-const pgUrl = values['pg-url'] ?? process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const pgUrl = withDbName(values['pg-url'] ?? process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres', values['db-name']);
+
+function withDbName(url: string, name: string | undefined): string {
+  if (name === undefined) return url;
+  const u = new URL(url);
+  u.pathname = `/${encodeURIComponent(name)}`;
+  return u.toString();
+}
 const say = (m: string) => process.stdout.write(`${m}\n`);
 
 async function main() {
@@ -61,6 +71,8 @@ async function main() {
     await sql`insert into ext_sessions (id, customer_id, project_id, license_id, license_key, media, platform, heartbeat_seconds, started_at, last_seen_at, live_until)
       select gen_random_uuid(), l.customer_id, l.project_id, l.id, l.license_key, 'audio', 'android', 3600, date_trunc('second', now()), date_trunc('second', now()), date_trunc('second', now()) + interval '2 hours'
       from generate_series(1, ${sessions}::int) g join licenses l on l.project_id = 1 + (g % ${projects}::int)`.execute(db);
+    // Their sweep schedule, as a join writes it (migrations/20261202110000-runtime-hot-heartbeat.ts).
+    await sql`insert into ext_session_sweeps (session_seq, customer_id, project_id, sweep_at) select seq, customer_id, project_id, live_until from ext_sessions`.execute(db);
     await sql`insert into ext_limits (scope, scope_id, pcu, live) select 'customer', customer_id, 10000000, count(*) from ext_sessions group by customer_id`.execute(db);
     await sql`insert into ext_limits (scope, scope_id, pcu, live) select 'project', project_id::text, null, count(*) from ext_sessions group by project_id`.execute(db);
     ids = (await sql<{ id: string; project: string }>`select id::text, project_id::text as project from ext_sessions order by random() limit 20000`.execute(db)).rows.map((r) => ({
@@ -127,17 +139,28 @@ async function main() {
       const u = new URL(agoraGetUrl(server.url, `/customers/c-${i}/license`, { apiKey: KEY.apiKey }, KEY.apiSecret));
       return `${u.pathname}${u.search}`;
     });
+    // CPU time per request of the server and of the database's backends (Linux /proc): what the
+    // requests cost, which the machine's other load changes far less than their latencies.
+    const backends = await openDatabase({ databaseUrl: pgUrl, poolSize: 1 });
+    const cpu0 = { server: cpuMs(server.child.pid), db: await dbCpuMs(backends.db) };
     const [mix, agora] = await Promise.all([
       paced({ url: server.url, paths: [], seconds, rate, request, timeoutMs: 5000 }),
       paced({ url: server.url, paths: licensePaths, seconds, rate: 20, timeoutMs: 5000 }),
     ]);
+    const cpu1 = { server: cpuMs(server.child.pid), db: await dbCpuMs(backends.db) };
+    await backends.close();
     if (!mix.byKind.join || !mix.byKind.heartbeat) throw new Error(`no answers: ${mix.errors} errors, ${mix.timeouts} timeouts; server: ${server.errors().slice(-2000)}`);
     const line = (name: string, r: { requests: number; p50: number; p99: number; max: number }, target: string) =>
       say(`${name.padEnd(44)} ${String(r.requests).padStart(6)} req  p50 ${r.p50.toFixed(1)} ms  p99 ${r.p99.toFixed(1)} ms  max ${r.max.toFixed(1)} ms   target ${target}`);
     say(`\nsteady ${rate} req/s for ${seconds} s, ${sessions} live sessions (send lag p99 ${mix.sendLagP99.toFixed(1)} ms), statuses ${JSON.stringify(mix.statuses)}`);
+    say(`load average at the end (1, 5, 15 min): ${loadavg().map((x) => x.toFixed(2)).join(', ')}; database ${new URL(pgUrl).pathname.slice(1)}`);
     line('join (POST /ext/v1/sessions)', mix.byKind.join!, 'p99 < 20 ms');
     line('heartbeat (POST /ext/v1/sessions/{id}/heartbeat)', mix.byKind.heartbeat!, 'p99 < 10 ms');
     line("Agora's license query beside it, 20 req/s", agora as PacedResult, 'p99 < 500 ms');
+    const sent = mix.requests + agora.requests;
+    if (cpu0.server !== null && cpu1.server !== null && sent > 0) {
+      say(`CPU per request sent: server ${((cpu1.server - cpu0.server) / sent).toFixed(3)} ms, database ${((cpu1.db - cpu0.db) / sent).toFixed(3)} ms (${sent} sent)`);
+    }
     say(`errors: mix ${mix.errors} (timeouts ${mix.timeouts}), license query ${agora.errors}`);
   } finally {
     await server.stop();
@@ -145,6 +168,22 @@ async function main() {
     await sql`drop schema if exists ${sql.id(SCHEMA)} cascade`.execute(cleanup.db);
     await cleanup.close();
   }
+}
+
+/** User + system CPU of a process so far, in ms (null where /proc is not there). */
+function cpuMs(pid: number | undefined): number | null {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return null;
+  }
+}
+
+/** The same, summed over the backends connected to the benchmark's database (the server's pool). */
+async function dbCpuMs(db: Awaited<ReturnType<typeof openDatabase>>['db']): Promise<number> {
+  const r = await sql<{ pid: number }>`select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`.execute(db);
+  return r.rows.reduce((n, { pid }) => n + (cpuMs(pid) ?? 0), 0);
 }
 
 main().catch((err) => {

@@ -230,6 +230,28 @@ describe('sessions', () => {
     expect(ended.every((e) => e.end_reason === 'silence' && e.ended_at!.getTime() === s0 * 1000)).toBe(true);
   });
 
+  it('the sweep looks at a live session again at its live_until, ends it once silent, and forgets ended ones', async () => {
+    const w = await world();
+    const live = (await w.p101.join(dev(w.lic.av))).body.sessionId;
+    const left = (await w.p101.join(dev(w.lic.av))).body.sessionId;
+    const schedule = () => ctx.tdb.db.selectFrom('ext_session_sweeps as w').innerJoin('ext_sessions as s', 's.seq', 'w.session_seq').select(['s.id', 'w.sweep_at']).orderBy('s.id').execute();
+    expect((await schedule()).map((r) => r.sweep_at.getTime())).toEqual([(s0 + 60) * 1000, (s0 + 60) * 1000]);
+    at(s0 + 50);
+    expect((await w.p101.heartbeat(live)).status).toBe(200); // live until s0 + 110; its schedule stays at s0 + 60
+    expect((await w.p101.leave(left)).status).toBe(200);
+    expect((await schedule()).map((r) => r.sweep_at.getTime())).toEqual([(s0 + 60) * 1000, (s0 + 60) * 1000]);
+    // Past s0 + 60: the live one is looked at again at s0 + 110, the left one's row is deleted.
+    expect(await runtimeMaintenance(ctx.tdb.db, new Date((s0 + 61) * 1000))).toEqual({ ended: 0, overageEvents: 0 });
+    expect(await schedule()).toEqual([{ id: live, sweep_at: new Date((s0 + 110) * 1000) }]);
+    expect((await adminJson(ctx.t, 'GET', '/v1/projects/101/limits')).body).toMatchObject({ live: 1 });
+    // Silent past s0 + 110: ended as of its last heartbeat, its seat given back, its row deleted.
+    expect(await runtimeMaintenance(ctx.tdb.db, new Date((s0 + 111) * 1000))).toEqual({ ended: 1, overageEvents: 0 });
+    expect(await schedule()).toEqual([]);
+    const ended = await ctx.tdb.db.selectFrom('ext_sessions').select(['end_reason', 'ended_at', 'seconds']).where('id', '=', live).executeTakeFirstOrThrow();
+    expect(ended).toEqual({ end_reason: 'silence', ended_at: new Date((s0 + 50) * 1000), seconds: '50' });
+    expect((await adminJson(ctx.t, 'GET', '/v1/projects/101/limits')).body).toMatchObject({ live: 0 });
+  });
+
   it('a session crossing a UTC month boundary counts in both months', async () => {
     const w = await world();
     const end = Date.parse('2027-04-01T00:00:00Z') / 1000;

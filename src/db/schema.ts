@@ -211,6 +211,7 @@ export interface DB {
   agora_requests: AgoraRequestsTable;
   ext_sessions: ExtSessionsTable;
   ext_limits: ExtLimitsTable;
+  ext_session_sweeps: ExtSessionSweepsTable;
   ext_license_minutes: ExtLicenseMinutesTable;
   ext_pid_overage: ExtPidOverageTable;
   license_grants: LicenseGrantsTable;
@@ -527,6 +528,15 @@ export interface ExtSessionsTable {
   ended_at: Date | null;
   end_reason: SessionEndReason | null;
   seconds: ColumnType<string, string | number | undefined, string | number>;
+}
+
+/** When the sweep next looks at an open session (migrations/20261202110000-runtime-hot-heartbeat.ts). */
+export interface ExtSessionSweepsTable {
+  session_seq: string;
+  customer_id: string;
+  project_id: BigId;
+  /** Never after the session's live_until: heartbeats move live_until on, the sweep moves this up to it. */
+  sweep_at: Date;
 }
 
 export interface ExtLimitsTable {

@@ -20,7 +20,7 @@ export async function pcuOf(db: Db, scope: 'customer' | 'project', id: string, n
   await exists(db, scope, id);
   const nowS = Math.floor(now.getTime() / 1000);
   // A live count that includes silent sessions would overstate the use: end this scope's first.
-  while ((await repo.endSilentSessions(db, nowS, { limit: 500, ...(scope === 'customer' ? { customerId: id } : { projectId: id }) })) === 500);
+  while ((await repo.endSilentSessions(db, nowS, { limit: 500, ...(scope === 'customer' ? { customerId: id } : { projectId: id }) })).visited === 500);
   const row = await repo.limitOf(db, scope, id);
   return { pcu: row?.pcu ?? null, live: row?.live ?? 0 };
 }

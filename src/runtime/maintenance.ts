@@ -77,8 +77,8 @@ export async function runtimeMaintenance(db: Db, now: Date): Promise<{ ended: nu
   let ended = 0;
   for (let i = 0; i < 20; i++) {
     const n = await endSilentSessions(db, nowS, { limit: BATCH });
-    ended += n;
-    if (n < BATCH) break;
+    ended += n.ended;
+    if (n.visited < BATCH) break;
   }
   return { ended, overageEvents: await billOverage(db, now) };
 }

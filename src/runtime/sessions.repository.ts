@@ -55,6 +55,43 @@ export async function joinFacts(db: Db, projectId: string, license: string | und
   return { caller: { project_off, customer_off }, license: found };
 }
 
+/**
+ * A license join in one call of `ext_join` (migrations/20261202110000-runtime-hot-heartbeat.ts):
+ * the facts `joinFacts` reads, and, when they pass every check of `join` and the SKU has no usage
+ * period, the seats and the session (`started`), else nothing written. `full`: the scope whose PCU
+ * limit was reached (nothing written). The caller decides everything not started from the facts.
+ */
+export async function joinInOneCall(db: Db, s: NewSession & { license: string }, month: string) {
+  const r = await sql<{
+    out_project_off: Date | null;
+    out_customer_off: Date | null;
+    out_id: string | null;
+    out_customer: string | null;
+    out_project: string | null;
+    out_license_key: string | null;
+    out_activated_at: Date | null;
+    out_expires_at: Date | null;
+    out_media_type: number | null;
+    out_minutes: number | null;
+    out_period: string | null;
+    out_mode: 'block' | 'bill' | null;
+    out_month_seconds: string | null;
+    out_started: boolean;
+    out_full: 'customer' | 'project' | null;
+  }>`
+    select * from ext_join(${s.id}::uuid, ${s.customerId}, ${s.projectId}::bigint, ${s.license}, ${s.licenseKey}, ${s.media}, ${s.platform},
+      ${s.channel}, ${s.userId}, ${s.heartbeatSeconds}::int, ${at(s.nowS)}::timestamptz, ${month}::date)`.execute(db);
+  const row = r.rows[0];
+  if (!row) return { caller: undefined, license: undefined, started: false, full: null };
+  const caller = { project_off: row.out_project_off, customer_off: row.out_customer_off };
+  const { out_id: id, out_customer: customer_id, out_project: project_id, out_license_key: license_key, out_activated_at: activated_at, out_expires_at: expires_at, out_media_type: media_type } = row;
+  const license =
+    id !== null && customer_id !== null && project_id !== null && license_key !== null && activated_at !== null && expires_at !== null && media_type !== null
+      ? { id, customer_id, project_id, license_key, activated_at, expires_at, media_type, minutes: row.out_minutes, period: row.out_period, mode: row.out_mode, month_seconds: row.out_month_seconds }
+      : undefined;
+  return { caller, license, started: row.out_started, full: row.out_full };
+}
+
 /** The customer's grants that are open at `nowS` (Agora's license activation callback). */
 export function openGrants(db: Db, customerId: string, nowS: number) {
   return db
@@ -266,26 +303,54 @@ export async function endSession(trx: Transaction<DB>, sessionId: string, endedS
 }
 
 /**
- * Ends up to `limit` silent sessions (no heartbeat until their `live_until`) as of their last
- * heartbeat, and gives their seats back. Reads the partial index on `live_until` from its oldest
- * end: the cost is that of the batch, whatever the number of sessions. Rows another transaction
- * holds (a heartbeat, a leave, another instance's sweep) are skipped, never waited for.
+ * Looks at up to `limit` open sessions past their `sweep_at` (ext_session_sweeps,
+ * migrations/20261202110000-runtime-hot-heartbeat.ts), oldest first: a silent one (no heartbeat
+ * until its `live_until`) ends as of its last heartbeat and gives its seats back; a live one is
+ * looked at again at its `live_until`; the row of one already ended (by its leave or its
+ * heartbeat) is deleted. The cost is that of the batch, whatever the number of sessions. Only rows
+ * of ext_session_sweeps are locked for the batch (no request ever locks them), and of those, rows
+ * another sweep holds are skipped, never waited for. `visited` is the batch's size (a full batch:
+ * there may be more); `ended`, the sessions it ended.
  */
-export async function endSilentSessions(db: Db, nowS: number, opts: { limit: number; customerId?: string; projectId?: string }): Promise<number> {
+export async function endSilentSessions(
+  db: Db,
+  nowS: number,
+  opts: { limit: number; customerId?: string; projectId?: string },
+): Promise<{ visited: number; ended: number }> {
+  const now = at(nowS);
   return db.transaction().execute(async (trx) => {
-    const ended = await sql<{ customer_id: string; project_id: string }>`
-      update ext_sessions s set ended_at = s.last_seen_at, end_reason = 'silence'
-      where s.id in (
-        select id from ext_sessions
-        where ended_at is null and live_until < ${at(nowS)}
-          ${opts.customerId === undefined ? sql`` : sql`and customer_id = ${opts.customerId}`}
-          ${opts.projectId === undefined ? sql`` : sql`and project_id = ${opts.projectId}`}
-        order by live_until
+    const r = await sql<{ visited: string; customer_id: string | null; project_id: string | null }>`
+      with due as (
+        select w.session_seq, s.ended_at, s.live_until
+        from ext_session_sweeps w join ext_sessions s on s.seq = w.session_seq
+        where w.sweep_at < ${now}
+          ${opts.customerId === undefined ? sql`` : sql`and w.customer_id = ${opts.customerId}`}
+          ${opts.projectId === undefined ? sql`` : sql`and w.project_id = ${opts.projectId}`}
+        order by w.sweep_at
         limit ${opts.limit}
-        for update skip locked)
-      returning s.customer_id, s.project_id::text as project_id`.execute(trx);
-    if (ended.rows.length > 0) await releaseSeats(trx, ended.rows);
-    return ended.rows.length;
+        for update of w skip locked
+      ), ended as (
+        -- Re-checked on the row as it is now: a leave or a heartbeat that ended it first wins.
+        update ext_sessions s set ended_at = s.last_seen_at, end_reason = 'silence'
+        from due
+        where s.seq = due.session_seq and due.ended_at is null and due.live_until < ${now} and s.ended_at is null and s.live_until < ${now}
+        returning s.seq, s.customer_id, s.project_id
+      ), gone as (
+        delete from ext_session_sweeps w using due
+        where w.session_seq = due.session_seq and (due.ended_at is not null or w.session_seq in (select seq from ended))
+      ), moved as (
+        -- Live (or ended meanwhile by someone else: the next sweep meets it again and deletes it).
+        update ext_session_sweeps w set sweep_at = due.live_until
+        from due
+        where w.session_seq = due.session_seq and due.ended_at is null and w.session_seq not in (select seq from ended)
+      )
+      select (select count(*) from due)::text as visited, null::text as customer_id, null::text as project_id
+      union all
+      select null, customer_id, project_id::text from ended`.execute(trx);
+    const visited = Number(r.rows.find((x) => x.visited !== null)?.visited ?? '0');
+    const ended = r.rows.filter((x) => x.customer_id !== null && x.project_id !== null).map((x) => ({ customer_id: x.customer_id!, project_id: x.project_id! }));
+    if (ended.length > 0) await releaseSeats(trx, ended);
+    return { visited, ended: ended.length };
   });
 }
 

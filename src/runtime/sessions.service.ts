@@ -51,16 +51,32 @@ const SWEEP_ON_REFUSAL = 200;
  * A user joins a channel: every check of the spec in the order the issue gives (the license is the
  * customer's and project's, valid now, the device's, covers the media, inside its period, minutes
  * left), then a seat of the customer's and of the project's PCU limit and the session, in one
- * transaction. A full limit is looked at again once after ending that scope's silent sessions.
+ * transaction. A license join that passes (of a SKU without a usage period) does all of it in one
+ * round trip (`ext_join`); the checks here then find nothing to refuse, as that function's are
+ * the same or stricter. A full limit is looked at again once after ending that scope's silent
+ * sessions.
  */
 export async function join(db: Db, caller: Caller, input: JoinInput, now: Date, heartbeatSeconds: number): Promise<JoinAnswer> {
   const nowS = unixS(now);
   const month = monthOf(nowS);
-  const facts = await repo.joinFacts(db, caller.projectId, input.license, month);
+  const session: repo.NewSession = {
+    id: randomUUID(),
+    customerId: caller.customerId,
+    projectId: caller.projectId,
+    licenseId: null,
+    grantId: null,
+    licenseKey: input.licenseKey,
+    media: input.media,
+    platform: input.platform,
+    channel: input.channel ?? null,
+    userId: input.userId ?? null,
+    heartbeatSeconds,
+    nowS,
+  };
+  // A license join tries everything in one round trip (ext_join); its facts decide the rest.
+  const facts = input.license === undefined ? { ...(await repo.joinFacts(db, caller.projectId, undefined, month)), started: false, full: null } : await repo.joinInOneCall(db, { ...session, license: input.license }, month);
   if (!facts.caller || facts.caller.project_off !== null || facts.caller.customer_off !== null) throw notAuthorized();
 
-  let licenseId: string | null = null;
-  let grantId: string | null = null;
   let expireTime: number;
   let minutesLeft: string | null = null;
   let periodEnd: number | null = null;
@@ -77,7 +93,7 @@ export async function join(db: Db, caller: Caller, input: JoinInput, now: Date, 
       if (left <= 0 && l.mode !== 'bill') throw refused('MINUTES_EXCEED');
       minutesLeft = minutesOf(Math.max(0, left));
     }
-    licenseId = l.id;
+    session.licenseId = l.id;
     expireTime = unixS(l.expires_at);
     periodEnd = periodEndsAt(period, nowS);
   } else {
@@ -85,32 +101,33 @@ export async function join(db: Db, caller: Caller, input: JoinInput, now: Date, 
     if (grants.length === 0) throw refused('EXPIRE');
     const covering = grants.filter((g) => g.platforms.includes(input.platform));
     if (covering.length === 0) throw refused('PLATFORM_NOT_LICENSED');
-    grantId = covering[0]!.id;
+    session.grantId = covering[0]!.id;
     expireTime = unixS(covering[0]!.ends_at);
   }
 
-  const session: repo.NewSession = {
-    id: randomUUID(),
-    customerId: caller.customerId,
-    projectId: caller.projectId,
-    licenseId,
-    grantId,
-    licenseKey: input.licenseKey,
-    media: input.media,
-    platform: input.platform,
-    channel: input.channel ?? null,
-    userId: input.userId ?? null,
-    heartbeatSeconds,
-    nowS,
-  };
-  for (let attempt = 0; ; attempt++) {
-    const full = await repo.startSession(db, session);
-    if (full === null) break;
-    if (attempt > 0) throw refused('PCU_EXCEEDED');
-    const swept = await repo.endSilentSessions(db, nowS, { limit: SWEEP_ON_REFUSAL, ...(full === 'customer' ? { customerId: caller.customerId } : { projectId: caller.projectId }) });
-    if (swept === 0) throw refused('PCU_EXCEEDED');
+  if (!facts.started) {
+    // Not tried yet (a grant, a SKU with a usage period), or tried and a limit was full.
+    const full = facts.full ?? (await repo.startSession(db, session));
+    if (full !== null) {
+      if ((await sweepScope(db, caller, full, nowS)) === 0) throw refused('PCU_EXCEEDED');
+      if ((await repo.startSession(db, session)) !== null) throw refused('PCU_EXCEEDED');
+    }
   }
   return { sessionId: session.id, heartbeatSeconds, expireTime, minutesLeft, periodEndsAt: periodEnd };
+}
+
+/**
+ * A full limit's scope: ends its silent sessions before the join looks again. A batch may hold
+ * live sessions whose schedule had come due (each then waits until its live_until), so a few more
+ * batches are read while they find nothing silent and are full.
+ */
+async function sweepScope(db: Db, caller: Caller, full: 'customer' | 'project', nowS: number): Promise<number> {
+  const scope = full === 'customer' ? { customerId: caller.customerId } : { projectId: caller.projectId };
+  for (let batch = 0; batch < 5; batch++) {
+    const r = await repo.endSilentSessions(db, nowS, { limit: SWEEP_ON_REFUSAL, ...scope });
+    if (r.ended > 0 || r.visited < SWEEP_ON_REFUSAL) return r.ended;
+  }
+  return 0;
 }
 
 export interface HeartbeatAnswer {
