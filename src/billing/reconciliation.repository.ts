@@ -57,12 +57,10 @@ export async function reconciliationPage(db: Db, a: ReconciliationMonth & { afte
   const after = a.after ?? '0';
   const n = a.count;
   const blocks = Math.ceil(n / BLOCK_LINES) + 1;
-  const r = await sql<ReconciliationRow>`
-    with fixed as materialized (
-      select id, window_start, window_end from statements
-      where kind = 'usage' and window_start >= ${start}::timestamptz and window_end <= ${end}::timestamptz
-    ), stmts as materialized (
-      select id from fixed union all select id from statements where id = ${bill}::bigint
+  const keys = await sql<{ id: string }>`
+    with stmts as materialized (
+      select id from statements
+      where (kind = 'usage' and window_start >= ${start}::timestamptz and window_end <= ${end}::timestamptz) or id = ${bill}::bigint
     ), keys as (
       (select project_id from usage_month_rollup where month = ${a.month}::date and project_id > ${after}::bigint order by project_id limit ${n}::int)
       union
@@ -83,26 +81,36 @@ export async function reconciliationPage(db: Db, a: ReconciliationMonth & { afte
       union
       (select project_id from bill_corrections
         where month = ${a.month}::date and project_id > ${after}::bigint order by project_id limit ${n}::int)
-    ), page as materialized (
-      select project_id from keys order by project_id limit ${n}::int
-    ), span as materialized (
-      select min(project_id) as lo, max(project_id) as hi from page
+    )
+    select project_id::text as id from keys order by project_id limit ${n}::int`.execute(db);
+  if (keys.rows.length === 0) return [];
+  // The page's projects as an array of known length, so that every source below is read by key
+  // (an index probe per project), never hashed whole.
+  const ids = keys.rows.map((k) => k.id);
+  const lo = ids[0]!;
+  const hi = ids[ids.length - 1]!;
+  const r = await sql<ReconciliationRow>`
+    with fixed as materialized (
+      select id, window_start, window_end from statements
+      where kind = 'usage' and window_start >= ${start}::timestamptz and window_end <= ${end}::timestamptz
+    ), stmts as materialized (
+      select id from fixed union all select id from statements where id = ${bill}::bigint
     ), ev as materialized (
       select e.project_id, e.quantity, e.occurred_at, e.late, e.statement_id, e.bill_late, e.bill_statement_id
-      from page p join usage_events e on e.project_id = p.project_id
-        and e.occurred_at >= ${start}::timestamptz and e.occurred_at < ${end}::timestamptz
-    ), lines as (
+      from usage_events e
+      where e.project_id = any(${ids}::bigint[]) and e.occurred_at >= ${start}::timestamptz and e.occurred_at < ${end}::timestamptz
+    ), lines as materialized (
       -- The page's lines in a statement: the blocks from the one holding the page's first project
       -- to the one holding its last.
       select s.id as statement_id, u.project_id, u.amount, u.correction
-      from stmts s cross join span cross join lateral (
+      from stmts s cross join lateral (
           (select b.project_ids, b.amounts, b.corrections from statement_blocks b
-            where b.statement_id = s.id and b.project_ids[1] <= span.lo order by b.project_ids[1] desc limit 1)
+            where b.statement_id = s.id and b.project_ids[1] <= ${lo}::bigint order by b.project_ids[1] desc limit 1)
           union all
           (select b.project_ids, b.amounts, b.corrections from statement_blocks b
-            where b.statement_id = s.id and b.project_ids[1] > span.lo and b.project_ids[1] <= span.hi)
+            where b.statement_id = s.id and b.project_ids[1] > ${lo}::bigint and b.project_ids[1] <= ${hi}::bigint)
         ) b cross join lateral unnest(b.project_ids, b.amounts, b.corrections) as u(project_id, amount, correction)
-      where u.project_id in (select project_id from page)
+      where u.project_id = any(${ids}::bigint[])
     ), q as (
       select project_id, quantity as ingested, 0::numeric as daily_reported, 0::numeric as daily_pending,
              0::numeric as billed_quantity, 0::numeric as bill_pending, 0::numeric as billed_amount,
@@ -121,7 +129,7 @@ export async function reconciliationPage(db: Db, a: ReconciliationMonth & { afte
       union all
       select r.project_id, 0, 0, 0, case when ${billed}::boolean then r.quantity else 0 end,
              case when ${billed}::boolean then 0 else r.quantity end, 0, 0, 0, 0, 0
-        from page p join usage_month_rollup r on r.month = ${a.month}::date and r.project_id = p.project_id
+        from usage_month_rollup r where r.month = ${a.month}::date and r.project_id = any(${ids}::bigint[])
       union all
       select project_id, 0, 0, 0, case when bill_statement_id is not null then quantity else 0 end,
              case when bill_statement_id is null then quantity else 0 end, 0, 0, 0, 0, 0
@@ -131,27 +139,31 @@ export async function reconciliationPage(db: Db, a: ReconciliationMonth & { afte
         from lines l where l.statement_id = ${bill}::bigint
       union all
       select c.project_id, 0, 0, 0, 0, 0, 0, c.quantity, c.amount, 0, 0
-        from page p join bill_corrections c on c.bill_statement_id = ${bill}::bigint and c.project_id = p.project_id
+        from bill_corrections c where c.bill_statement_id = ${bill}::bigint and c.project_id = any(${ids}::bigint[])
       union all
       select c.project_id, 0, 0, 0, 0, 0, 0, 0, 0, c.quantity, c.amount
-        from page p join bill_corrections c on c.month = ${a.month}::date and c.project_id = p.project_id
+        from bill_corrections c where c.month = ${a.month}::date and c.project_id = any(${ids}::bigint[])
     ), sums as (
       select project_id, sum(ingested) as ingested, sum(daily_reported) as daily_reported, sum(daily_pending) as daily_pending,
              sum(billed_quantity) as billed_quantity, sum(bill_pending) as bill_pending, sum(billed_amount) as billed_amount,
              sum(cin_q) as cin_q, sum(cin_a) as cin_a, sum(cout_q) as cout_q, sum(cout_a) as cout_a
       from q group by project_id
+    ), who as (
+      select p.project_id, p.customer_id, cu.plan_id, (pl.plan_id is not null) as plan_known
+      from projects p
+      left join customers cu on cu.customer_id = p.customer_id
+      left join plans pl on pl.plan_id = cu.plan_id
+      where p.project_id = any(${ids}::bigint[])
     )
-    select pg.project_id::text, p.customer_id, cu.plan_id, (pl.plan_id is not null) as plan_known,
+    select pg.project_id::text, w.customer_id, w.plan_id, coalesce(w.plan_known, false) as plan_known,
            coalesce(s.ingested, 0)::text as ingested, coalesce(s.daily_reported, 0)::text as daily_reported,
            coalesce(s.daily_pending, 0)::text as daily_pending, coalesce(s.billed_quantity, 0)::text as billed_quantity,
            coalesce(s.bill_pending, 0)::text as bill_pending, coalesce(s.billed_amount, 0)::text as billed_amount,
            coalesce(s.cin_q, 0)::text as corrections_in_quantity, coalesce(s.cin_a, 0)::text as corrections_in_amount,
            coalesce(s.cout_q, 0)::text as corrections_out_quantity, coalesce(s.cout_a, 0)::text as corrections_out_amount
-    from page pg
+    from unnest(${ids}::bigint[]) as pg(project_id)
     left join sums s on s.project_id = pg.project_id
-    left join projects p on p.project_id = pg.project_id
-    left join customers cu on cu.customer_id = p.customer_id
-    left join plans pl on pl.plan_id = cu.plan_id
+    left join who w on w.project_id = pg.project_id
     order by pg.project_id`.execute(db);
   return r.rows;
 }
