@@ -5,7 +5,8 @@ import { limitBody } from '../http/middleware.ts';
 import { BOOKMARKS, keysetPage, nextCursor } from '../http/paging.ts';
 import { newRouter } from '../http/router.ts';
 import { customerIdSchema, projectIdSchema } from '../ids.ts';
-import { licenseMinutes, pcuOf, setOverage, setPcu } from './limits.service.ts';
+import { licenseMinutes, pcuOf, projectPcusOf, setOverage, setPcu } from './limits.service.ts';
+import { wholeNumberOr } from '../http/params.ts';
 import { minutesOf } from './rules.ts';
 import { sessionsListing, type SessionRow } from './sessions.listing.ts';
 
@@ -131,6 +132,23 @@ export function runtimeVendorRoutes(deps: RouteDeps) {
       },
     );
   }
+
+  router.openapi(
+    createRoute({
+      method: 'get',
+      path: '/customers/{customerId}/project-limits',
+      tags: ['Runtime'],
+      summary: "The PCU limits and live sessions of a customer's first projects",
+      description: "The customer's first `size` projects in projectId order (1 to 100, default 50), each with its limit and the sessions live in it now: what `/projects/{projectId}/limits` answers for each, in one query.",
+      security,
+      request: { params: z.object({ customerId: customerIdSchema }), query: z.object({ size: wholeNumberOr('size', 1, 100, 50) }) },
+      responses: { 200: { description: 'the projects\' limits', ...json(z.object({ data: z.array(projectPcu) })) } },
+    }),
+    async (c) => {
+      const data = await projectPcusOf(db, c.req.valid('param').customerId, deps.clock(), c.req.valid('query').size);
+      return c.json({ data }, 200);
+    },
+  );
 
   router.openapi(
     createRoute({
