@@ -29,6 +29,9 @@ export async function up(db: Kysely<any>): Promise<void> {
       billable numeric not null,
       primary key (month, shard)
     )`.execute(db);
+  // The backfill reads every event once; not in parallel workers, which may not see the schema a
+  // migration runs in (created in the same transaction, as the tests' schemas are).
+  await sql`set local max_parallel_workers_per_gather = 0`.execute(db);
   await sql`
     insert into reconciliation_month_counts (month, shard, ingested, billable)
     select date_trunc('month', occurred_at at time zone 'UTC')::date, 0, sum(quantity),

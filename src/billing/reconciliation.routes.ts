@@ -32,8 +32,8 @@ export interface ReconciliationLine {
   correctionsOutAmount: Decimal;
 }
 
-/** Projects of a page when none is asked for, and at most. */
-export const RECONCILIATION_PAGE = 100;
+/** Projects of a page when none is asked for (as many as at most: a month of up to 1,000 projects is one answer), and at most. */
+export const RECONCILIATION_PAGE = 1000;
 export const RECONCILIATION_PAGE_MAX = 1000;
 /** Projects read per batch of the CSV, which has them all. */
 const CSV_BATCH = 1000;

@@ -197,7 +197,7 @@ export const webhookDeliveries = z.object({
 });
 
 export const pcu = z.object({ pcu: num.nullable(), live: num });
-export const projectLimits = z.object({ data: z.array(pcu.extend({ projectId: text })) });
+export const customerLimits = pcu.extend({ projects: z.array(pcu.extend({ projectId: text })).optional() });
 export const sessions = z.object({
   count: num,
   countExact: z.boolean(),

@@ -116,6 +116,7 @@ export function runtimeVendorRoutes(deps: RouteDeps) {
         return c.json(named(id, v), 200);
       },
     );
+    if (scope === 'customer') continue; // its GET, below, can also answer its projects'
     router.openapi(
       createRoute({
         method: 'get',
@@ -132,21 +133,32 @@ export function runtimeVendorRoutes(deps: RouteDeps) {
       },
     );
   }
-
   router.openapi(
     createRoute({
       method: 'get',
-      path: '/customers/{customerId}/project-limits',
+      path: '/customers/{customerId}/limits',
       tags: ['Runtime'],
-      summary: "The PCU limits and live sessions of a customer's first projects",
-      description: "The customer's first `size` projects in projectId order (1 to 100, default 50), each with its limit and the sessions live in it now: what `/projects/{projectId}/limits` answers for each, in one query.",
+      summary: "The customer's PCU limit and sessions live now (and its first projects')",
+      description:
+        "With `projects=N` (1 to 100), also its first N projects in projectId order, each with what `/projects/{projectId}/limits` answers, read in one query after the customer's silent sessions (which are all its projects') are ended.",
       security,
-      request: { params: z.object({ customerId: customerIdSchema }), query: z.object({ size: wholeNumberOr('size', 1, 100, 50) }) },
-      responses: { 200: { description: 'the projects\' limits', ...json(z.object({ data: z.array(projectPcu) })) } },
+      request: {
+        params: z.object({ customerId: customerIdSchema }),
+        query: z.object({ projects: wholeNumberOr('projects', 0, 100, 0).openapi({ description: 'its first projects to answer too, 0 to 100, default 0 (none)' }) }),
+      },
+      responses: {
+        200: {
+          description: 'the limit and the sessions live now',
+          ...json(customerPcu.extend({ projects: z.array(projectPcu).optional().openapi({ description: 'with `projects`: its first projects, projectId order' }) })),
+        },
+      },
     }),
     async (c) => {
-      const data = await projectPcusOf(db, c.req.valid('param').customerId, deps.clock(), c.req.valid('query').size);
-      return c.json({ data }, 200);
+      const { customerId } = c.req.valid('param');
+      const { projects } = c.req.valid('query');
+      const v = await pcuOf(db, 'customer', customerId, deps.clock());
+      if (projects === 0) return c.json({ customerId, ...v }, 200);
+      return c.json({ customerId, ...v, projects: await projectPcusOf(db, customerId, deps.clock(), projects) }, 200);
     },
   );
 
