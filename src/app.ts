@@ -65,9 +65,8 @@ export function createApp(deps: AppDeps) {
     }
   }
   const heavyReads = new HeavyReadGate(deps.config.heavyReadConcurrency, deps.config.heavyReadQueue);
-  app.use('/v1/reconciliation', heavyRead(heavyReads));
   app.use('/v1/statements/:id/lines', heavyRead(heavyReads, (c) => wantsCsv(c.req.header('accept'))));
-  // Previews compute a whole statement's lines (heavy like reconciliation).
+  // Previews compute a whole statement's lines (heavy like a reconciliation's CSV, which takes its slot itself).
   app.use('/v1/preview/*', heavyRead(heavyReads));
   const routeDeps = { ...deps, heavyReads, signingKeys: deps.signingKeys ?? signingKeysFromConfig(deps.config) };
 
@@ -91,7 +90,7 @@ export function createApp(deps: AppDeps) {
   vendor.route('/usage/pending-corrections', pendingCorrectionsRoutes(deps));
   vendor.route('/statements', statementsRoutes(deps));
   vendor.route('/plans', plansRoutes(deps));
-  vendor.route('/reconciliation', reconciliationRoutes(deps));
+  vendor.route('/reconciliation', reconciliationRoutes(routeDeps));
   vendor.route('/', licensingVendorRoutes(routeDeps));
   vendor.route('/', runtimeVendorRoutes(routeDeps));
   vendor.route('/', webhooksRoutes(deps));

@@ -24,7 +24,8 @@ export function csvLine(values: unknown[]): string {
   return values.map(csvField).join(',') + '\r\n';
 }
 
-export function csvResponse(body: string, filename: string): Response {
+/** A CSV download: the whole text, or a stream of it (`batchedStream`). */
+export function csvResponse(body: string | ReadableStream<Uint8Array>, filename: string): Response {
   return new Response(body, {
     status: 200,
     headers: { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="${filename}"` },

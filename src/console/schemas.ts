@@ -60,6 +60,7 @@ export const reconciliation = z.object({
       .object({ projectId: text, customerId: opt, planId: opt, flags: z.array(text) })
       .extend(Object.fromEntries(RECONCILIATION_COLUMNS.map((c) => [c, num])) as Record<(typeof RECONCILIATION_COLUMNS)[number], typeof num>),
   ),
+  next: text.nullable(),
 });
 
 export const skus = z.object({
@@ -196,6 +197,7 @@ export const webhookDeliveries = z.object({
 });
 
 export const pcu = z.object({ pcu: num.nullable(), live: num });
+export const customerLimits = pcu.extend({ projects: z.array(pcu.extend({ projectId: text })).optional() });
 export const sessions = z.object({
   count: num,
   countExact: z.boolean(),

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import { AppError } from '../errors.ts';
 import { findCustomer, findProject } from '../provisioning/provisioning.repository.ts';
@@ -23,6 +24,27 @@ export async function pcuOf(db: Db, scope: 'customer' | 'project', id: string, n
   while ((await repo.endSilentSessions(db, nowS, { limit: 500, ...(scope === 'customer' ? { customerId: id } : { projectId: id }) })).visited === 500);
   const row = await repo.limitOf(db, scope, id);
   return { pcu: row?.pcu ?? null, live: row?.live ?? 0 };
+}
+
+/**
+ * The limits of a customer's first `limit` projects (projectId order), each with the sessions live
+ * in it now: the customer's silent sessions ended first (which are all its projects'), then one
+ * query over its projects (projects_customer_project_idx) and their `ext_limits` rows by key, where
+ * the console made one `pcuOf` call per project.
+ */
+export async function projectPcusOf(db: Db, customerId: string, now: Date, limit: number): Promise<(PcuView & { projectId: string })[]> {
+  await exists(db, 'customer', customerId);
+  const nowS = Math.floor(now.getTime() / 1000);
+  while ((await repo.endSilentSessions(db, nowS, { limit: 500, customerId })) === 500);
+  const rows = await db
+    .selectFrom('projects as p')
+    .leftJoin('ext_limits as l', (j) => j.on('l.scope', '=', 'project').onRef('l.scope_id', '=', sql<string>`p.project_id::text`))
+    .select([sql<string>`p.project_id::text`.as('project_id'), 'l.pcu', 'l.live'])
+    .where('p.customer_id', '=', customerId)
+    .orderBy('p.project_id')
+    .limit(limit)
+    .execute();
+  return rows.map((r) => ({ projectId: r.project_id, pcu: r.pcu ?? null, live: r.live ?? 0 }));
 }
 
 /** Sets (or with null removes) a limit. Lowering it under the live count ends nothing: joins wait for room. */

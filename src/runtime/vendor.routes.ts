@@ -5,7 +5,8 @@ import { limitBody } from '../http/middleware.ts';
 import { BOOKMARKS, keysetPage, nextCursor } from '../http/paging.ts';
 import { newRouter } from '../http/router.ts';
 import { customerIdSchema, projectIdSchema } from '../ids.ts';
-import { licenseMinutes, pcuOf, setOverage, setPcu } from './limits.service.ts';
+import { licenseMinutes, pcuOf, projectPcusOf, setOverage, setPcu } from './limits.service.ts';
+import { wholeNumberOr } from '../http/params.ts';
 import { minutesOf } from './rules.ts';
 import { sessionsListing, type SessionRow } from './sessions.listing.ts';
 
@@ -115,6 +116,7 @@ export function runtimeVendorRoutes(deps: RouteDeps) {
         return c.json(named(id, v), 200);
       },
     );
+    if (scope === 'customer') continue; // its GET, below, can also answer its projects'
     router.openapi(
       createRoute({
         method: 'get',
@@ -131,6 +133,34 @@ export function runtimeVendorRoutes(deps: RouteDeps) {
       },
     );
   }
+  router.openapi(
+    createRoute({
+      method: 'get',
+      path: '/customers/{customerId}/limits',
+      tags: ['Runtime'],
+      summary: "The customer's PCU limit and sessions live now (and its first projects')",
+      description:
+        "With `projects=N` (1 to 100), also its first N projects in projectId order, each with what `/projects/{projectId}/limits` answers, read in one query after the customer's silent sessions (which are all its projects') are ended.",
+      security,
+      request: {
+        params: z.object({ customerId: customerIdSchema }),
+        query: z.object({ projects: wholeNumberOr('projects', 0, 100, 0).openapi({ description: 'its first projects to answer too, 0 to 100, default 0 (none)' }) }),
+      },
+      responses: {
+        200: {
+          description: 'the limit and the sessions live now',
+          ...json(customerPcu.extend({ projects: z.array(projectPcu).optional().openapi({ description: 'with `projects`: its first projects, projectId order' }) })),
+        },
+      },
+    }),
+    async (c) => {
+      const { customerId } = c.req.valid('param');
+      const { projects } = c.req.valid('query');
+      const v = await pcuOf(db, 'customer', customerId, deps.clock());
+      if (projects === 0) return c.json({ customerId, ...v }, 200);
+      return c.json({ customerId, ...v, projects: await projectPcusOf(db, customerId, deps.clock(), projects) }, 200);
+    },
+  );
 
   router.openapi(
     createRoute({

@@ -2,7 +2,7 @@ import type { Hono } from 'hono';
 import { qs } from '../api.ts';
 import { html, type ConsoleEnv, type PageDeps } from '../context.ts';
 import { Empty, NextLink, Num, Page, when } from '../layout.tsx';
-import { customer, customerCertificates, licenses, pcu, pids, quotas, sessions, skus, type LicenseRow } from '../schemas.ts';
+import { customer, customerCertificates, customerLimits, licenses, pids, quotas, sessions, skus, type LicenseRow } from '../schemas.ts';
 
 /** A customer's projects whose PCU the page reads (one call each): the first ones, by the customer's order. */
 const PCU_PROJECTS_SHOWN = 50;
@@ -100,13 +100,13 @@ export function licensePages(router: Hono<ConsoleEnv>, { api }: PageDeps) {
       customerId === undefined ? undefined : api.get(`/v1/license-quotas${qs({ customerId })}`, quotas),
       customerId === undefined ? undefined : api.get(`/v1/licenses${qs({ customerId, after, size: 100 })}`, licenses),
       // An unknown customer has no limits and no projects (404): those sections say so.
-      id === undefined ? undefined : api.find(`/v1/customers/${id}/limits`, pcu),
+      id === undefined ? undefined : api.find(`/v1/customers/${id}/limits${qs({ projects: PCU_PROJECTS_SHOWN })}`, customerLimits),
       id === undefined ? undefined : api.find(`/v1/customers/${id}`, customer),
       customerId === undefined ? undefined : api.get(`/v1/sessions${qs({ customerId, live: 'true', size: 100 })}`, sessions),
       id === undefined ? undefined : api.find(`/v1/customers/${id}/certificates${qs({ after: c.req.query('certificatesAfter') || undefined })}`, customerCertificates),
     ]);
-    const projectIds = (detail?.projects ?? []).slice(0, PCU_PROJECTS_SHOWN).map((p) => p.projectId);
-    const projectPcu = await Promise.all(projectIds.map(async (p) => ({ projectId: p, pcu: await api.get(`/v1/projects/${encodeURIComponent(p)}/limits`, pcu) })));
+    // The first projects' limits come with the customer's, in one call (one query for them all).
+    const projectPcu = (customerPcu?.projects ?? []).map(({ projectId, ...v }) => ({ projectId, pcu: v }));
     return html(
       c,
       <Page title="Licenses" current="/console/licenses" csrf={c.get('csrf')}>
