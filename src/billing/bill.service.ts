@@ -171,7 +171,7 @@ async function freezeBill(trx: Transaction<DB>, id: string, month: number, confi
  * is on a plan with a fee.
  */
 async function freezeFeeBill(
-  trx: Db,
+  trx: Transaction<DB>,
   id: string,
   month: number,
   config: Pick<Config, 'defaultPlanId' | 'billDecimals'>,

@@ -35,7 +35,7 @@ export async function pcuOf(db: Db, scope: 'customer' | 'project', id: string, n
 export async function projectPcusOf(db: Db, customerId: string, now: Date, limit: number): Promise<(PcuView & { projectId: string })[]> {
   await exists(db, 'customer', customerId);
   const nowS = Math.floor(now.getTime() / 1000);
-  while ((await repo.endSilentSessions(db, nowS, { limit: 500, customerId })) === 500);
+  while ((await repo.endSilentSessions(db, nowS, { limit: 500, customerId })).visited === 500);
   const rows = await db
     .selectFrom('projects as p')
     .leftJoin('ext_limits as l', (j) => j.on('l.scope', '=', 'project').onRef('l.scope_id', '=', sql<string>`p.project_id::text`))
