@@ -3,10 +3,11 @@ import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { deferredBillSettings } from '../src/billing/bill.service.ts';
 // The app first: it extends zod (openapi) before the provisioning modules' schemas are made.
-import { buildApp, provision, type TestApp } from './helpers/app.ts';
+import { buildApp, provision } from './helpers/app.ts';
 import { deactivateCustomer, deactivateProject, provisionProject } from '../src/provisioning/provisioning.service.ts';
 import { buildSettings, settleBuilds } from '../src/statements/store.ts';
 import { clearTables } from './helpers/db.ts';
+import { allBillPages, billPage, billRow as billRowOf, blockCount as blockCountOf, wholeFixOfSameData as wholeFixOf } from './helpers/bills.ts';
 import { setupTestApp } from './helpers/setup.ts';
 
 /**
@@ -17,10 +18,6 @@ import { setupTestApp } from './helpers/setup.ts';
 const ENV = { DEFAULT_PLAN_ID: 'gold', BILL_DECIMALS: '2' };
 const ctx = setupTestApp({ env: ENV });
 
-const monthWindow = (ym: string) => {
-  const [y, m] = ym.split('-').map(Number) as [number, number];
-  return { fromTs: Date.UTC(y, m - 1, 1) / 1000, toTs: Date.UTC(y, m, 1) / 1000 - 1 };
-};
 const GOLD = {
   planId: 'gold',
   currency: 'USD',
@@ -68,46 +65,11 @@ async function send(events: { projectId: number; quantity: string; at: string }[
   }
 }
 
-async function page(app: TestApp, ym: string, pageNum: number, limit = 100) {
-  const r = await app.agoraGet('/bill', { ...monthWindow(ym), pageNum, limit });
-  const text = await r.text();
-  return { status: r.status, text, body: r.status === 200 ? JSON.parse(text) : null };
-}
-
-async function allPages(app: TestApp, ym: string, limit = 100) {
-  const texts: string[] = [];
-  const entries: any[] = [];
-  for (let n = 1; ; n++) {
-    const p = await page(app, ym, n, limit);
-    expect(p.status, p.text).toBe(200);
-    texts.push(p.text);
-    entries.push(...p.body.data.data);
-    if (!p.body.data.hasNext) return { texts, entries, totalSize: p.body.data.totalSize as number };
-  }
-}
-
-const billRow = (ym: string) =>
-  ctx.tdb.db.selectFrom('statements').selectAll().where('kind', '=', 'bill').where('window_start', '=', new Date(monthWindow(ym).fromTs * 1000)).executeTakeFirstOrThrow();
-const blockCount = async (id: string) => Number((await sql<{ n: string }>`select count(*)::text as n from statement_blocks where statement_id = ${id}::bigint`.execute(ctx.tdb.db)).rows[0]!.n);
-
-/** Forgets bill `ym` and reads it again fixed whole, as before this design: the reference. */
-async function wholeFixOfSameData(ym: string, limit = 100, env: Record<string, string> = ENV) {
-  const st = await billRow(ym);
-  await sql`delete from statement_blocks where statement_id = ${st.id}::bigint`.execute(ctx.tdb.db);
-  await sql`delete from bill_corrections where bill_statement_id = ${st.id}::bigint`.execute(ctx.tdb.db);
-  await sql`update usage_events set bill_statement_id = null where bill_statement_id = ${st.id}::bigint`.execute(ctx.tdb.db);
-  await sql`delete from statements where id = ${st.id}::bigint`.execute(ctx.tdb.db);
-  deferredBillSettings.enabled = false;
-  try {
-    const app = buildApp(ctx.tdb.db, env);
-    const pages = await allPages(app, ym, limit);
-    const row = await billRow(ym);
-    expect(row.bill_pricing).toBeNull();
-    return { ...pages, row };
-  } finally {
-    deferredBillSettings.enabled = true;
-  }
-}
+const page = billPage;
+const allPages = allBillPages;
+const billRow = (ym: string) => billRowOf(ctx.tdb.db, ym);
+const blockCount = (id: string) => blockCountOf(ctx.tdb.db, id);
+const wholeFixOfSameData = (ym: string, limit = 100, env: Record<string, string> = ENV) => wholeFixOf(ctx.tdb.db, ym, limit, env);
 
 /**
  * The reference data for a bill fixed at `fixedAt`: what was recorded after it undone (projects
