@@ -1,13 +1,13 @@
 import fc from 'fast-check';
 import { sql } from 'kysely';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { deferredBillSettings, quantityReaching } from '../src/billing/bill.service.ts';
 import { buildTiers } from '../src/billing/tiers.ts';
 import { Decimal } from '../src/decimal.ts';
 import { buildSettings, settleBuilds } from '../src/statements/store.ts';
 import { buildApp, provision } from './helpers/app.ts';
 import { clearTables } from './helpers/db.ts';
-import { allBillPages, billPage, billRow as billRowOf, blockCount as blockCountOf, wholeFixOfSameData as wholeFixOf } from './helpers/bills.ts';
+import { adminOk, allBillPages, BILL_ENV, GOLD, SILVER, billPage, billRow as billRowOf, blockCount as blockCountOf, deferredBillHooks, usageBatches, wholeFixOfSameData as wholeFixOf } from './helpers/bills.ts';
 import { setupTestApp } from './helpers/setup.ts';
 
 /**
@@ -15,50 +15,12 @@ import { setupTestApp } from './helpers/setup.ts';
  * month counts and the few small quantities, the first block in the fix, the rest numbered after;
  * compared line for line, byte for byte, with the whole fix of the same data.
  */
-const ENV = { DEFAULT_PLAN_ID: 'gold', BILL_DECIMALS: '2' };
+const ENV = BILL_ENV;
 const ctx = setupTestApp({ env: ENV });
 
-const GOLD = {
-  planId: 'gold',
-  currency: 'USD',
-  usageUnit: 'Minute',
-  effectiveFrom: '2025-01',
-  tiers: [
-    { upTo: '1000', unitPrice: '0.002' },
-    { upTo: null, unitPrice: '0.0015' },
-  ],
-};
-const SILVER = { ...GOLD, planId: 'silver', tiers: [{ upTo: null, unitPrice: '0.01' }] };
-const settings = { ...buildSettings };
-const billDefaults = { ...deferredBillSettings };
-
-beforeEach(() => {
-  Object.assign(buildSettings, settings, { chunkLines: 100, background: false });
-  Object.assign(deferredBillSettings, billDefaults);
-});
-afterEach(async () => {
-  Object.assign(buildSettings, settings, { background: false });
-  await settleBuilds(ctx.tdb.db);
-  Object.assign(buildSettings, settings);
-  Object.assign(deferredBillSettings, billDefaults);
-});
-
-async function admin(method: string, path: string, body?: unknown) {
-  const r = await ctx.t.admin(method, path, body);
-  const text = await r.text();
-  expect(r.status, text).toBeLessThan(300);
-  return JSON.parse(text) as any;
-}
-
-let seq = 0;
-async function send(events: { projectId: number; quantity: string; at: string }[]) {
-  for (let i = 0; i < events.length; i += 500) {
-    const body = await admin('POST', '/v1/usage-events', {
-      events: events.slice(i, i + 500).map((e) => ({ id: `d-${++seq}`, projectId: e.projectId, quantity: e.quantity, occurredAt: e.at })),
-    });
-    expect(body.rejected).toBe(0);
-  }
-}
+deferredBillHooks(ctx);
+const admin = adminOk(ctx);
+const send = usageBatches(ctx, 'd');
 
 const page = billPage;
 const allPages = allBillPages;

@@ -1,13 +1,13 @@
 import fc from 'fast-check';
 import { sql } from 'kysely';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { deferredBillSettings } from '../src/billing/bill.service.ts';
 // The app first: it extends zod (openapi) before the provisioning modules' schemas are made.
 import { buildApp, provision } from './helpers/app.ts';
 import { deactivateCustomer, deactivateProject, provisionProject } from '../src/provisioning/provisioning.service.ts';
 import { buildSettings, settleBuilds } from '../src/statements/store.ts';
 import { clearTables } from './helpers/db.ts';
-import { allBillPages, billPage, billRow as billRowOf, blockCount as blockCountOf, wholeFixOfSameData as wholeFixOf } from './helpers/bills.ts';
+import { adminOk, allBillPages, BILL_ENV, GOLD as GOLD_NO_FEE, SILVER as SILVER_NO_FEE, billPage, billRow as billRowOf, blockCount as blockCountOf, deferredBillHooks, usageBatches, wholeFixOfSameData as wholeFixOf } from './helpers/bills.ts';
 import { setupTestApp } from './helpers/setup.ts';
 
 /**
@@ -15,55 +15,15 @@ import { setupTestApp } from './helpers/setup.ts';
  * `freezeFeeBill`): every project is a line but the few that owe no fee, counted at the fix and
  * numbered after it; compared line for line, byte for byte, with the whole fix of the same data.
  */
-const ENV = { DEFAULT_PLAN_ID: 'gold', BILL_DECIMALS: '2' };
+const ENV = BILL_ENV;
 const ctx = setupTestApp({ env: ENV });
 
-const GOLD = {
-  planId: 'gold',
-  currency: 'USD',
-  usageUnit: 'Minute',
-  effectiveFrom: '2025-01',
-  monthlyFee: '5',
-  tiers: [
-    { upTo: '1000', unitPrice: '0.002' },
-    { upTo: null, unitPrice: '0.0015' },
-  ],
-};
-const SILVER = { ...GOLD, planId: 'silver', monthlyFee: '0.5', tiers: [{ upTo: null, unitPrice: '0.01' }] };
+const GOLD = { ...GOLD_NO_FEE, monthlyFee: '5' };
+const SILVER = { ...SILVER_NO_FEE, monthlyFee: '0.5' };
 const FREE = { ...GOLD, planId: 'free', monthlyFee: '0', tiers: [{ upTo: '100', unitPrice: '0' }, { upTo: null, unitPrice: '0.001' }] };
-const settings = { ...buildSettings };
-const billDefaults = { ...deferredBillSettings };
-const reported: string[] = [];
-
-beforeEach(() => {
-  Object.assign(buildSettings, settings, { chunkLines: 100, background: false, report: (err: unknown) => reported.push(String(err)) });
-  Object.assign(deferredBillSettings, billDefaults);
-  reported.length = 0;
-});
-afterEach(async () => {
-  Object.assign(buildSettings, settings, { background: false });
-  await settleBuilds(ctx.tdb.db);
-  Object.assign(buildSettings, settings);
-  Object.assign(deferredBillSettings, billDefaults);
-  // "More lines than the count" and failed numberings are told here: none may happen.
-  expect(reported).toEqual([]);
-});
-
-async function admin(method: string, path: string, body?: unknown) {
-  const r = await ctx.t.admin(method, path, body);
-  const text = await r.text();
-  expect(r.status, text).toBeLessThan(300);
-  return JSON.parse(text) as any;
-}
-
-let seq = 0;
-async function send(events: { projectId: number; quantity: string; at: string }[]) {
-  for (let i = 0; i < events.length; i += 500) {
-    await admin('POST', '/v1/usage-events', {
-      events: events.slice(i, i + 500).map((e) => ({ id: `f-${++seq}`, projectId: e.projectId, quantity: e.quantity, occurredAt: e.at })),
-    });
-  }
-}
+const { report } = deferredBillHooks(ctx, { noReports: true });
+const admin = adminOk(ctx);
+const send = usageBatches(ctx, 'f');
 
 const page = billPage;
 const allPages = allBillPages;
@@ -135,7 +95,7 @@ describe('a bill with monthly fees fixed without pricing every project', () => {
     expect((await page(ctx.t, '2025-03', 2)).status).toBe(500);
     expect(await blockCount((await billRow('2025-03')).id)).toBe(1);
     buildSettings.beforeChunk = null;
-    buildSettings.report = (err: unknown) => reported.push(String(err));
+    buildSettings.report = report;
     // Deactivations, reactivations and projects recorded after the fix change nothing in it.
     await deactivateProject(ctx.tdb.db, 'c1', '8', new Date('2025-02-01T00:00:00Z'));
     await provisionProject(ctx.tdb.db, 'c1', '4', new Date('2025-03-10T00:00:00Z'));

@@ -1,37 +1,15 @@
-import { beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Decimal } from '../src/decimal.ts';
 import { DAY, provision } from './helpers/app.ts';
+import { JUNE, MAY, usageSender, windowPoller, withGoldPlan } from './helpers/reconciliation.ts';
 import { setupTestApp } from './helpers/setup.ts';
 
 const ctx = setupTestApp();
-beforeEach(async () => {
-  await ctx.t.admin('POST', '/v1/plans', {
-    planId: 'gold',
-    currency: 'USD',
-    usageUnit: 'Minute',
-    effectiveFrom: '2025-01',
-    tiers: [
-      { upTo: '50', unitPrice: '0.01' },
-      { upTo: null, unitPrice: '0.005' },
-    ],
-  });
-});
+withGoldPlan(ctx);
 
-const MAY = Date.UTC(2025, 4, 1) / 1000;
-const JUNE = Date.UTC(2025, 5, 1) / 1000;
 
-async function send(events: unknown[]) {
-  const r = await ctx.t.admin('POST', '/v1/usage-events', { events });
-  expect(r.status).toBe(200);
-}
-async function pollAll(path: string, window: { fromTs: number; toTs: number }) {
-  for (let pageNum = 1; ; pageNum++) {
-    const r = await ctx.t.agoraGet(path, { ...window, pageNum, limit: 7 });
-    const body = (await r.json()) as any;
-    expect(r.status, JSON.stringify(body)).toBe(200);
-    if (!body.data.hasNext) return;
-  }
-}
+const send = usageSender(ctx);
+const pollAll = windowPoller(ctx);
 async function reconcile(month: string) {
   const r = await ctx.t.admin('GET', `/v1/reconciliation?month=${month}`);
   expect(r.status).toBe(200);

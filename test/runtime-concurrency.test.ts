@@ -118,7 +118,8 @@ describe.runIf(onPostgres)('the extension API with its database unreachable', ()
     await proxy?.stop();
   });
 
-  it('answers 503 within its deadline, frozen or down, and works again once it is back', async () => {
+  /** An app on the proxied database (a 1 s deadline) and a session joined under an Agora grant. */
+  async function joinThroughProxy() {
     t = buildApp(viaProxy.db, { LICENSE_RATE_LIMIT: '0', EXT_DEADLINE_MS: '1000', LOG_LEVEL: 'info' });
     t.setNow(new Date(s0 * 1000));
     await provision(t, 'c1', [101]);
@@ -126,6 +127,11 @@ describe.runIf(onPostgres)('the extension API with its database unreachable', ()
     const ext = await extClient(() => t, ctx.tdb.db, '101');
     const joined = await ext.join({ licenseKey: 'dev', media: 'video', platform: 'web' });
     expect(joined.status).toBe(201);
+    return { ext, joined };
+  }
+
+  it('answers 503 within its deadline, frozen or down, and works again once it is back', async () => {
+    const { ext, joined } = await joinThroughProxy();
 
     proxy.freeze();
     const thawLater = setTimeout(() => proxy.thaw(), 15_000);
@@ -153,13 +159,7 @@ describe.runIf(onPostgres)('the extension API with its database unreachable', ()
   }, 60_000);
 
   it('answers 503 within its deadline when the database refuses connections, and works again once it listens', async () => {
-    t = buildApp(viaProxy.db, { LICENSE_RATE_LIMIT: '0', EXT_DEADLINE_MS: '1000', LOG_LEVEL: 'info' });
-    t.setNow(new Date(s0 * 1000));
-    await provision(t, 'c1', [101]);
-    expect((await t.agoraSend('PUT', '/license/customers/c1/activate', { platform: 'web', expire: `${s0 - 60}-${s0 + 86_400}` })).status).toBe(200);
-    const ext = await extClient(() => t, ctx.tdb.db, '101');
-    const joined = await ext.join({ licenseKey: 'dev', media: 'video', platform: 'web' });
-    expect(joined.status).toBe(201);
+    const { ext, joined } = await joinThroughProxy();
 
     // Nothing listens on the proxy's port any more and its open connections are closed: every
     // connection the pool opens is refused (ECONNREFUSED), as with a database that is down.

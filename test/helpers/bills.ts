@@ -1,8 +1,26 @@
 import { sql } from 'kysely';
-import { expect } from 'vitest';
+import { afterEach, beforeEach, expect } from 'vitest';
 import { deferredBillSettings } from '../../src/billing/bill.service.ts';
 import type { Db } from '../../src/db/database.ts';
+import { buildSettings, settleBuilds } from '../../src/statements/store.ts';
 import { buildApp, type TestApp } from './app.ts';
+import type { TestContext } from './setup.ts';
+
+/** The app the bill tests run with: `gold` is the default plan, bills in cents. */
+export const BILL_ENV = { DEFAULT_PLAN_ID: 'gold', BILL_DECIMALS: '2' };
+
+/** The bill tests' plans, no monthly fee: `gold` graduated in two tiers, `silver` one price. */
+export const GOLD = {
+  planId: 'gold',
+  currency: 'USD',
+  usageUnit: 'Minute',
+  effectiveFrom: '2025-01',
+  tiers: [
+    { upTo: '1000', unitPrice: '0.002' },
+    { upTo: null, unitPrice: '0.0015' },
+  ],
+};
+export const SILVER = { ...GOLD, planId: 'silver', tiers: [{ upTo: null, unitPrice: '0.01' }] };
 
 /** Agora's window for a whole month `YYYY-MM`. */
 export const monthWindow = (ym: string) => {
@@ -59,4 +77,55 @@ export async function wholeFixOfSameData(db: Db, ym: string, limit: number, env:
   } finally {
     deferredBillSettings.enabled = true;
   }
+}
+
+/**
+ * The statement store's and the deferred bills' settings, set for a test (chunks of 100 lines,
+ * numbering on request, not in the background) and put back after it, once the numbering the test
+ * began has settled. With `noReports`, a numbering that failed or found more lines than counted
+ * (told through `buildSettings.report`) fails the test.
+ */
+export function deferredBillHooks(ctx: TestContext, opts: { noReports?: boolean } = {}): { report: (err: unknown) => void } {
+  const settings = { ...buildSettings };
+  const billDefaults = { ...deferredBillSettings };
+  const reported: string[] = [];
+  const report = (err: unknown) => void reported.push(String(err));
+  beforeEach(() => {
+    Object.assign(buildSettings, settings, { chunkLines: 100, background: false }, opts.noReports ? { report } : {});
+    Object.assign(deferredBillSettings, billDefaults);
+    reported.length = 0;
+  });
+  afterEach(async () => {
+    Object.assign(buildSettings, settings, { background: false });
+    await settleBuilds(ctx.tdb.db);
+    Object.assign(buildSettings, settings);
+    Object.assign(deferredBillSettings, billDefaults);
+    expect(reported).toEqual([]);
+  });
+  // A test that silences reports for a while puts this one back.
+  return { report };
+}
+
+/** An admin call that must succeed: its parsed body. */
+export function adminOk(ctx: TestContext) {
+  return async (method: string, path: string, body?: unknown) => {
+    const r = await ctx.t.admin(method, path, body);
+    const text = await r.text();
+    expect(r.status, text).toBeLessThan(300);
+    return JSON.parse(text) as any;
+  };
+}
+
+/** Usage through the public API in batches of 500, ids `<prefix>-<n>`, every event accepted. */
+export function usageBatches(ctx: TestContext, prefix: string) {
+  const admin = adminOk(ctx);
+  let seq = 0;
+  return async (events: { projectId: number; quantity: string; at: string }[]) => {
+    for (let i = 0; i < events.length; i += 500) {
+      const body = await admin('POST', '/v1/usage-events', {
+        events: events.slice(i, i + 500).map((e) => ({ id: `${prefix}-${++seq}`, projectId: e.projectId, quantity: e.quantity, occurredAt: e.at })),
+      });
+      expect(body.rejected).toBe(0);
+    }
+  };
 }
