@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Migrator, sql, type Migration, type MigrationProvider, type MigrationResult } from 'kysely';
+import { Migrator, sql, type DatabaseIntrospector, type Migration, type MigrationProvider, type MigrationResult, type TableMetadata } from 'kysely';
 import type { Db } from './database.ts';
 
 /**
@@ -50,7 +50,41 @@ async function upToDate(db: Db): Promise<boolean> {
  */
 export async function migrator(db: Db): Promise<Migrator> {
   const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
-  return new Migrator({ db, provider: new MigrationFolder(), migrationTableSchema: rows[0]!.schema });
+  const schema = rows[0]!.schema;
+  return new Migrator({ db: withOwnSchemaIntrospection(db, schema), provider: new MigrationFolder(), migrationTableSchema: schema });
+}
+
+/**
+ * The Migrator finds its tables with `db.introspection.getTables()`, and Kysely's Postgres
+ * introspector reads the columns of every schema of the database, calling
+ * `has_schema_privilege` and `pg_get_serial_sequence` by schema name: a schema another client drops
+ * meanwhile (other test files, another tenant of a shared server) fails the migration with
+ * `schema "<theirs>" does not exist` (seen in CI; test/migrate-concurrent.test.ts). The Migrator
+ * only asks whether its own tables exist in our schema, so it is given an introspector that looks
+ * at our schema alone; every other call goes to the real handle.
+ */
+function withOwnSchemaIntrospection(db: Db, schema: string): Db {
+  const real = db.introspection;
+  const introspection: DatabaseIntrospector = {
+    getSchemas: () => real.getSchemas(),
+    getMetadata: async () => ({ tables: await getTables() }),
+    getTables: () => getTables(),
+  };
+  async function getTables(): Promise<TableMetadata[]> {
+    const { rows } = await sql<{ name: string; is_view: boolean }>`
+      select c.relname as name, c.relkind in ('v', 'm') as is_view
+      from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = ${schema} and c.relkind in ('r', 'p', 'v', 'm', 'f')`.execute(db);
+    return rows.map((r) => ({ name: r.name, isView: r.is_view, schema, columns: [] }));
+  }
+  return new Proxy(db, {
+    get(target, prop) {
+      if (prop === 'introspection') return introspection;
+      const v: unknown = Reflect.get(target, prop, target);
+      // Kysely's methods use private fields: called on the proxy they would not find them.
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
 }
 
 /** Brings the schema up to date or throws with the name of the migration that failed. */
