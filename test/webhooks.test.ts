@@ -206,7 +206,7 @@ describe('deliveries', () => {
     });
     const fine = await receiver();
     await register(hanging.url, ['customer.deactivated']);
-    await register(fine.url, ['project.deactivated']);
+    const fineEndpoint = await register(fine.url, ['project.deactivated']);
     // The hanging endpoint's 20 deliveries are older: without a cap per endpoint they take every
     // slot (4 here), and the healthy one waits for their timeout (60 s).
     await ctx.tdb.db.transaction().execute(async (trx) => {
@@ -218,8 +218,11 @@ describe('deliveries', () => {
     const started = Date.now();
     worker(ctx.tdb.db, { timeoutMs: 60_000, concurrency: 4, perEndpoint: 2, retryScheduleMs: [] });
     await waitFor(() => fine.received.length === 6, 45_000, 'the healthy endpoint');
+    // A delivery is recorded after its answer arrives: wait for the records, not only the requests.
+    await waitFor(async () => (await deliveries(`?status=delivered&endpoint=${fineEndpoint.id}`)).length === 6, 45_000, 'the healthy deliveries recorded');
     expect(Date.now() - started).toBeLessThan(45_000);
     // The hanging receiver still holds its requests: exactly two reached it, both unanswered.
+    await waitFor(() => hanging.received.length >= 2, 30_000, 'the hanging endpoint\'s two requests');
     expect(hanging.received).toHaveLength(2);
     const pending = (await deliveries()).filter((d) => d.status === 'pending');
     expect(pending).toHaveLength(20);
