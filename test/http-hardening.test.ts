@@ -124,6 +124,44 @@ describe('a body that is too large, through a real server', () => {
   });
 });
 
+describe('the body limit decided from the headers, through a real server', () => {
+  it('counts a chunked body (no Content-Length) as it streams, and lets a declared small body and a bodiless request through', async () => {
+    await provision(ctx.t, 'c1', [1]);
+    const server = serve({ fetch: ctx.t.app.fetch, port: 0, hostname: '127.0.0.1' });
+    await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+    const { port } = server.address() as AddressInfo;
+    const send = (path: string, method: string, chunks: string[], headers: Record<string, string | number>) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port, path, method, headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}`, ...headers } }, (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => (text += d));
+          res.on('end', () => resolve({ status: res.statusCode!, body: text }));
+        });
+        req.on('error', reject);
+        for (const c of chunks) req.write(c);
+        req.end();
+      });
+    try {
+      // Written in pieces with no length: Node sends it chunked (Transfer-Encoding), 5 MiB in all.
+      const piece = 'x'.repeat(1024 * 1024);
+      const chunked = await send('/v1/usage-events', 'POST', [piece, piece, piece, piece, piece], {});
+      expect(chunked.status).toBe(413);
+      expect(JSON.parse(chunked.body).error.code).toBe('payload_too_large');
+      // A small chunked body is read whole and answered by the route (here: not a valid batch).
+      const smallChunked = await send('/v1/usage-events', 'POST', ['{"events":', '[]}'], {});
+      expect(smallChunked.status).toBe(400);
+      const declared = JSON.stringify({ events: [{ id: 'e-1', projectId: '1', quantity: '2.5', occurredAt: '2026-11-02T10:00:00Z' }] });
+      const accepted = await send('/v1/usage-events', 'POST', [declared], { 'content-length': Buffer.byteLength(declared) });
+      expect([accepted.status, JSON.parse(accepted.body).accepted]).toEqual([200, 1]);
+      const bodiless = await send('/v1/customers', 'GET', [], {});
+      expect(bodiless.status).toBe(200);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
+
 describe('the failure budget', () => {
   it('refuses a source for a minute after its failures, and forgets idle sources first when full', () => {
     let now = 0;

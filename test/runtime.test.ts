@@ -4,6 +4,7 @@ import { minutesOf, splitByMonth } from '../src/runtime/rules.ts';
 import { signedBody } from '../src/agora/signature.ts';
 import { dayStart, KEY, provision } from './helpers/app.ts';
 import { extClient, skuAndPid, type ExtClient } from './helpers/ext.ts';
+import { heartbeatBatcherOf } from '../src/runtime/heartbeat-batch.ts';
 import { adminJson, buy, licenseClient, projectCredentials, type Answer } from './helpers/license.ts';
 import { setupTestApp } from './helpers/setup.ts';
 
@@ -194,6 +195,41 @@ describe('sessions', () => {
     expect((await w.p101.leave(s)).body).toEqual({ seconds: 60, minutes: '1' });
     const m = await adminJson(ctx.t, 'GET', `/v1/licenses/${w.lic.capped}/minutes`);
     expect(m.body).toMatchObject({ month: '2027-03', minutesUsed: '1', minutesLeft: '1' });
+  });
+
+  it('heartbeats of several sessions of one license in one call: each session its own seconds, the license their sum, overage included', async () => {
+    const w = await world();
+    expect((await ctx.t.admin('PUT', `/v1/pids/${w.pids.bill}/overage`, { overage: 'bill' })).status).toBe(200);
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) ids.push((await w.p101.join(dev(w.lic.bill))).body.sessionId);
+    const capped = (await w.p101.join(dev(w.lic.capped))).body.sessionId;
+    at(s0 + 30);
+    const batcher = heartbeatBatcherOf(ctx.tdb.db);
+    const before = { ...batcher.sent };
+    // Asked in one turn of the event loop: one call carries them all, a repeated id waits for the next.
+    const nowS = s0 + 30;
+    const rows = await Promise.all([...ids, ids[0]!, capped].map((id) => batcher.beat({ id, projectId: '101', nowS })));
+    expect(batcher.sent.calls - before.calls).toBe(2);
+    expect(batcher.sent.beats - before.beats).toBe(6);
+    // The cap is 60 s: four sessions of 30 s make 120, 60 of them past it (billed later).
+    for (const r of rows.slice(0, 4)) expect(r).toEqual({ seconds: '30', capSeconds: 60, bill: true, monthSeconds: '120' });
+    expect(rows[4]).toBeUndefined(); // the repeat: already beaten at this second, nothing written
+    expect(rows[5]).toEqual({ seconds: '30', capSeconds: 120, bill: false, monthSeconds: '30' });
+    const minutes = await ctx.tdb.db.selectFrom('ext_license_minutes as m').innerJoin('licenses as l', 'l.id', 'm.license_id').select(['l.license', 'm.seconds', 'm.over_seconds']).orderBy('l.license').execute();
+    expect(new Map(minutes.map((m) => [m.license, [m.seconds, m.over_seconds]]))).toEqual(
+      new Map([
+        [w.lic.bill, ['120', '60']],
+        [w.lic.capped, ['30', '0']],
+      ]),
+    );
+    // Through the API, the same sessions go on: 30 s more each, 60 s more over the cap.
+    at(s0 + 60);
+    const answers = await Promise.all(ids.map((id) => w.p101.heartbeat(id)));
+    for (const a of answers) expect(a.body).toMatchObject({ minutesUsed: '1', minutesLeft: '0', end: null });
+    const m = await adminJson(ctx.t, 'GET', `/v1/licenses/${w.lic.bill}/minutes`);
+    expect(m.body).toMatchObject({ month: '2027-03', minutesUsed: '4', minutesLeft: '0' });
+    const over = await ctx.tdb.db.selectFrom('ext_license_minutes').select('over_seconds').where('over_seconds', '>', '0').execute();
+    expect(over).toEqual([{ over_seconds: '180' }]);
   });
 
   it('end by silence as of the last heartbeat, and stop counting toward PCU', async () => {

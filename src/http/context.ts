@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/database.ts';
 import type { ApiKeyPair } from '../config.ts';
@@ -34,6 +35,11 @@ export interface RouteDeps extends AppDeps {
 }
 
 export interface AppEnv {
+  /**
+   * What @hono/node-server passes each request: the Node request it came from. Absent where the
+   * app is called directly (`app.request` in tests, another adapter).
+   */
+  Bindings: { incoming?: IncomingMessage };
   Variables: {
     envelope: Envelope;
     /** The apiKey whose secret verified the request (Agora routes). */

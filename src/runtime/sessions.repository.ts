@@ -240,26 +240,32 @@ export async function advanceSession(
   return row.updated === '1' ? (row.month_seconds ?? '0') : null;
 }
 
+export interface BeatInput {
+  id: string;
+  projectId: string;
+  nowS: number;
+}
+
+export interface BeatRow {
+  seconds: string;
+  capSeconds: number | null;
+  bill: boolean;
+  monthSeconds: string;
+}
+
 /**
- * The common heartbeat in one call of `ext_beat_session`
- * (migrations/20261201100000-runtime-heartbeat-function.ts), no transaction: a live license
- * session of an active project, whose license is valid at `nowS`, whose SKU has no usage period
- * (that is checked in code), and whose last heartbeat is in the month of `nowS`, moves on to
- * `nowS`, and its seconds are added to its license's month. The update re-checks the row as read
- * (the same last heartbeat, not ended, not silent), so a concurrent heartbeat or leave makes it
- * answer null, as does anything else: the caller then takes the two-step and the locked paths,
- * which decide everything again. Answers the session's new seconds, its SKU's cap, and the
- * seconds of the month.
+ * The common heartbeat (a live license session of an active project, valid now, of a SKU without a
+ * usage period, last seen this month) for many sessions in one call (`ext_beat_sessions`,
+ * migration 20261203110000; one session: `ext_beat_session`, 20261201100000): the
+ * answer of each by its index in `items`, undefined where it was not that case (nothing written).
+ * Ids must be distinct.
  */
-export async function beatSession(
-  db: Db,
-  s: { id: string; projectId: string; nowS: number; monthStartS: number; month: string },
-): Promise<{ seconds: string; capSeconds: number | null; bill: boolean; monthSeconds: string } | null> {
-  const r = await sql<{ out_seconds: string; out_cap_seconds: number | null; out_bill: boolean; out_month_seconds: string }>`
-    select * from ext_beat_session(${s.id}::uuid, ${s.projectId}::bigint, ${at(s.nowS)}::timestamptz, ${at(s.monthStartS)}::timestamptz, ${s.month}::date)`.execute(db);
-  const row = r.rows[0];
-  if (!row) return null;
-  return { seconds: row.out_seconds, capSeconds: row.out_cap_seconds, bill: row.out_bill, monthSeconds: row.out_month_seconds };
+export async function beatSessions(db: Db, items: readonly BeatInput[]): Promise<(BeatRow | undefined)[]> {
+  const r = await sql<{ out_ord: number; out_seconds: string; out_cap_seconds: number | null; out_bill: boolean; out_month_seconds: string }>`
+    select * from ext_beat_sessions(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.projectId)}::bigint[], ${items.map((i) => at(i.nowS).toISOString())}::timestamptz[])`.execute(db);
+  const out: (BeatRow | undefined)[] = new Array<BeatRow | undefined>(items.length).fill(undefined);
+  for (const row of r.rows) out[row.out_ord - 1] = { seconds: row.out_seconds, capSeconds: row.out_cap_seconds, bill: row.out_bill, monthSeconds: row.out_month_seconds };
+  return out;
 }
 
 /**

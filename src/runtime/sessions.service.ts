@@ -3,6 +3,7 @@ import type { Db } from '../db/database.ts';
 import type { SessionEndReason } from '../db/schema.ts';
 import { Decimal } from '../decimal.ts';
 import { AppError } from '../errors.ts';
+import { heartbeatBatcherOf } from './heartbeat-batch.ts';
 import * as repo from './sessions.repository.ts';
 import { REASONS, insidePeriod, mediaCovered, minutesOf, monthOf, parsePeriod, periodEndsAt, splitByMonth, type Media, type ReasonName } from './rules.ts';
 
@@ -168,17 +169,16 @@ export async function heartbeat(db: Db, caller: Caller, sessionId: string, now: 
 }
 
 /**
- * The commonest heartbeat in one round trip (`beatSession`): every round trip costs the server a
+ * The commonest heartbeat in one round trip, shared with the heartbeats that arrive with it
+ * (`ext_beat_sessions`, src/runtime/heartbeat-batch.ts): every round trip costs the server a
  * socket write and the database a commit, which is what limits the requests per second. Null: not
  * that case (a grant session, a SKU with a usage period, a month boundary, anything to end or
  * refuse), nothing written. 'locked': the seconds were counted and used up the minutes, so the
  * locked path ends the session (adding nothing more, its last heartbeat being now).
  */
 async function oneStatementHeartbeat(db: Db, caller: Caller, sessionId: string, now: Date): Promise<HeartbeatAnswer | 'locked' | null> {
-  const nowS = unixS(now);
-  const month = monthOf(nowS);
-  const r = await repo.beatSession(db, { id: sessionId, projectId: caller.projectId, nowS, monthStartS: Date.parse(`${month}T00:00:00Z`) / 1000, month });
-  if (r === null) return null;
+  const r = await heartbeatBatcherOf(db).beat({ id: sessionId, projectId: caller.projectId, nowS: unixS(now) });
+  if (r === undefined) return null;
   if (r.capSeconds !== null && !r.bill && new Decimal(r.monthSeconds).gte(r.capSeconds)) return 'locked';
   const minutesLeft = r.capSeconds === null ? null : minutesOf(Decimal.max(0, new Decimal(r.capSeconds).minus(r.monthSeconds)).toFixed());
   return { minutesUsed: minutesOf(r.seconds), minutesLeft, end: null };
