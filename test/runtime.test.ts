@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { runtimeMaintenance, billOverage } from '../src/runtime/maintenance.ts';
 import { minutesOf, splitByMonth } from '../src/runtime/rules.ts';
@@ -264,6 +265,23 @@ describe('sessions', () => {
     expect((await adminJson(ctx.t, 'GET', '/v1/projects/101/limits')).body).toEqual({ projectId: '101', pcu: null, live: 0 });
     const ended = await ctx.tdb.db.selectFrom('ext_sessions').select(['end_reason', 'ended_at']).execute();
     expect(ended.every((e) => e.end_reason === 'silence' && e.ended_at!.getTime() === s0 * 1000)).toBe(true);
+  });
+
+  it('one run sweeps every full batch within its time budget, past the 10,000 a fixed count of batches allowed; a budget of 0 does one batch', async () => {
+    const w = await world();
+    await w.p101.join(dev(w.lic.av));
+    // 10,600 more sessions of that license, silent after s0 + 60, with their schedules and seats.
+    const db = ctx.tdb.db;
+    await sql`insert into ext_sessions (id, customer_id, project_id, license_id, license_key, media, platform, heartbeat_seconds, started_at, last_seen_at, live_until)
+      select gen_random_uuid(), s.customer_id, s.project_id, s.license_id, s.license_key, s.media, s.platform, 30, s.started_at, s.last_seen_at, s.live_until
+      from ext_sessions s cross join generate_series(1, 10600)`.execute(db);
+    await sql`insert into ext_session_sweeps (session_seq, customer_id, project_id, sweep_at)
+      select seq, customer_id, project_id, live_until from ext_sessions where seq not in (select session_seq from ext_session_sweeps)`.execute(db);
+    await sql`update ext_limits set live = 10601`.execute(db);
+    const later = new Date((s0 + 61) * 1000);
+    expect(await runtimeMaintenance(db, later, 0)).toEqual({ ended: 500, overageEvents: 0 });
+    expect(await runtimeMaintenance(db, later, 60_000)).toEqual({ ended: 10_101, overageEvents: 0 });
+    expect((await adminJson(ctx.t, 'GET', '/v1/projects/101/limits')).body).toEqual({ projectId: '101', pcu: null, live: 0 });
   });
 
   it('the sweep looks at a live session again at its live_until, ends it once silent, and forgets ended ones', async () => {

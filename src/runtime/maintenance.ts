@@ -67,18 +67,26 @@ export async function billOverage(db: Db, now: Date, limit = BATCH): Promise<num
   return written;
 }
 
+/** How long one run may go on sweeping while it finds full batches (the rest waits for the next run). */
+const SWEEP_BUDGET_MS = 2000;
+
 /**
  * The periodic work of the extension API, one small function so that it can move onto a
  * scheduler: end silent sessions (a batch at a time, from the oldest), then bill overage. Every
- * instance may run it; rows another instance holds are skipped.
+ * instance may run it; rows another instance holds are skipped. The sweep goes on while batches
+ * come back full, for up to `budgetMs`, handing the event loop back between batches: each live
+ * session is met once per one to two heartbeat intervals, so 100,000 sessions beating every 30 s
+ * bring ~1,700 rows a second, more than a fixed number of batches per 5 s run kept up with.
  */
-export async function runtimeMaintenance(db: Db, now: Date): Promise<{ ended: number; overageEvents: number }> {
+export async function runtimeMaintenance(db: Db, now: Date, budgetMs = SWEEP_BUDGET_MS): Promise<{ ended: number; overageEvents: number }> {
   const nowS = Math.floor(now.getTime() / 1000);
+  const until = performance.now() + budgetMs;
   let ended = 0;
-  for (let i = 0; i < 20; i++) {
+  for (;;) {
     const n = await endSilentSessions(db, nowS, { limit: BATCH });
     ended += n.ended;
-    if (n.visited < BATCH) break;
+    if (n.visited < BATCH || performance.now() >= until) break;
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
   return { ended, overageEvents: await billOverage(db, now) };
 }
