@@ -66,7 +66,7 @@ const arrayText = (s: string) => `"${s.includes('"') || s.includes('\\') ? s.rep
 
 /**
  * Stores a batch of events with distinct ids in one round trip (the function `usage_ingest`,
- * migrations 20261201020000 and 20261203090000): the checks of each event's project, the shared
+ * migrations 20261201020000 and 20261204090000): the checks of each event's project, the shared
  * month and day locks, the late and bill-late classification under them, the insert with its
  * rollups and day counts, and the comparison of each existing id with the stored event, all in one
  * implicit transaction. Answers each event's verdict, in the order given. The events travel as five

@@ -1,5 +1,4 @@
 import { sql, type Kysely } from 'kysely';
-import { up as ingestFunctionUp } from './20261201020000-ingest-function.ts';
 
 /**
  * Cheaper ingestion of a batch of new events (docs/usage.md "Ingestion speed"), with every
@@ -8,7 +7,8 @@ import { up as ingestFunctionUp } from './20261201020000-ingest-function.ts';
  * - `usage_ingest` takes the events as five arrays (ids, projects, quantities, moments,
  *   descriptions: decimal and ISO text, so still no float) instead of one JSON array: each `->>` of
  *   a `json` element lexed the element again; arrays are read once (~3.6 ms of a batch's ~4.6 ms of
- *   parsing). The JSON signature stays, as a wrapper, for callers of the old one.
+ *   parsing). The JSON signature stays as it was, for callers of the old one (an instance not
+ *   upgraded yet); `usage_insert_events` too: the fallback below calls it.
  * - The insert first runs as a plain insert, in events' id order as before, inside a subtransaction
  *   (`usage_insert_new_events`): a batch of new ids, the usual case, skips per event the
  *   speculative insertion of `on conflict`: its pre-check of the primary key, its speculative lock
@@ -171,26 +171,9 @@ export async function up(db: Kysely<any>): Promise<void> {
         where u.ord <> all (v_inserted);
     end
     $$`.execute(db);
-  // The JSON form of migration 20261201020000, for callers of it: the same function underneath.
-  await sql`
-    create or replace function usage_ingest(p_events json, p_month_lock int, p_day_lock int, p_shards int)
-    returns table (event_ord int, verdict text, off_from timestamptz, off_until timestamptz)
-    language sql volatile as $$
-      select * from usage_ingest(
-        array(select j.e->>0 from json_array_elements(p_events) with ordinality as j(e, ord) order by j.ord),
-        array(select (j.e->>1)::bigint from json_array_elements(p_events) with ordinality as j(e, ord) order by j.ord),
-        array(select (j.e->>2)::numeric from json_array_elements(p_events) with ordinality as j(e, ord) order by j.ord),
-        array(select (j.e->>3)::timestamptz from json_array_elements(p_events) with ordinality as j(e, ord) order by j.ord),
-        array(select j.e->>4 from json_array_elements(p_events) with ordinality as j(e, ord) order by j.ord),
-        p_month_lock, p_day_lock, p_shards)
-    $$`.execute(db);
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  // Back to migration 20261201020000's two functions, as it created them.
-  await sql`drop function if exists usage_ingest(json, int, int, int)`.execute(db);
-  await sql`drop function if exists usage_insert_events(text[], bigint[], numeric[], timestamptz[], text[], boolean[], boolean[], int)`.execute(db);
   await sql`drop function if exists usage_ingest(text[], bigint[], numeric[], timestamptz[], text[], int, int, int)`.execute(db);
   await sql`drop function if exists usage_insert_new_events(text[], bigint[], numeric[], timestamptz[], text[], boolean[], boolean[], int)`.execute(db);
-  await ingestFunctionUp(db);
 }
