@@ -8,7 +8,6 @@ import type { AppDeps } from './http/context.ts';
 import { mountDocs } from './http/docs.ts';
 import { renderError } from './http/envelope.ts';
 import { agoraPriority, deadline, HeavyReadGate, heavyRead, requestLog } from './http/middleware.ts';
-import { wantsCsv } from './csv.ts';
 import { newRouter } from './http/router.ts';
 import { agoraLicenseRoutes } from './agora/license.routes.ts';
 import { agoraAudience, licenseAudience, vendorAudience } from './http/audiences.ts';
@@ -31,6 +30,7 @@ import { grantRoutes } from './runtime/grant.routes.ts';
 import { runtimeVendorRoutes } from './runtime/vendor.routes.ts';
 import { liveSessionsTotal } from './runtime/limits.service.ts';
 import { consoleErrorPage, consoleRoutes } from './console/console.routes.tsx';
+import { ConsoleGate } from './console/gate.ts';
 import { pendingCorrectionsRoutes } from './usage/pending-corrections.routes.ts';
 
 export const API_VERSION = '0.1.0';
@@ -65,8 +65,7 @@ export function createApp(deps: AppDeps) {
     }
   }
   const heavyReads = new HeavyReadGate(deps.config.heavyReadConcurrency, deps.config.heavyReadQueue);
-  app.use('/v1/statements/:id/lines', heavyRead(heavyReads, (c) => wantsCsv(c.req.header('accept'))));
-  // Previews compute a whole statement's lines (heavy like a reconciliation's CSV, which takes its slot itself).
+  // Previews compute a whole statement's lines (heavy like the CSVs, whose streams take their slot themselves).
   app.use('/v1/preview/*', heavyRead(heavyReads));
   const routeDeps = { ...deps, heavyReads, signingKeys: deps.signingKeys ?? signingKeysFromConfig(deps.config) };
 
@@ -88,7 +87,7 @@ export function createApp(deps: AppDeps) {
   const vendor = vendorAudience(deps);
   vendor.route('/usage-events', usageEventsRoutes(deps));
   vendor.route('/usage/pending-corrections', pendingCorrectionsRoutes(deps));
-  vendor.route('/statements', statementsRoutes(deps));
+  vendor.route('/statements', statementsRoutes(routeDeps));
   vendor.route('/plans', plansRoutes(deps));
   vendor.route('/reconciliation', reconciliationRoutes(routeDeps));
   vendor.route('/', licensingVendorRoutes(routeDeps));
@@ -120,6 +119,7 @@ export function createApp(deps: AppDeps) {
       log: deps.log,
       sessionHours: deps.config.consoleSessionHours,
       failuresPerMinute: deps.config.authFailuresPerMinute,
+      gate: new ConsoleGate(deps.config.consoleConcurrency, deps.config.consoleQueue),
       api: async (path, init) => app.request(path, { headers: { authorization: `Bearer ${deps.adminToken}`, accept: init?.accept ?? 'application/json' } }),
     }),
   );

@@ -68,6 +68,9 @@ export interface Config {
   extMaintenanceIntervalMs: number;
   /** How long a console sign-in lasts. */
   consoleSessionHours: number;
+  /** Console pages and download batches at once (ConsoleGate), and pages waiting beyond those. */
+  consoleConcurrency: number;
+  consoleQueue: number;
 }
 
 export interface WebhookConfig {
@@ -209,6 +212,8 @@ const envSchema = z
     EXT_RATE_LIMIT: z.coerce.number().int().min(0).max(1_000_000).default(0),
     EXT_MAINTENANCE_INTERVAL_MS: z.coerce.number().int().min(0).max(3_600_000).default(5000),
     CONSOLE_SESSION_HOURS: z.coerce.number().int().min(1).max(720).default(12),
+    CONSOLE_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(1),
+    CONSOLE_QUEUE: z.coerce.number().int().min(0).max(10_000).default(8),
   })
   .superRefine(keyWithSecret);
 
@@ -315,5 +320,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     extRateLimit: e.EXT_RATE_LIMIT,
     extMaintenanceIntervalMs: e.EXT_MAINTENANCE_INTERVAL_MS,
     consoleSessionHours: e.CONSOLE_SESSION_HOURS,
+    consoleConcurrency: e.CONSOLE_CONCURRENCY,
+    consoleQueue: e.CONSOLE_QUEUE,
   };
 }

@@ -1,3 +1,5 @@
+import { mapInTurns } from './http/stream.ts';
+
 /** A plain decimal number as this server writes amounts and ids (`-7`, `12.5`, `430892`). */
 const NUMBER = /^-?\d+(\.\d+)?$/;
 
@@ -22,6 +24,15 @@ export function csvField(value: unknown): string {
 
 export function csvLine(values: unknown[]): string {
   return values.map(csvField).join(',') + '\r\n';
+}
+
+/**
+ * The CSV lines of one batch of rows, yielding to the event loop every few hundred rows
+ * (`mapInTurns`): a download shares the loop with Agora's requests, so building its text never
+ * holds it long.
+ */
+export async function csvLines<T>(rows: readonly T[], values: (row: T, index: number) => unknown[]): Promise<string> {
+  return (await mapInTurns(rows, (row, i) => csvLine(values(row, i)))).join('');
 }
 
 /** A CSV download: the whole text, or a stream of it (`batchedStream`). */

@@ -65,6 +65,8 @@ describe('loadConfig', () => {
       extRateLimit: 0,
       extMaintenanceIntervalMs: 5000,
       consoleSessionHours: 12,
+      consoleConcurrency: 1,
+      consoleQueue: 8,
     } satisfies Config);
   });
 
@@ -113,6 +115,8 @@ describe('loadConfig', () => {
       AGORA_LOG_RETENTION_DAYS: '30',
       AGORA_LOG_BUFFER: '500',
       METRICS_TOKEN: 'm'.repeat(16),
+      CONSOLE_CONCURRENCY: '2',
+      CONSOLE_QUEUE: '0',
     });
     expect(c).toEqual({
       nodeEnv: 'production',
@@ -161,6 +165,8 @@ describe('loadConfig', () => {
       extRateLimit: 0,
       extMaintenanceIntervalMs: 5000,
       consoleSessionHours: 12,
+      consoleConcurrency: 2,
+      consoleQueue: 0,
     } satisfies Config);
     expect(loadConfig({ DATABASE_URL: 'postgresql://x/y' }).databaseUrl).toBe('postgresql://x/y');
   });

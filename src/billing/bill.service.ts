@@ -15,6 +15,7 @@ import { versionsInForce } from './plans.service.ts';
 import { groupDigits, tierCharges, tieredPrice, type Tier } from './tiers.ts';
 import type { BillPricing } from '../db/schema.ts';
 import type { FixTotals } from '../statements/store.ts';
+import { mapInTurns } from '../http/stream.ts';
 
 /**
  * A bill window: inside one calendar month (UTC), start not after end, the month begun. Every
@@ -282,7 +283,15 @@ export async function billDescriptions(
     .where('project_id', 'in', lines.length ? lines.map((l) => l.projectId) : ['0'])
     .orderBy('month')
     .execute();
-  return lines.map((l) => {
+  // Each project's corrections in their order, found by key (a filter per line was lines × corrections).
+  const correctionsOf = new Map<string, typeof corrections>();
+  for (const c of corrections) {
+    const list = correctionsOf.get(c.project_id);
+    if (list) list.push(c);
+    else correctionsOf.set(c.project_id, [c]);
+  }
+  // A CSV batch describes a thousand lines (tens of ms): the loop is yielded every few hundred.
+  return mapInTurns(lines, (l) => {
     const v = l.versionId ? versions.get(l.versionId) : undefined;
     const unit = v?.usageUnit ?? 'units';
     const parts: string[] = [];
@@ -292,7 +301,7 @@ export async function billDescriptions(
       parts.push(`${groupDigits(quantity)} ${unit} × ${l.planId}: ${charges.join(' + ')}`);
     }
     if (new Decimal(l.fee).gt(0)) parts.push(`monthly fee ${new Decimal(l.fee).toFixed()}`);
-    for (const c of corrections.filter((c) => c.project_id === l.projectId)) {
+    for (const c of correctionsOf.get(l.projectId) ?? []) {
       parts.push(`correction ${new Decimal(c.amount).toFixed()} for ${groupDigits(new Decimal(c.quantity))} ${unit} of ${c.month.slice(0, 7)} that arrived after it was billed`);
     }
     const priced = v && v.planId !== l.planId ? ` (plan ${l.planId} has no prices here: priced with plan ${v.planId})` : '';

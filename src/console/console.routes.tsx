@@ -9,6 +9,7 @@ import { checkRequestText } from '../http/input.ts';
 import { limitBody, secretEquals } from '../http/middleware.ts';
 import { ConsoleApi, type ApiFetch } from './api.ts';
 import { consoleAsset } from './assets.ts';
+import { consoleTurns, type ConsoleGate } from './gate.ts';
 import { Page } from './layout.tsx';
 import { customerPages } from './pages/customers.tsx';
 import { licensePages } from './pages/licenses.tsx';
@@ -29,6 +30,8 @@ export interface ConsoleDeps {
   sessionHours: number;
   /** Wrong tokens per client address per minute before sign-in answers 429 (AUTH_FAILURES_PER_MINUTE); 0: no limit. */
   failuresPerMinute: number;
+  /** The console's share of the server (CONSOLE_CONCURRENCY, CONSOLE_QUEUE): see ConsoleGate. */
+  gate: ConsoleGate;
 }
 
 const SESSION_COOKIE = 'console_session';
@@ -199,6 +202,9 @@ export function consoleRoutes(deps: ConsoleDeps) {
   });
 
   router.use('*', requireSession(sessions));
+  // Signed-in pages and downloads take turns: the console never holds more of the loop and the
+  // database than its share, whatever the vendor does (gate.ts).
+  router.use('*', consoleTurns(deps.gate));
 
   router.post('/sign-out', (c) => {
     sessions.end(c.get('consoleSession'));

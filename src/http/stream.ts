@@ -1,6 +1,23 @@
 import type { TypedResponse } from 'hono';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 
+/** Items handled between two yields to the event loop: a few ms of work at most. */
+export const ITEMS_PER_TURN = 200;
+
+/**
+ * `items.map(fn)`, yielding to the event loop every ITEMS_PER_TURN items: the batch of a download
+ * (a thousand rows priced, described, written as CSV) takes tens of ms, and Agora's requests
+ * waiting behind it on the same loop would take them as latency.
+ */
+export async function mapInTurns<T, R>(items: readonly T[], fn: (item: T, index: number) => R): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length);
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0 && i % ITEMS_PER_TURN === 0) await yieldToEventLoop();
+    out[i] = fn(items[i]!, i);
+  }
+  return out;
+}
+
 export interface BatchedStreamOptions<C> {
   /** Written before the first batch (a CSV header, say). */
   head?: string;

@@ -2,13 +2,14 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { Decimal } from '../decimal.ts';
 import type { Statement } from '../db/schema.ts';
 import { AppError } from '../errors.ts';
-import type { AppDeps } from '../http/context.ts';
+import type { RouteDeps } from '../http/context.ts';
 import { newRouter } from '../http/router.ts';
 import { exactJson } from '../json.ts';
 import { customersOfProjects } from '../provisioning/provisioning.repository.ts';
 import * as repo from './statements.repository.ts';
 import * as store from './store.ts';
-import { csvLine, csvResponse, wantsCsv } from '../csv.ts';
+import { csvLine, csvLines, csvResponse, wantsCsv } from '../csv.ts';
+import { batchedStream } from '../http/stream.ts';
 import { usageDescription } from '../usage/usage.service.ts';
 import { billDescriptions } from '../billing/bill.service.ts';
 import { vendorErrors } from '../http/openapi.ts';
@@ -72,8 +73,14 @@ const linesPage$ = z.object({
   ),
 });
 
+const STATEMENT_CSV_COLUMNS = ['lineNo', 'projectId', 'customerId', 'planId', 'amount', 'correctionAmount', 'description'];
+/** Lines read per batch of a statement's CSV (ten blocks). */
+const CSV_BATCH = 1000;
+/** A CSV client that reads nothing for this long is dropped (its heavy-read slot goes to someone else). */
+const CSV_IDLE_MS = 60_000;
+
 /** Mounted at /v1/statements: what Agora was told, for the vendor. */
-export function statementsRoutes(deps: AppDeps) {
+export function statementsRoutes(deps: RouteDeps) {
   const router = newRouter();
 
   router.openapi(
@@ -145,16 +152,24 @@ export function statementsRoutes(deps: AppDeps) {
       const describe = (lines: repo.StatementLine[]) =>
         s.kind === 'usage' ? lines.map((l) => usageDescription(l, s.unit)) : billDescriptions(deps.db, s.id, lines);
       if (wantsCsv(c.req.header('accept'))) {
-        // The whole statement, a thousand lines at a time.
-        let body = csvLine(['lineNo', 'projectId', 'customerId', 'planId', 'amount', 'correctionAmount', 'description']);
-        for (let offset = 0; offset < s.line_count; offset += 1000) {
-          const lines = await store.linesPage(deps.db, s, offset, 1000);
-          const owners = await customersOfProjects(deps.db, lines.map((l) => l.projectId));
-          const descriptions = await describe(lines);
-          lines.forEach((l, i) => {
-            body += csvLine([l.lineNo, l.projectId, owners.get(l.projectId) ?? '', l.planId, new Decimal(l.amount).toFixed(), new Decimal(l.correction).toFixed(), descriptions[i]]);
-          });
-        }
+        // The whole statement, streamed from its first batch: each batch reads CSV_BATCH lines by
+        // block number (the blocks' key: O(batch) at any depth), no connection held between two,
+        // so the first byte goes out at once and Agora's requests are served in between; one
+        // heavy-read slot held until the stream ends.
+        const release = await deps.heavyReads.acquire();
+        const body = batchedStream<number>({
+          head: csvLine(STATEMENT_CSV_COLUMNS),
+          start: 0,
+          next: async (offset) => {
+            const lines = await store.linesPage(deps.db, s, offset, CSV_BATCH);
+            const owners = await customersOfProjects(deps.db, lines.map((l) => l.projectId));
+            const descriptions = await describe(lines);
+            const text = await csvLines(lines, (l, i) => [l.lineNo, l.projectId, owners.get(l.projectId) ?? '', l.planId, new Decimal(l.amount).toFixed(), new Decimal(l.correction).toFixed(), descriptions[i]]);
+            return { text, cursor: offset + CSV_BATCH < s.line_count ? offset + CSV_BATCH : null };
+          },
+          release,
+          idleMs: CSV_IDLE_MS,
+        });
         return csvResponse(body, `statement-${s.id}-${s.kind}.csv`);
       }
       const { pageNum, limit } = c.req.valid('query');

@@ -1,0 +1,191 @@
+import type { MiddlewareHandler } from 'hono';
+import { requestScope } from '../db/pool-gate.ts';
+import { AppError } from '../errors.ts';
+import type { ConsoleEnv } from './context.ts';
+
+interface Waiter {
+  grant: () => void;
+  timer: NodeJS.Timeout | undefined;
+  /** A download's next batch: already admitted, so never refused and never timed out. */
+  admitted: boolean;
+}
+
+/**
+ * The console's share of the server: at most `concurrency` pieces of console work at a time, a
+ * piece being a page (its API calls, their queries and the rendering) or one batch of a download.
+ * The console shares one event loop and the database with Agora's signed polls; whatever a
+ * vendor does (every page at once in many tabs, downloads over and over), it holds at most that
+ * many database connections and that much of the loop, and Agora's requests are served in between.
+ *
+ * A new page waits in a FIFO queue of at most `maxQueue` (until its request's deadline, then 503
+ * `deadline_exceeded`); past that it answers 503 `overloaded` with Retry-After. At most
+ * `concurrency` downloads are in progress at a time (one more answers 503 `overloaded` at once:
+ * a download lasts seconds, more than a page would wait). The batches of a download in progress
+ * take their turns in the same queue and are never refused, so a download started is finished.
+ */
+export class ConsoleGate {
+  #running = 0;
+  #downloads = 0;
+  readonly #queue: Waiter[] = [];
+
+  constructor(
+    readonly concurrency: number,
+    readonly maxQueue: number,
+  ) {}
+
+  /** Pieces of console work running now. */
+  get running(): number {
+    return this.#running;
+  }
+
+  /** Pages and batches waiting for their turn. */
+  get waiting(): number {
+    return this.#queue.length;
+  }
+
+  /** Downloads in progress. */
+  get downloads(): number {
+    return this.#downloads;
+  }
+
+  /** A new page's turn: answers the function that ends it (calling it twice is harmless). */
+  async enter(): Promise<() => void> {
+    if (!this.#free()) {
+      if (this.#queue.filter((w) => !w.admitted).length >= this.maxQueue) {
+        throw new AppError('overloaded', 'The console is busy with other pages and downloads; retry shortly', { retryAfterSeconds: 2 });
+      }
+      await this.#wait(false, requestScope.getStore()?.deadlineAt);
+    } else {
+      this.#running++;
+    }
+    return this.#releaser();
+  }
+
+  /** A turn for the next batch of a download in progress: waits as long as it takes. */
+  async turn(): Promise<() => void> {
+    if (this.#free()) this.#running++;
+    else await this.#wait(true, undefined);
+    return this.#releaser();
+  }
+
+  /** Admits one more download, or refuses it; answers the function that ends it. */
+  startDownload(): () => void {
+    if (this.#downloads >= this.concurrency) {
+      throw new AppError('overloaded', 'Another console download is in progress; retry when it has finished', { retryAfterSeconds: 10 });
+    }
+    this.#downloads++;
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      this.#downloads--;
+    };
+  }
+
+  #free(): boolean {
+    return this.#running < this.concurrency && this.#queue.length === 0;
+  }
+
+  #wait(admitted: boolean, deadlineAt: number | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const entry: Waiter = { grant: resolve, timer: undefined, admitted };
+      if (deadlineAt !== undefined) {
+        entry.timer = setTimeout(() => {
+          const at = this.#queue.indexOf(entry);
+          if (at >= 0) this.#queue.splice(at, 1);
+          reject(new AppError('deadline_exceeded', 'The page waited for its turn among console pages and downloads past its deadline; retry'));
+        }, Math.max(0, deadlineAt - performance.now()));
+      }
+      this.#queue.push(entry);
+    });
+  }
+
+  #releaser(): () => void {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.#queue.shift();
+      if (next) {
+        clearTimeout(next.timer);
+        next.grant(); // the turn passes to it
+      } else {
+        this.#running--;
+      }
+    };
+  }
+}
+
+/**
+ * A download's body whose every chunk is read in a turn of its own: the API's CSV streams read one
+ * batch from the database per chunk asked for (`batchedStream`), so each batch is one piece of
+ * console work. `end` is called once when the body ends for any reason.
+ */
+export function inTurns(body: ReadableStream<Uint8Array>, gate: ConsoleGate, onEnd: () => void): ReadableStream<Uint8Array> {
+  let ended = false;
+  // The end is seen twice when the body finishes (the last read and the reader closing): once counts.
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    onEnd();
+  };
+  const reader = body.getReader();
+  // Also when nobody reads: the API's stream drops a client that reads nothing for a minute.
+  reader.closed.then(end, end);
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const release = await gate.turn();
+        try {
+          const { done, value } = await reader.read();
+          if (done) {
+            end();
+            controller.close();
+          } else {
+            controller.enqueue(value);
+          }
+        } catch (err) {
+          end();
+          controller.error(err);
+        } finally {
+          release();
+        }
+      },
+      async cancel(reason) {
+        end();
+        await reader.cancel(reason);
+      },
+    },
+    // Nothing read ahead: the next batch is read when this one has gone to the client.
+    { highWaterMark: 0 },
+  );
+}
+
+/**
+ * Every signed-in console page takes a turn of `gate` (ConsoleGate) for its whole answer; a
+ * download (an answer with `content-disposition: attachment`) is admitted as one of the downloads
+ * in progress and then reads each batch in a turn of its own (`inTurns`).
+ */
+export function consoleTurns(gate: ConsoleGate): MiddlewareHandler<ConsoleEnv> {
+  return async function oneConsolePieceAtATime(c, next) {
+    const download = /\.csv$/.test(c.req.path) ? gate.startDownload() : undefined;
+    try {
+      const release = await gate.enter();
+      try {
+        await next();
+      } finally {
+        release();
+      }
+    } catch (err) {
+      download?.();
+      throw err;
+    }
+    if (!download) return;
+    const body = c.res.body;
+    if (c.res.status !== 200 || body === null) {
+      download();
+      return;
+    }
+    c.res = new Response(inTurns(body, gate, download), c.res);
+  };
+}
