@@ -1,14 +1,8 @@
 import type { MiddlewareHandler } from 'hono';
 import { requestScope } from '../db/pool-gate.ts';
 import { AppError } from '../errors.ts';
+import { TurnQueue } from '../http/turn-queue.ts';
 import type { ConsoleEnv } from './context.ts';
-
-interface Waiter {
-  grant: () => void;
-  timer: NodeJS.Timeout | undefined;
-  /** A download's next batch: already admitted, so never refused and never timed out. */
-  admitted: boolean;
-}
 
 /**
  * The console's share of the server: at most `concurrency` pieces of console work at a time, a
@@ -24,23 +18,24 @@ interface Waiter {
  * take their turns in the same queue and are never refused, so a download started is finished.
  */
 export class ConsoleGate {
-  #running = 0;
+  readonly #turns: TurnQueue;
   #downloads = 0;
-  readonly #queue: Waiter[] = [];
 
   constructor(
     readonly concurrency: number,
     readonly maxQueue: number,
-  ) {}
+  ) {
+    this.#turns = new TurnQueue(concurrency);
+  }
 
   /** Pieces of console work running now. */
   get running(): number {
-    return this.#running;
+    return this.#turns.running;
   }
 
   /** Pages and batches waiting for their turn. */
   get waiting(): number {
-    return this.#queue.length;
+    return this.#turns.waiting;
   }
 
   /** Downloads in progress. */
@@ -50,22 +45,15 @@ export class ConsoleGate {
 
   /** A new page's turn: answers the function that ends it (calling it twice is harmless). */
   async enter(): Promise<() => void> {
-    if (!this.#free()) {
-      if (this.#queue.filter((w) => !w.admitted).length >= this.maxQueue) {
-        throw new AppError('overloaded', 'The console is busy with other pages and downloads; retry shortly', { retryAfterSeconds: 2 });
-      }
-      await this.#wait(false, requestScope.getStore()?.deadlineAt);
-    } else {
-      this.#running++;
+    if (!this.#turns.free && this.#turns.waitingCounted >= this.maxQueue) {
+      throw new AppError('overloaded', 'The console is busy with other pages and downloads; retry shortly', { retryAfterSeconds: 2 });
     }
-    return this.#releaser();
+    return this.#turns.take(requestScope.getStore()?.deadlineAt, 'The page waited for its turn among console pages and downloads past its deadline; retry');
   }
 
-  /** A turn for the next batch of a download in progress: waits as long as it takes. */
+  /** A turn for the next batch of a download in progress: already admitted, so it waits as long as it takes. */
   async turn(): Promise<() => void> {
-    if (this.#free()) this.#running++;
-    else await this.#wait(true, undefined);
-    return this.#releaser();
+    return this.#turns.take(undefined, '', false);
   }
 
   /** Admits one more download, or refuses it; answers the function that ends it. */
@@ -79,39 +67,6 @@ export class ConsoleGate {
       if (ended) return;
       ended = true;
       this.#downloads--;
-    };
-  }
-
-  #free(): boolean {
-    return this.#running < this.concurrency && this.#queue.length === 0;
-  }
-
-  #wait(admitted: boolean, deadlineAt: number | undefined): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const entry: Waiter = { grant: resolve, timer: undefined, admitted };
-      if (deadlineAt !== undefined) {
-        entry.timer = setTimeout(() => {
-          const at = this.#queue.indexOf(entry);
-          if (at >= 0) this.#queue.splice(at, 1);
-          reject(new AppError('deadline_exceeded', 'The page waited for its turn among console pages and downloads past its deadline; retry'));
-        }, Math.max(0, deadlineAt - performance.now()));
-      }
-      this.#queue.push(entry);
-    });
-  }
-
-  #releaser(): () => void {
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const next = this.#queue.shift();
-      if (next) {
-        clearTimeout(next.timer);
-        next.grant(); // the turn passes to it
-      } else {
-        this.#running--;
-      }
     };
   }
 }

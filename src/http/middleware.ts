@@ -4,6 +4,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { requestScope } from '../db/pool-gate.ts';
 import { AppError, toAppError } from '../errors.ts';
 import type { AppEnv, Logger } from './context.ts';
+import { TurnQueue } from './turn-queue.ts';
 
 /**
  * One JSON line per request: method, path (never the query: it carries signatures), status,
@@ -155,51 +156,25 @@ export function agoraPriority(): MiddlewareHandler<AppEnv> {
  * request's deadline); past that the answer is 503 `overloaded` with Retry-After.
  */
 export class HeavyReadGate {
-  #running = 0;
-  readonly #queue: { grant: () => void; timer: NodeJS.Timeout | undefined }[] = [];
+  readonly #turns: TurnQueue;
 
   constructor(
     readonly concurrency: number,
     readonly maxQueue: number,
-  ) {}
+  ) {
+    this.#turns = new TurnQueue(concurrency);
+  }
 
   get running(): number {
-    return this.#running;
+    return this.#turns.running;
   }
 
   /** Waits for a slot; answers the function that gives it back (calling it twice is harmless). */
   async acquire(): Promise<() => void> {
-    if (this.#running < this.concurrency && this.#queue.length === 0) {
-      this.#running++;
-    } else {
-      if (this.#queue.length >= this.maxQueue) {
-        throw new AppError('overloaded', 'Too many exports and large reads are running; retry shortly', { retryAfterSeconds: 2 });
-      }
-      const deadlineAt = requestScope.getStore()?.deadlineAt;
-      await new Promise<void>((resolve, reject) => {
-        const entry = { grant: resolve, timer: undefined as NodeJS.Timeout | undefined };
-        if (deadlineAt !== undefined) {
-          entry.timer = setTimeout(() => {
-            const at = this.#queue.indexOf(entry);
-            if (at >= 0) this.#queue.splice(at, 1);
-            reject(new AppError('deadline_exceeded', 'The request waited for a turn among heavy reads past its deadline; retry'));
-          }, Math.max(0, deadlineAt - performance.now()));
-        }
-        this.#queue.push(entry);
-      });
+    if (!this.#turns.free && this.#turns.waiting >= this.maxQueue) {
+      throw new AppError('overloaded', 'Too many exports and large reads are running; retry shortly', { retryAfterSeconds: 2 });
     }
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const next = this.#queue.shift();
-      if (next) {
-        clearTimeout(next.timer);
-        next.grant(); // the slot passes to it
-      } else {
-        this.#running--;
-      }
-    };
+    return this.#turns.take(requestScope.getStore()?.deadlineAt, 'The request waited for a turn among heavy reads past its deadline; retry');
   }
 }
 
