@@ -1,7 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
-import { requestScope } from '../db/pool-gate.ts';
 import { AppError } from '../errors.ts';
-import { TurnQueue } from '../http/turn-queue.ts';
+import { BoundedGate } from '../http/turn-queue.ts';
 import type { ConsoleEnv } from './context.ts';
 
 /**
@@ -17,26 +16,8 @@ import type { ConsoleEnv } from './context.ts';
  * a download lasts seconds, more than a page would wait). The batches of a download in progress
  * take their turns in the same queue and are never refused, so a download started is finished.
  */
-export class ConsoleGate {
-  readonly #turns: TurnQueue;
+export class ConsoleGate extends BoundedGate {
   #downloads = 0;
-
-  constructor(
-    readonly concurrency: number,
-    readonly maxQueue: number,
-  ) {
-    this.#turns = new TurnQueue(concurrency);
-  }
-
-  /** Pieces of console work running now. */
-  get running(): number {
-    return this.#turns.running;
-  }
-
-  /** Pages and batches waiting for their turn. */
-  get waiting(): number {
-    return this.#turns.waiting;
-  }
 
   /** Downloads in progress. */
   get downloads(): number {
@@ -45,15 +26,15 @@ export class ConsoleGate {
 
   /** A new page's turn: answers the function that ends it (calling it twice is harmless). */
   async enter(): Promise<() => void> {
-    if (!this.#turns.free && this.#turns.waitingCounted >= this.maxQueue) {
-      throw new AppError('overloaded', 'The console is busy with other pages and downloads; retry shortly', { retryAfterSeconds: 2 });
-    }
-    return this.#turns.take(requestScope.getStore()?.deadlineAt, 'The page waited for its turn among console pages and downloads past its deadline; retry');
+    return this.admit(
+      'The console is busy with other pages and downloads; retry shortly',
+      'The page waited for its turn among console pages and downloads past its deadline; retry',
+    );
   }
 
   /** A turn for the next batch of a download in progress: already admitted, so it waits as long as it takes. */
   async turn(): Promise<() => void> {
-    return this.#turns.take(undefined, '', false);
+    return this.turns.take(undefined, '', false);
   }
 
   /** Admits one more download, or refuses it; answers the function that ends it. */

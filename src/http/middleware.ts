@@ -4,7 +4,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { requestScope } from '../db/pool-gate.ts';
 import { AppError, toAppError } from '../errors.ts';
 import type { AppEnv, Logger } from './context.ts';
-import { TurnQueue } from './turn-queue.ts';
+import { BoundedGate } from './turn-queue.ts';
 
 /**
  * One JSON line per request: method, path (never the query: it carries signatures), status,
@@ -155,26 +155,13 @@ export function agoraPriority(): MiddlewareHandler<AppEnv> {
  * connections and Agora's requests never wait behind them; `maxQueue` more may wait (until their
  * request's deadline); past that the answer is 503 `overloaded` with Retry-After.
  */
-export class HeavyReadGate {
-  readonly #turns: TurnQueue;
-
-  constructor(
-    readonly concurrency: number,
-    readonly maxQueue: number,
-  ) {
-    this.#turns = new TurnQueue(concurrency);
-  }
-
-  get running(): number {
-    return this.#turns.running;
-  }
-
+export class HeavyReadGate extends BoundedGate {
   /** Waits for a slot; answers the function that gives it back (calling it twice is harmless). */
   async acquire(): Promise<() => void> {
-    if (!this.#turns.free && this.#turns.waiting >= this.maxQueue) {
-      throw new AppError('overloaded', 'Too many exports and large reads are running; retry shortly', { retryAfterSeconds: 2 });
-    }
-    return this.#turns.take(requestScope.getStore()?.deadlineAt, 'The request waited for a turn among heavy reads past its deadline; retry');
+    return this.admit(
+      'Too many exports and large reads are running; retry shortly',
+      'The request waited for a turn among heavy reads past its deadline; retry',
+    );
   }
 }
 

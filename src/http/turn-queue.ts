@@ -1,3 +1,4 @@
+import { requestScope } from '../db/pool-gate.ts';
 import { AppError } from '../errors.ts';
 
 interface Waiter {
@@ -72,5 +73,39 @@ export class TurnQueue {
       }
       this.#queue.push(entry);
     });
+  }
+}
+
+/**
+ * A gate of `concurrency` turns with at most `maxQueue` callers waiting (the heavy-read gate, the
+ * console's gate): a caller past the bound is refused at once with 503 `overloaded`, the others
+ * wait first come first served until their request's deadline.
+ */
+export abstract class BoundedGate {
+  protected readonly turns: TurnQueue;
+
+  constructor(
+    readonly concurrency: number,
+    readonly maxQueue: number,
+  ) {
+    this.turns = new TurnQueue(concurrency);
+  }
+
+  /** Turns taken now. */
+  get running(): number {
+    return this.turns.running;
+  }
+
+  /** Waiting for a turn. */
+  get waiting(): number {
+    return this.turns.waiting;
+  }
+
+  /** A counted caller's turn, or `overloaded` (`busy`, Retry-After 2 s) when the queue is full. */
+  protected admit(busy: string, late: string): Promise<() => void> {
+    if (!this.turns.free && this.turns.waitingCounted >= this.maxQueue) {
+      throw new AppError('overloaded', busy, { retryAfterSeconds: 2 });
+    }
+    return this.turns.take(requestScope.getStore()?.deadlineAt, late);
   }
 }
