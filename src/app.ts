@@ -119,7 +119,7 @@ export function createApp(deps: AppDeps) {
       log: deps.log,
       sessionHours: deps.config.consoleSessionHours,
       failuresPerMinute: deps.config.authFailuresPerMinute,
-      gate: new ConsoleGate(deps.config.consoleConcurrency, deps.config.consoleQueue),
+      gate: new ConsoleGate(deps.config.consoleConcurrency, deps.config.consoleQueue, deps.config.consoleSharePercent),
       api: async (path, init) => app.request(path, { headers: { authorization: `Bearer ${deps.adminToken}`, accept: init?.accept ?? 'application/json' } }),
     }),
   );

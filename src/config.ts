@@ -71,6 +71,8 @@ export interface Config {
   /** Console pages and download batches at once (ConsoleGate), and pages waiting beyond those. */
   consoleConcurrency: number;
   consoleQueue: number;
+  /** At most this part of the time goes to console work (pieces paced: ConsoleGate). */
+  consoleSharePercent: number;
 }
 
 export interface WebhookConfig {
@@ -214,6 +216,7 @@ const envSchema = z
     CONSOLE_SESSION_HOURS: z.coerce.number().int().min(1).max(720).default(12),
     CONSOLE_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(1),
     CONSOLE_QUEUE: z.coerce.number().int().min(0).max(10_000).default(8),
+    CONSOLE_SHARE_PERCENT: z.coerce.number().int().min(1).max(100).default(50),
   })
   .superRefine(keyWithSecret);
 
@@ -322,5 +325,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     consoleSessionHours: e.CONSOLE_SESSION_HOURS,
     consoleConcurrency: e.CONSOLE_CONCURRENCY,
     consoleQueue: e.CONSOLE_QUEUE,
+    consoleSharePercent: e.CONSOLE_SHARE_PERCENT,
   };
 }

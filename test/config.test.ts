@@ -67,6 +67,7 @@ describe('loadConfig', () => {
       consoleSessionHours: 12,
       consoleConcurrency: 1,
       consoleQueue: 8,
+      consoleSharePercent: 50,
     } satisfies Config);
   });
 
@@ -117,6 +118,7 @@ describe('loadConfig', () => {
       METRICS_TOKEN: 'm'.repeat(16),
       CONSOLE_CONCURRENCY: '2',
       CONSOLE_QUEUE: '0',
+      CONSOLE_SHARE_PERCENT: '25',
     });
     expect(c).toEqual({
       nodeEnv: 'production',
@@ -167,6 +169,7 @@ describe('loadConfig', () => {
       consoleSessionHours: 12,
       consoleConcurrency: 2,
       consoleQueue: 0,
+      consoleSharePercent: 25,
     } satisfies Config);
     expect(loadConfig({ DATABASE_URL: 'postgresql://x/y' }).databaseUrl).toBe('postgresql://x/y');
   });

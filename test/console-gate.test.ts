@@ -47,6 +47,34 @@ describe('ConsoleGate', () => {
     expect(gate.waiting).toBe(0);
   });
 
+  it('keeps to its share of the time: a piece that ran T ms holds the turn T × (100 − share) / share ms more', async () => {
+    let clock = 0;
+    const gate = new ConsoleGate(1, 8, 25, () => clock);
+    const first = await gate.enter();
+    clock += 40; // the page ran 40 ms (fake clock): at 25%, the next piece starts 120 ms later
+    let next = false;
+    const second = gate.turn().then((r) => ((next = true), r));
+    const released = performance.now();
+    first();
+    await settle();
+    expect(next).toBe(false);
+    expect(gate.running).toBe(1); // the pause holds the turn
+    const release = await second;
+    // A lower bound only: a busy machine can only make the pause longer.
+    expect(performance.now() - released).toBeGreaterThanOrEqual(110);
+    release(); // it ran 0 ms: no pause
+    expect(gate.running).toBe(0);
+
+    // At 100% there is no pause at all: the next piece starts on release.
+    const whole = new ConsoleGate(1, 8, 100, () => clock);
+    const a = await whole.enter();
+    clock += 1_000;
+    const b = whole.enter();
+    a();
+    (await b)();
+    expect(whole.running).toBe(0);
+  });
+
   it("a download's batches wait for their turn but are never refused, even with the page queue full", async () => {
     const gate = new ConsoleGate(1, 0);
     const page = await gate.enter();

@@ -68,15 +68,28 @@ export const consolePagesScenario: Scenario = {
     let polling = true;
     const bills = billPaths(ctx);
     const mixed = usagePaths(ctx).flatMap((u, i) => [u, bills[i % bills.length]!]);
+    // The same polls with the console idle first, in the same run: the control, so that what the
+    // console adds is told apart from what the machine's other load costs.
+    await loopLag(server.url); // starts the server's event-loop delay histogram afresh
+    const idle = await steady(ctx, `steady /usage + /bill ${ctx.s.rate} req/s, console idle`, mixed);
+    const idleLag = await loopLag(server.url);
+    rows.push(steadyRow(ctx, `steady ${ctx.s.rate} req/s for ${ctx.s.steadySeconds} s, signed GET /usage and /bill pages, console idle (control)`, idle, null));
+    rows.push({
+      scenario: 'the server meanwhile (console idle)',
+      result: `the server's event loop delayed p99 ${idleLag ? fmtMs(idleLag.p99Ms) : '?'}, max ${idleLag ? fmtMs(idleLag.maxMs) : '?'}`,
+      target: '',
+      verdict: '',
+    });
     const [underUse, user] = await Promise.all([
       steady(ctx, `steady /usage + /bill ${ctx.s.rate} req/s, console in use`, mixed).finally(() => (polling = false)),
       consoleUser(server.url, cookie, consolePages, `/console/reconciliation.csv?month=${cal.month}`, () => !polling),
     ]);
-    ctx.record('consoleUnderUse', { agora: underUse, console: user });
+    const lag = await loopLag(server.url);
+    ctx.record('consoleUnderUse', { agora: underUse, console: user, eventLoopLag: lag, control: { agora: idle, eventLoopLag: idleLag } });
     rows.push(steadyRow(ctx, `steady ${ctx.s.rate} req/s for ${ctx.s.steadySeconds} s, signed GET /usage and /bill pages, console in use`, underUse, null));
     rows.push({
       scenario: 'the console meanwhile: every page above in turn, and the reconciliation CSV downloaded over and over',
-      result: `${fmtInt(user.pages)} pages (slowest ${fmtMs(user.slowestMs)}), ${fmtInt(user.downloads)} CSVs, ${fmtInt(user.failures)} failures`,
+      result: `${fmtInt(user.pages)} pages (slowest ${fmtMs(user.slowestMs)}), ${fmtInt(user.downloads)} CSVs, ${fmtInt(user.failures)} failures; the server's event loop delayed p99 ${lag ? fmtMs(lag.p99Ms) : '?'}, max ${lag ? fmtMs(lag.maxMs) : '?'}`,
       target: '',
       verdict: '',
     });
@@ -166,4 +179,20 @@ export async function consoleUser(url: string, cookie: string, paths: string[], 
   };
   await Promise.all([browse(), download()]);
   return { pages, slowestMs, failures, downloads };
+}
+
+/**
+ * The server's event-loop delay since the previous call (prom-client's histogram, reset at each
+ * scrape of /metrics): how long the loop was held by one piece of work, which is what an Agora
+ * request arriving meanwhile waits before its first line runs.
+ */
+async function loopLag(url: string): Promise<{ p99Ms: number; maxMs: number } | undefined> {
+  const r = await fetch(`${url}/metrics`);
+  if (r.status !== 200) return undefined;
+  const text = await r.text();
+  const seconds = (name: string) => {
+    const m = new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text);
+    return m ? Number(m[1]) * 1000 : NaN;
+  };
+  return { p99Ms: seconds('nodejs_eventloop_lag_p99_seconds'), maxMs: seconds('nodejs_eventloop_lag_max_seconds') };
 }

@@ -10,7 +10,7 @@ import { GATE_P99_MS, type BenchContext, type ServerContext } from './context.ts
 export async function startServerUnderTest(ctx: BenchContext): Promise<ServerContext> {
   const server = await startService(
     'bin/start.js',
-    { DATABASE_URL: ctx.dbUrl, NODE_ENV: 'production', AGORA_API_KEY: ctx.key.apiKey, AGORA_API_SECRET: ctx.key.apiSecret, ADMIN_TOKEN: ctx.adminToken, LOG_LEVEL: 'info' },
+    { DATABASE_URL: ctx.dbUrl, NODE_ENV: 'production', AGORA_API_KEY: ctx.key.apiKey, AGORA_API_SECRET: ctx.key.apiSecret, ADMIN_TOKEN: ctx.adminToken, LOG_LEVEL: 'info', ...extraServerEnv() },
     '/readyz',
   );
   ctx.services.push(server);
@@ -146,3 +146,13 @@ export const steadyRow = (ctx: BenchContext, label: string, r: PacedResult, gate
 
 /** ` (answers: 3 × HTTP 429, …)`: what a run answered, when not all were 2xx. */
 export const answersNote = (r: PacedResult) => (r.non2xx > 0 ? ` (answers: ${Object.entries(r.statuses).map(([code, n]) => `${fmtInt(n)} × HTTP ${code}`).join(', ')})` : '');
+
+/** `BENCH_SERVER_ENV="CONSOLE_SHARE_PERCENT=100 POOL_SIZE=20"`: settings to compare, passed to the server. */
+function extraServerEnv(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of (process.env.BENCH_SERVER_ENV ?? '').split(' ').filter((p) => p !== '')) {
+    const at = pair.indexOf('=');
+    if (at > 0) out[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  return out;
+}

@@ -15,9 +15,25 @@ import type { ConsoleEnv } from './context.ts';
  * `concurrency` downloads are in progress at a time (one more answers 503 `overloaded` at once:
  * a download lasts seconds, more than a page would wait). The batches of a download in progress
  * take their turns in the same queue and are never refused, so a download started is finished.
+ *
+ * At most `sharePercent` of the time: a piece that ran T ms keeps its turn T × (100 − share) /
+ * share ms longer before the next piece starts (T at the default 50). On a small machine the
+ * console's pieces and Agora's requests compete for the same cores (the loop and the database's
+ * processes alike), so a console busy back to back would put a piece in the way of most of Agora's
+ * requests; paced, the CPU is free in between for them. A page is answered as soon as it is done:
+ * the pause delays the next piece, not the one that ran.
  */
 export class ConsoleGate extends BoundedGate {
   #downloads = 0;
+
+  constructor(
+    concurrency: number,
+    maxQueue: number,
+    readonly sharePercent = 100,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    super(concurrency, maxQueue);
+  }
 
   /** Downloads in progress. */
   get downloads(): number {
@@ -26,15 +42,30 @@ export class ConsoleGate extends BoundedGate {
 
   /** A new page's turn: answers the function that ends it (calling it twice is harmless). */
   async enter(): Promise<() => void> {
-    return this.admit(
-      'The console is busy with other pages and downloads; retry shortly',
-      'The page waited for its turn among console pages and downloads past its deadline; retry',
+    return this.#paced(
+      await this.admit(
+        'The console is busy with other pages and downloads; retry shortly',
+        'The page waited for its turn among console pages and downloads past its deadline; retry',
+      ),
     );
   }
 
   /** A turn for the next batch of a download in progress: already admitted, so it waits as long as it takes. */
   async turn(): Promise<() => void> {
-    return this.turns.take(undefined, '', false);
+    return this.#paced(await this.turns.take(undefined, '', false));
+  }
+
+  /** `release`, called after the pause that keeps this piece within the console's share. */
+  #paced(release: () => void): () => void {
+    const started = this.now();
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      const pauseMs = ((this.now() - started) * (100 - this.sharePercent)) / this.sharePercent;
+      if (pauseMs < 1) release();
+      else setTimeout(release, pauseMs).unref();
+    };
   }
 
   /** Admits one more download, or refuses it; answers the function that ends it. */
