@@ -166,14 +166,20 @@ export function billLinesCtes(a: BillLinesArgs, corrections: RawBuilder<unknown>
 }
 
 /**
- * How many rows of `month`'s rollup have a quantity below `below`, counting at most `limit + 1`
- * (read from the index on (month, quantity): the cost is the answer's, not the month's).
+ * The rows of `month`'s rollup whose quantity is below `below`, through the index on (month,
+ * size_class): a row's `size_class` is at most the class of its quantity (migration
+ * 20261205100000), so every such row has a class at most `below`'s. The index hands those, the
+ * quantity is checked on each: the rows read are the answer's and those of at most two classes
+ * above it, not the month's.
  */
+const smallUsage = (month: string, below: string) =>
+  sql`select project_id from usage_month_rollup
+      where month = ${month}::date and size_class <= usage_size_class(${below}::numeric) and quantity < ${below}::numeric`;
+
+/** How many rows of `month`'s rollup have a quantity below `below`, counting at most `limit + 1` (`smallUsage`). */
 export async function countSmallUsage(db: Db, month: string, below: string, limit: number): Promise<number> {
   const r = await sql<{ n: number }>`
-    select count(*)::int as n from (
-      select 1 from usage_month_rollup where month = ${month}::date and quantity < ${below}::numeric limit ${limit + 1}::int
-    ) x`.execute(db);
+    select count(*)::int as n from (${smallUsage(month, below)} limit ${limit + 1}::int) x`.execute(db);
   return Number(r.rows[0]!.n);
 }
 
@@ -220,7 +226,7 @@ export async function countBillLines(db: Db, a: { statementId: string; month: st
     ), e as (
       select project_id from corr
       union
-      select project_id from usage_month_rollup where month = ${a.month}::date and quantity < ${a.below}::numeric
+      ${smallUsage(a.month, a.below)}
     ), pr as (
       select e.project_id, coalesce(v.version_id, ${a.pricing.defaultVersionId}::bigint) as version_id,
              coalesce(r.quantity, 0) as quantity, coalesce(c.amount, 0) as correction, r.project_id is not null as in_rollup

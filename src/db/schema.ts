@@ -135,6 +135,8 @@ export interface UsageMonthRollupTable {
   month: string;
   project_id: BigId;
   quantity: Numeric;
+  /** A lower bound of `usage_size_class(quantity)` (migration 20261205100000); 0 on insert: the exact class. */
+  size_class: Generated<number>;
 }
 
 export interface BillCorrectionsTable {

@@ -65,44 +65,56 @@ export type BatchVerdict =
 const arrayText = (s: string) => `"${s.includes('"') || s.includes('\\') ? s.replace(/["\\]/g, '\\$&') : s}"`;
 
 /**
- * Stores a batch of events with distinct ids in one round trip (the function `usage_ingest`,
- * migrations 20261201020000 and 20261204090000): the checks of each event's project, the shared
- * month and day locks, the late and bill-late classification under them, the insert with its
- * rollups and day counts, and the comparison of each existing id with the stored event, all in one
- * implicit transaction. Answers each event's verdict, in the order given. The events travel as five
- * array literals (the database reads an array once, where each field of a JSON element was lexed
- * again); quantities and moments as text, projectIds as digits, so none needs quoting.
+ * Stores a batch of events with distinct ids in one round trip (the function `usage_ingest_batch`,
+ * migration 20261205100000, as `usage_ingest` of migrations 20261201020000 and 20261204090000):
+ * the checks of each event's project, the shared month and day locks, the late and bill-late
+ * classification under them, the insert with its rollups and day counts, and the comparison of
+ * each existing id with the stored event, all in one implicit transaction. Answers each event's
+ * verdict, in the order given. The database answers in one row: how many events it accepted, and
+ * the position and verdict of every other one (usually none); every event not named is accepted,
+ * and the count must say so. The events travel as five array literals (the database reads an array
+ * once, where each field of a JSON element was lexed again); quantities and moments as text,
+ * projectIds as digits, so none needs quoting; descriptions as one NULL when no event has one.
  */
 export async function ingestBatch(db: Db, events: UsageEventInput[]): Promise<BatchVerdict[]> {
-  const ids: string[] = new Array(events.length);
-  const projects: string[] = new Array(events.length);
-  const quantities: string[] = new Array(events.length);
-  const ats: string[] = new Array(events.length);
-  const descriptions: string[] = new Array(events.length);
-  events.forEach((e, i) => {
-    ids[i] = arrayText(e.id);
-    projects[i] = e.projectId;
-    quantities[i] = e.quantity;
-    ats[i] = isoText(e.occurredAt.getTime());
-    descriptions[i] = e.description === null ? 'NULL' : arrayText(e.description);
-  });
-  const list = (a: string[]) => `{${a.join(',')}}`;
-  const result = await sql<{ event_ord: number; verdict: string; off_from: Date | null; off_until: Date | null }>`
-    select event_ord, verdict, off_from, off_until
-    from usage_ingest(${list(ids)}::text[], ${list(projects)}::bigint[], ${list(quantities)}::numeric[], ${list(ats)}::timestamptz[],
-                      ${list(descriptions)}::text[], ${LOCK.MONTH}::int, ${LOCK.DAY}::int, ${DAY_COUNT_SHARDS}::int)`.execute(db);
-  const verdicts: (BatchVerdict | undefined)[] = new Array(events.length);
-  for (const r of result.rows) {
-    const at = Number(r.event_ord) - 1;
-    const v = r.verdict;
-    if (v === 'project_deactivated') verdicts[at] = { verdict: v, from: r.off_from!, until: r.off_until };
-    else if (v === 'accepted' || v === 'same' || v === 'different' || v === 'missing' || v === 'unknown_project') verdicts[at] = { verdict: v };
-    else throw new Error(`usage_ingest answered an unknown verdict ${v}`);
+  const n = events.length;
+  let ids = '{';
+  let projects = '{';
+  let quantities = '{';
+  let ats = '{';
+  let descriptions = '{';
+  let described = false;
+  for (let i = 0; i < n; i++) {
+    const e = events[i]!;
+    const sep = i === 0 ? '' : ',';
+    ids += sep + arrayText(e.id);
+    projects += sep + e.projectId;
+    quantities += sep + e.quantity;
+    ats += sep + isoText(e.occurredAt.getTime());
+    if (e.description !== null) described = true;
+    descriptions += sep + (e.description === null ? 'NULL' : arrayText(e.description));
+  }
+  const result = await sql<{ accepted: number; event_ord: number[]; verdict: string[]; off_from: (Date | null)[]; off_until: (Date | null)[] }>`
+    select accepted, event_ord, verdict, off_from, off_until
+    from usage_ingest_batch(${`${ids}}`}::text[], ${`${projects}}`}::bigint[], ${`${quantities}}`}::numeric[], ${`${ats}}`}::timestamptz[],
+                            ${described ? `${descriptions}}` : null}::text[], ${LOCK.MONTH}::int, ${LOCK.DAY}::int, ${DAY_COUNT_SHARDS}::int)`.execute(db);
+  if (result.rows.length !== 1) throw new Error(`usage_ingest_batch answered ${result.rows.length} rows, not 1`);
+  const r = result.rows[0]!;
+  const verdicts: (BatchVerdict | undefined)[] = new Array(n);
+  for (let j = 0; j < r.event_ord.length; j++) {
+    const at = Number(r.event_ord[j]) - 1;
+    const v = r.verdict[j];
+    if (!(at >= 0 && at < n) || verdicts[at] !== undefined) throw new Error(`usage_ingest_batch answered event ${at} of ${n} twice or out of range`);
+    if (v === 'project_deactivated') verdicts[at] = { verdict: v, from: r.off_from[j]!, until: r.off_until[j] ?? null };
+    else if (v === 'same' || v === 'different' || v === 'missing' || v === 'unknown_project') verdicts[at] = { verdict: v };
+    else throw new Error(`usage_ingest_batch answered an unknown verdict ${v}`);
   }
   // Every event has exactly one answer from the database; anything else is a fault, not a guess.
-  for (let i = 0; i < events.length; i++) {
-    if (verdicts[i] === undefined) throw new Error(`usage_ingest gave no verdict for event ${i} of ${events.length}`);
+  if (Number(r.accepted) + r.event_ord.length !== n) {
+    throw new Error(`usage_ingest_batch accepted ${r.accepted} and named ${r.event_ord.length} of ${n} events`);
   }
+  const accepted: BatchVerdict = { verdict: 'accepted' };
+  for (let i = 0; i < n; i++) if (verdicts[i] === undefined) verdicts[i] = accepted;
   return verdicts as BatchVerdict[];
 }
 
