@@ -26,6 +26,12 @@ export class HeartbeatBatcher {
   readonly #queue: Waiting[] = [];
   #inFlight = 0;
   #scheduled = false;
+  /**
+   * Sessions whose heartbeat is in a call in flight: a repeat waits for that call's answer, so two
+   * calls never beat the same session at once (they would lock its row in opposite orders with the
+   * others they carry, and the database would break the deadlock by failing one).
+   */
+  readonly #busy = new Set<string>();
   /** Calls made and heartbeats they carried, since the start (for tests and metrics). */
   readonly sent = { calls: 0, beats: 0 };
 
@@ -45,21 +51,24 @@ export class HeartbeatBatcher {
     requestScope.exit(() =>
       setImmediate(() => {
         this.#scheduled = false;
-        while (this.#inFlight < MAX_IN_FLIGHT && this.#queue.length > 0) this.#send(this.#take());
+        while (this.#inFlight < MAX_IN_FLIGHT && this.#queue.length > 0) {
+          const batch = this.#take();
+          if (batch.length === 0) break; // every one waiting repeats a session in flight
+          this.#send(batch);
+        }
       }),
     );
   }
 
-  /** Up to MAX_BATCH waiting heartbeats of distinct sessions (a repeat waits for the next call). */
+  /** Up to MAX_BATCH waiting heartbeats of distinct sessions not in flight (a repeat waits for a later call). */
   #take(): Waiting[] {
     const batch: Waiting[] = [];
-    const ids = new Set<string>();
     const later: Waiting[] = [];
     while (this.#queue.length > 0 && batch.length < MAX_BATCH) {
       const w = this.#queue.shift()!;
-      if (ids.has(w.item.id)) later.push(w);
+      if (this.#busy.has(w.item.id)) later.push(w);
       else {
-        ids.add(w.item.id);
+        this.#busy.add(w.item.id);
         batch.push(w);
       }
     }
@@ -82,6 +91,7 @@ export class HeartbeatBatcher {
       )
       .finally(() => {
         this.#inFlight--;
+        for (const w of batch) this.#busy.delete(w.item.id);
         this.#schedule();
       });
   }
