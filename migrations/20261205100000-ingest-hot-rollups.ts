@@ -38,6 +38,41 @@ const SIZE_THRESHOLDS = Array.from({ length: 39 }, (_, i) => i - 18)
   .flatMap((e) => [`1e${e}`, `2e${e}`, `5e${e}`])
   .join(',');
 
+/**
+ * The rollup CTEs both insert paths share (after their `ins`): the day and month rollups (the
+ * month keeping its size class) and the day counters. Raw SQL text, no parameters.
+ */
+const ROLLUP_CTES = sql.raw(`      ), day_rollup as (
+        insert into usage_day_rollup (day, project_id, quantity)
+        select (n.occurred_at at time zone 'UTC')::date, n.project_id, trim_scale(sum(n.quantity))
+        from ins n where not n.late group by 1, 2 order by 1, 2
+        on conflict (day, project_id) do update set quantity = usage_day_rollup.quantity + excluded.quantity
+        returning usage_day_rollup.day, xmax::text = '0' as fresh
+      ), month_rollup as (
+        insert into usage_month_rollup (month, project_id, quantity, size_class)
+        select m.month, m.project_id, m.quantity, usage_size_class(m.quantity)
+        from (select date_trunc('month', n.occurred_at at time zone 'UTC')::date as month, n.project_id, trim_scale(sum(n.quantity)) as quantity
+              from ins n where not n.bill_late group by 1, 2) m
+        order by 1, 2
+        on conflict (month, project_id) do update set
+          quantity = usage_month_rollup.quantity + excluded.quantity,
+          size_class = case when usage_month_rollup.quantity + excluded.quantity >= usage_size_class_floor(usage_month_rollup.size_class + 2)
+                            then usage_size_class(usage_month_rollup.quantity + excluded.quantity)
+                            else usage_month_rollup.size_class end
+        returning 1
+      ), day_counts as (
+        insert into usage_day_counts (day, shard, projects, quantity)
+        select d.day, pg_backend_pid() % p_shards, d.projects, s.quantity
+        from (select r.day, count(*) filter (where r.fresh) as projects from day_rollup r group by r.day) d
+        join (select (n.occurred_at at time zone 'UTC')::date as day, trim_scale(sum(n.quantity)) as quantity
+              from ins n where not n.late group by 1) s on s.day = d.day
+        cross join (select count(*) from month_rollup) m
+        order by d.day
+        on conflict (day, shard) do update set projects = usage_day_counts.projects + excluded.projects,
+                                        quantity = usage_day_counts.quantity + excluded.quantity
+        returning 1
+`);
+
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`
     create function usage_size_class(q numeric) returns smallint
@@ -92,36 +127,7 @@ export async function up(db: Kysely<any>): Promise<void> {
         on conflict (id) do nothing
         returning usage_events.id, usage_events.project_id, usage_events.quantity, usage_events.occurred_at,
                   usage_events.late, usage_events.bill_late
-      ), day_rollup as (
-        insert into usage_day_rollup (day, project_id, quantity)
-        select (n.occurred_at at time zone 'UTC')::date, n.project_id, trim_scale(sum(n.quantity))
-        from ins n where not n.late group by 1, 2 order by 1, 2
-        on conflict (day, project_id) do update set quantity = usage_day_rollup.quantity + excluded.quantity
-        returning usage_day_rollup.day, xmax::text = '0' as fresh
-      ), month_rollup as (
-        insert into usage_month_rollup (month, project_id, quantity, size_class)
-        select m.month, m.project_id, m.quantity, usage_size_class(m.quantity)
-        from (select date_trunc('month', n.occurred_at at time zone 'UTC')::date as month, n.project_id, trim_scale(sum(n.quantity)) as quantity
-              from ins n where not n.bill_late group by 1, 2) m
-        order by 1, 2
-        on conflict (month, project_id) do update set
-          quantity = usage_month_rollup.quantity + excluded.quantity,
-          size_class = case when usage_month_rollup.quantity + excluded.quantity >= usage_size_class_floor(usage_month_rollup.size_class + 2)
-                            then usage_size_class(usage_month_rollup.quantity + excluded.quantity)
-                            else usage_month_rollup.size_class end
-        returning 1
-      ), day_counts as (
-        insert into usage_day_counts (day, shard, projects, quantity)
-        select d.day, pg_backend_pid() % p_shards, d.projects, s.quantity
-        from (select r.day, count(*) filter (where r.fresh) as projects from day_rollup r group by r.day) d
-        join (select (n.occurred_at at time zone 'UTC')::date as day, trim_scale(sum(n.quantity)) as quantity
-              from ins n where not n.late group by 1) s on s.day = d.day
-        cross join (select count(*) from month_rollup) m
-        order by d.day
-        on conflict (day, shard) do update set projects = usage_day_counts.projects + excluded.projects,
-                                        quantity = usage_day_counts.quantity + excluded.quantity
-        returning 1
-      )
+${ROLLUP_CTES}      )
       select i.ord::int from input i join ins n on n.id = i.id
       cross join (select count(*) from day_counts) c;
     end
@@ -145,36 +151,7 @@ export async function up(db: Kysely<any>): Promise<void> {
         insert into usage_events (id, project_id, quantity, occurred_at, description, late, bill_late)
         select i.id, i.project_id, i.quantity, i.occurred_at, i.description, i.late, i.bill_late from input i order by i.id
         returning usage_events.project_id, usage_events.quantity, usage_events.occurred_at, usage_events.late, usage_events.bill_late
-      ), day_rollup as (
-        insert into usage_day_rollup (day, project_id, quantity)
-        select (n.occurred_at at time zone 'UTC')::date, n.project_id, trim_scale(sum(n.quantity))
-        from ins n where not n.late group by 1, 2 order by 1, 2
-        on conflict (day, project_id) do update set quantity = usage_day_rollup.quantity + excluded.quantity
-        returning usage_day_rollup.day, xmax::text = '0' as fresh
-      ), month_rollup as (
-        insert into usage_month_rollup (month, project_id, quantity, size_class)
-        select m.month, m.project_id, m.quantity, usage_size_class(m.quantity)
-        from (select date_trunc('month', n.occurred_at at time zone 'UTC')::date as month, n.project_id, trim_scale(sum(n.quantity)) as quantity
-              from ins n where not n.bill_late group by 1, 2) m
-        order by 1, 2
-        on conflict (month, project_id) do update set
-          quantity = usage_month_rollup.quantity + excluded.quantity,
-          size_class = case when usage_month_rollup.quantity + excluded.quantity >= usage_size_class_floor(usage_month_rollup.size_class + 2)
-                            then usage_size_class(usage_month_rollup.quantity + excluded.quantity)
-                            else usage_month_rollup.size_class end
-        returning 1
-      ), day_counts as (
-        insert into usage_day_counts (day, shard, projects, quantity)
-        select d.day, pg_backend_pid() % p_shards, d.projects, s.quantity
-        from (select r.day, count(*) filter (where r.fresh) as projects from day_rollup r group by r.day) d
-        join (select (n.occurred_at at time zone 'UTC')::date as day, trim_scale(sum(n.quantity)) as quantity
-              from ins n where not n.late group by 1) s on s.day = d.day
-        cross join (select count(*) from month_rollup) m
-        order by d.day
-        on conflict (day, shard) do update set projects = usage_day_counts.projects + excluded.projects,
-                                        quantity = usage_day_counts.quantity + excluded.quantity
-        returning 1
-      )
+${ROLLUP_CTES}      )
       select count(*) into v_count from ins cross join (select count(*) from day_counts) c;
       return v_count;
     end
