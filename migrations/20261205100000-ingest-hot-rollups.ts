@@ -39,16 +39,30 @@ const SIZE_THRESHOLDS = Array.from({ length: 39 }, (_, i) => i - 18)
   .join(',');
 
 /**
- * The rollup CTEs both insert paths share (after their `ins`): the day and month rollups (the
- * month keeping its size class) and the day counters. Raw SQL text, no parameters.
+ * The statement both insert paths run, in parts: the events (`input`, numbered when the answer is
+ * their positions), their insert (`ins`, with "on conflict" on the path that may meet stored ids),
+ * the day rollup, the month rollup (keeping its size class since this migration, plainly before)
+ * and the day counters, locked last (after every rollup row: the global lock order), in day order.
+ * Raw SQL text, no parameters; down() builds the earlier functions from the same parts.
  */
-const ROLLUP_CTES = sql.raw(`      ), day_rollup as (
+const inputCte = (numbered: boolean) => `with input as (
+        select * from unnest(p_id, p_project, p_quantity, p_at, p_description, p_late, p_bill_late)
+          ${numbered ? 'with ordinality ' : ''}as i(id, project_id, quantity, occurred_at, description, late, bill_late${numbered ? ', ord' : ''})
+      )`;
+const insCte = (onConflict: boolean) => `ins as (
+        insert into usage_events (id, project_id, quantity, occurred_at, description, late, bill_late)
+        select i.id, i.project_id, i.quantity, i.occurred_at, i.description, i.late, i.bill_late from input i order by i.id
+        ${onConflict ? 'on conflict (id) do nothing\n        returning usage_events.id,' : 'returning'} usage_events.project_id, usage_events.quantity, usage_events.occurred_at, usage_events.late, usage_events.bill_late
+      )`;
+const DAY_ROLLUP = `day_rollup as (
+        -- trim_scale: the sum written as its shortest decimal, as each quantity is
         insert into usage_day_rollup (day, project_id, quantity)
         select (n.occurred_at at time zone 'UTC')::date, n.project_id, trim_scale(sum(n.quantity))
         from ins n where not n.late group by 1, 2 order by 1, 2
         on conflict (day, project_id) do update set quantity = usage_day_rollup.quantity + excluded.quantity
         returning usage_day_rollup.day, xmax::text = '0' as fresh
-      ), month_rollup as (
+      )`;
+const MONTH_ROLLUP_SIZED = `month_rollup as (
         insert into usage_month_rollup (month, project_id, quantity, size_class)
         select m.month, m.project_id, m.quantity, usage_size_class(m.quantity)
         from (select date_trunc('month', n.occurred_at at time zone 'UTC')::date as month, n.project_id, trim_scale(sum(n.quantity)) as quantity
@@ -60,7 +74,17 @@ const ROLLUP_CTES = sql.raw(`      ), day_rollup as (
                             then usage_size_class(usage_month_rollup.quantity + excluded.quantity)
                             else usage_month_rollup.size_class end
         returning 1
-      ), day_counts as (
+      )`;
+const MONTH_ROLLUP_PLAIN = `month_rollup as (
+        insert into usage_month_rollup (month, project_id, quantity)
+        select date_trunc('month', n.occurred_at at time zone 'UTC')::date, n.project_id, trim_scale(sum(n.quantity))
+        from ins n where not n.bill_late group by 1, 2 order by 1, 2
+        on conflict (month, project_id) do update set quantity = usage_month_rollup.quantity + excluded.quantity
+        returning 1
+      )`;
+const DAY_COUNTS = `day_counts as (
+        -- Per day: the projects that got their first rollup row (xmax 0: inserted, not updated)
+        -- and the quantity added, into the shard of this connection.
         insert into usage_day_counts (day, shard, projects, quantity)
         select d.day, pg_backend_pid() % p_shards, d.projects, s.quantity
         from (select r.day, count(*) filter (where r.fresh) as projects from day_rollup r group by r.day) d
@@ -71,7 +95,34 @@ const ROLLUP_CTES = sql.raw(`      ), day_rollup as (
         on conflict (day, shard) do update set projects = usage_day_counts.projects + excluded.projects,
                                         quantity = usage_day_counts.quantity + excluded.quantity
         returning 1
-`);
+      )`;
+/** The arguments of both insert paths: the events as arrays, and the shards of the day counters. */
+const INSERT_ARGS = sql.raw(
+  'p_id text[], p_project bigint[], p_quantity numeric[], p_at timestamptz[], p_description text[], p_late boolean[], p_bill_late boolean[], p_shards int',
+);
+/** The CTEs of one insert path: numbered events and "on conflict" for the path that may meet stored ids. */
+const insertCtes = (anyIds: boolean, sized: boolean) =>
+  sql.raw([inputCte(anyIds), insCte(anyIds), DAY_ROLLUP, sized ? MONTH_ROLLUP_SIZED : MONTH_ROLLUP_PLAIN, DAY_COUNTS].join(', '));
+
+
+/**
+ * `usage_insert_events`, the path that may meet stored ids ("on conflict"), answering the positions
+ * of the events it stored: with the month rollup keeping its size class (this migration), or as
+ * migration 20261201020000 left it (down).
+ */
+async function createInsertEvents(db: Kysely<any>, sized: boolean): Promise<void> {
+  await sql`
+    create or replace function usage_insert_events(${INSERT_ARGS})
+    returns setof int
+    language plpgsql volatile as $$
+    begin
+      return query
+      ${insertCtes(true, sized)}
+      select i.ord::int from input i join ins n on n.id = i.id
+      cross join (select count(*) from day_counts) c;
+    end
+    $$`.execute(db);
+}
 
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`
@@ -109,34 +160,10 @@ export async function up(db: Kysely<any>): Promise<void> {
   await sql`alter table usage_month_rollup set (fillfactor = 50)`.execute(db);
   await sql`alter table usage_day_rollup set (fillfactor = 50)`.execute(db);
 
-  await sql`
-    create or replace function usage_insert_events(
-      p_id text[], p_project bigint[], p_quantity numeric[], p_at timestamptz[], p_description text[], p_late boolean[], p_bill_late boolean[],
-      p_shards int)
-    returns setof int
-    language plpgsql volatile as $$
-    begin
-      -- As in migration 20261201020000, the month rollup keeping its size class.
-      return query
-      with input as (
-        select * from unnest(p_id, p_project, p_quantity, p_at, p_description, p_late, p_bill_late)
-          with ordinality as i(id, project_id, quantity, occurred_at, description, late, bill_late, ord)
-      ), ins as (
-        insert into usage_events (id, project_id, quantity, occurred_at, description, late, bill_late)
-        select i.id, i.project_id, i.quantity, i.occurred_at, i.description, i.late, i.bill_late from input i order by i.id
-        on conflict (id) do nothing
-        returning usage_events.id, usage_events.project_id, usage_events.quantity, usage_events.occurred_at,
-                  usage_events.late, usage_events.bill_late
-${ROLLUP_CTES}      )
-      select i.ord::int from input i join ins n on n.id = i.id
-      cross join (select count(*) from day_counts) c;
-    end
-    $$`.execute(db);
+  await createInsertEvents(db, true);
 
   await sql`
-    create or replace function usage_insert_new_events(
-      p_id text[], p_project bigint[], p_quantity numeric[], p_at timestamptz[], p_description text[], p_late boolean[], p_bill_late boolean[],
-      p_shards int)
+    create or replace function usage_insert_new_events(${INSERT_ARGS})
     returns bigint
     language plpgsql volatile as $$
     declare
@@ -144,14 +171,7 @@ ${ROLLUP_CTES}      )
     begin
       -- As in migration 20261204090000 (a stored id raises unique_violation, which the caller
       -- answers by taking usage_insert_events instead), the month rollup keeping its size class.
-      with input as (
-        select * from unnest(p_id, p_project, p_quantity, p_at, p_description, p_late, p_bill_late)
-          as i(id, project_id, quantity, occurred_at, description, late, bill_late)
-      ), ins as (
-        insert into usage_events (id, project_id, quantity, occurred_at, description, late, bill_late)
-        select i.id, i.project_id, i.quantity, i.occurred_at, i.description, i.late, i.bill_late from input i order by i.id
-        returning usage_events.project_id, usage_events.quantity, usage_events.occurred_at, usage_events.late, usage_events.bill_late
-${ROLLUP_CTES}      )
+      ${insertCtes(false, true)}
       select count(*) into v_count from ins cross join (select count(*) from day_counts) c;
       return v_count;
     end
@@ -279,95 +299,15 @@ export async function down(db: Kysely<any>): Promise<void> {
 
   // usage_insert_new_events and usage_insert_events as migrations 20261204090000 and 20261201020000 left them.
   await sql`
-    create or replace function usage_insert_new_events(
-      p_id text[], p_project bigint[], p_quantity numeric[], p_at timestamptz[], p_description text[], p_late boolean[], p_bill_late boolean[],
-      p_shards int)
+    create or replace function usage_insert_new_events(${INSERT_ARGS})
     returns bigint
     language sql volatile as $$
       -- The statement of usage_insert_events without "on conflict": a stored id raises
       -- unique_violation, which the caller answers by taking that path instead.
-      with input as (
-        select * from unnest(p_id, p_project, p_quantity, p_at, p_description, p_late, p_bill_late)
-          as i(id, project_id, quantity, occurred_at, description, late, bill_late)
-      ), ins as (
-        insert into usage_events (id, project_id, quantity, occurred_at, description, late, bill_late)
-        select i.id, i.project_id, i.quantity, i.occurred_at, i.description, i.late, i.bill_late from input i order by i.id
-        returning usage_events.project_id, usage_events.quantity, usage_events.occurred_at, usage_events.late, usage_events.bill_late
-      ), day_rollup as (
-        insert into usage_day_rollup (day, project_id, quantity)
-        select (n.occurred_at at time zone 'UTC')::date, n.project_id, trim_scale(sum(n.quantity))
-        from ins n where not n.late group by 1, 2 order by 1, 2
-        on conflict (day, project_id) do update set quantity = usage_day_rollup.quantity + excluded.quantity
-        returning usage_day_rollup.day, xmax::text = '0' as fresh
-      ), month_rollup as (
-        insert into usage_month_rollup (month, project_id, quantity)
-        select date_trunc('month', n.occurred_at at time zone 'UTC')::date, n.project_id, trim_scale(sum(n.quantity))
-        from ins n where not n.bill_late group by 1, 2 order by 1, 2
-        on conflict (month, project_id) do update set quantity = usage_month_rollup.quantity + excluded.quantity
-        returning 1
-      ), day_counts as (
-        insert into usage_day_counts (day, shard, projects, quantity)
-        select d.day, pg_backend_pid() % p_shards, d.projects, s.quantity
-        from (select r.day, count(*) filter (where r.fresh) as projects from day_rollup r group by r.day) d
-        join (select (n.occurred_at at time zone 'UTC')::date as day, trim_scale(sum(n.quantity)) as quantity
-              from ins n where not n.late group by 1) s on s.day = d.day
-        cross join (select count(*) from month_rollup) m
-        order by d.day
-        on conflict (day, shard) do update set projects = usage_day_counts.projects + excluded.projects,
-                                        quantity = usage_day_counts.quantity + excluded.quantity
-        returning 1
-      )
+      ${insertCtes(false, false)}
       select count(*) from ins cross join (select count(*) from day_counts) c
     $$`.execute(db);
-  await sql`
-    create or replace function usage_insert_events(
-      p_id text[], p_project bigint[], p_quantity numeric[], p_at timestamptz[], p_description text[], p_late boolean[], p_bill_late boolean[],
-      p_shards int)
-    returns setof int
-    language plpgsql volatile as $$
-    begin
-      return query
-      with input as (
-        select * from unnest(p_id, p_project, p_quantity, p_at, p_description, p_late, p_bill_late)
-          with ordinality as i(id, project_id, quantity, occurred_at, description, late, bill_late, ord)
-      ), ins as (
-        insert into usage_events (id, project_id, quantity, occurred_at, description, late, bill_late)
-        select i.id, i.project_id, i.quantity, i.occurred_at, i.description, i.late, i.bill_late from input i order by i.id
-        on conflict (id) do nothing
-        returning usage_events.id, usage_events.project_id, usage_events.quantity, usage_events.occurred_at,
-                  usage_events.late, usage_events.bill_late
-      ), day_rollup as (
-        -- trim_scale: the sum written as its shortest decimal, as each quantity is
-        insert into usage_day_rollup (day, project_id, quantity)
-        select (n.occurred_at at time zone 'UTC')::date, n.project_id, trim_scale(sum(n.quantity))
-        from ins n where not n.late group by 1, 2 order by 1, 2
-        on conflict (day, project_id) do update set quantity = usage_day_rollup.quantity + excluded.quantity
-        returning usage_day_rollup.day, xmax::text = '0' as fresh
-      ), month_rollup as (
-        insert into usage_month_rollup (month, project_id, quantity)
-        select date_trunc('month', n.occurred_at at time zone 'UTC')::date, n.project_id, trim_scale(sum(n.quantity))
-        from ins n where not n.bill_late group by 1, 2 order by 1, 2
-        on conflict (month, project_id) do update set quantity = usage_month_rollup.quantity + excluded.quantity
-        returning 1
-      ), day_counts as (
-        -- Per day: the projects that got their first rollup row (xmax 0: inserted, not updated) and
-        -- the quantity added, into the shard of this connection. Reads month_rollup too, so the
-        -- counter rows are locked last, after every rollup row (the global lock order), in day order.
-        insert into usage_day_counts (day, shard, projects, quantity)
-        select d.day, pg_backend_pid() % p_shards, d.projects, s.quantity
-        from (select r.day, count(*) filter (where r.fresh) as projects from day_rollup r group by r.day) d
-        join (select (n.occurred_at at time zone 'UTC')::date as day, trim_scale(sum(n.quantity)) as quantity
-              from ins n where not n.late group by 1) s on s.day = d.day
-        cross join (select count(*) from month_rollup) m
-        order by d.day
-        on conflict (day, shard) do update set projects = usage_day_counts.projects + excluded.projects,
-                                        quantity = usage_day_counts.quantity + excluded.quantity
-        returning 1
-      )
-      select i.ord::int from input i join ins n on n.id = i.id
-      cross join (select count(*) from day_counts) c;
-    end
-    $$`.execute(db);
+  await createInsertEvents(db, false);
 
   await sql`alter table usage_day_rollup set (fillfactor = 70)`.execute(db);
   await sql`alter table usage_month_rollup reset (fillfactor)`.execute(db);

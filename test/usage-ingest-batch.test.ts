@@ -206,11 +206,21 @@ describe('migration 20261205100000', () => {
         select verdict from usage_ingest('{m4}'::text[], '{1}'::bigint[], '{4}'::numeric[], ${`{${at(4).toISOString()}}`}::timestamptz[], '{NULL}'::text[],
                                          ${LOCK.MONTH}::int, ${LOCK.DAY}::int, 8)`.execute(ctx.tdb.db);
       expect(r.rows).toEqual([{ verdict: 'accepted' }]);
+      // And a batch with a stored id takes the previous "on conflict" path (usage_insert_events).
+      const again = await sql<{ event_ord: number; verdict: string }>`
+        select event_ord, verdict from usage_ingest('{m4,m5}'::text[], '{1,1}'::bigint[], '{4,5}'::numeric[],
+                                         ${`{${at(4).toISOString()},${at(5).toISOString()}}`}::timestamptz[], '{NULL,NULL}'::text[],
+                                         ${LOCK.MONTH}::int, ${LOCK.DAY}::int, 8) order by event_ord`.execute(ctx.tdb.db);
+      expect(again.rows).toEqual([
+        { event_ord: 1, verdict: 'same' },
+        { event_ord: 2, verdict: 'accepted' },
+      ]);
     } finally {
       const up = await m.migrateToLatest();
       expect(up.error).toBeUndefined();
     }
-    for (const [project, quantity] of [['1', '7'], ['2', '300']] as const) {
+    // Project 1: 1 + 2 before, 4 and 5 through the previous functions.
+    for (const [project, quantity] of [['1', '12'], ['2', '300']] as const) {
       const row = (await monthRow(project))!;
       expect(row).toEqual({ quantity, size_class: row.exact, exact: row.exact });
     }
