@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import { openDatabase, type Database, type Db } from '../../src/db/database.ts';
 import { migrateToLatestOrThrow } from '../../src/db/migrate.ts';
+import { flushBuiltApps } from './app.ts';
 
 /** Real Postgres when TEST_DATABASE_URL (or DATABASE_URL) is set, else the embedded PGlite. */
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL || process.env.DATABASE_URL || undefined;
@@ -62,5 +63,8 @@ export const TABLES = ['ext_session_sweeps', 'ext_sessions', 'ext_limits', 'ext_
 
 /** Empties every table the app writes, between tests. */
 export async function clearTables(db: Db): Promise<void> {
+  // A previous test's app writes its buffered log a second later, by a timer: written now, before
+  // the truncate, it can neither refill the emptied tables nor be counted as the next test's.
+  await flushBuiltApps();
   await sql.raw(`truncate ${TABLES.join(', ')} restart identity cascade`).execute(db);
 }
