@@ -36,6 +36,16 @@ export async function freePort(): Promise<number> {
 /** Extra options of the server's node, e.g. `BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'` (NODE_OPTIONS refuses --cpu-prof). */
 const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 
+/** `BENCH_SERVER_ENV="CONSOLE_SHARE_PERCENT=100 POOL_SIZE=20"`: settings to compare, passed to the server. */
+export function extraServerEnv(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of (process.env.BENCH_SERVER_ENV ?? '').split(' ').filter((p) => p !== '')) {
+    const at = pair.indexOf('=');
+    if (at > 0) out[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  return out;
+}
+
 export async function startService(entry: string, env: Record<string, string>, readyPath: string): Promise<Service> {
   const port = await freePort();
   const child = spawn(process.execPath, [...nodeArgs, ...(entry.endsWith('.ts') ? ['--import', 'tsx', entry] : [entry])], {

@@ -9,7 +9,7 @@ import { migrateToLatestOrThrow } from '../src/db/migrate.ts';
 // @ts-expect-error: plain JavaScript (it runs before anything is built), without types.
 import { ensureBuilt } from '../bin/build.js';
 import { paced, type PacedRequest, type PacedResult } from './load.ts';
-import { startService } from './processes.ts';
+import { extraServerEnv, startService } from './processes.ts';
 
 /**
  * The extension API under its target load (issue 11): a steady `rate` requests/s, 10% joins and
@@ -89,7 +89,7 @@ async function main() {
   url.searchParams.set('options', `-c search_path=${SCHEMA}`);
   const server = await startService(
     'bin/start.js',
-    { DATABASE_URL: url.toString(), NODE_ENV: 'production', AGORA_API_KEY: KEY.apiKey, AGORA_API_SECRET: KEY.apiSecret, ADMIN_TOKEN: 'bench-admin-token-0123456789abcdef', LOG_LEVEL: 'silent', EXT_HEARTBEAT_SECONDS: '3600' },
+    { DATABASE_URL: url.toString(), NODE_ENV: 'production', AGORA_API_KEY: KEY.apiKey, AGORA_API_SECRET: KEY.apiSecret, ADMIN_TOKEN: 'bench-admin-token-0123456789abcdef', LOG_LEVEL: 'silent', EXT_HEARTBEAT_SECONDS: '3600', ...extraServerEnv() },
     '/readyz',
   );
   try {

@@ -6,6 +6,7 @@ import { signedBody } from '../src/agora/signature.ts';
 import { dayStart, KEY, provision } from './helpers/app.ts';
 import { extClient, skuAndPid, type ExtClient } from './helpers/ext.ts';
 import { heartbeatBatcherOf } from '../src/runtime/heartbeat-batch.ts';
+import { migrator } from '../src/db/migrate.ts';
 import { adminJson, buy, licenseClient, projectCredentials, type Answer } from './helpers/license.ts';
 import { setupTestApp } from './helpers/setup.ts';
 
@@ -231,6 +232,29 @@ describe('sessions', () => {
     expect(m.body).toMatchObject({ month: '2027-03', minutesUsed: '4', minutesLeft: '0' });
     const over = await ctx.tdb.db.selectFrom('ext_license_minutes').select('over_seconds').where('over_seconds', '>', '0').execute();
     expect(over).toEqual([{ over_seconds: '180' }]);
+  });
+
+  it('ext_beat_sessions always takes its generic plan (migration 20261206080000), and beats the same without it', async () => {
+    // Left to plan_cache_mode = auto, the generic plan (costed for arrays of ten) never beats the
+    // custom plans of one heartbeat, so every call planned the eight-table join again.
+    const config = async () =>
+      (await sql<{ c: string[] | null }>`select proconfig as c from pg_proc where proname = 'ext_beat_sessions' and pronamespace = current_schema()::regnamespace`.execute(ctx.tdb.db)).rows;
+    expect(await config()).toEqual([{ c: ['plan_cache_mode=force_generic_plan'] }]);
+    const w = await world();
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await w.p101.join(dev(w.lic.bill))).body.sessionId);
+    const batcher = heartbeatBatcherOf(ctx.tdb.db);
+    const beat = (nowS: number) => Promise.all(ids.map((id) => batcher.beat({ id, projectId: '101', nowS })));
+    const m = await migrator(ctx.tdb.db);
+    try {
+      expect((await m.migrateTo('20261205100000-ingest-hot-rollups')).error).toBeUndefined();
+      expect(await config()).toEqual([{ c: null }]);
+      for (const r of await beat(s0 + 10)) expect(r).toMatchObject({ seconds: '10', monthSeconds: '30' });
+    } finally {
+      expect((await m.migrateToLatest()).error).toBeUndefined();
+    }
+    expect(await config()).toEqual([{ c: ['plan_cache_mode=force_generic_plan'] }]);
+    for (const r of await beat(s0 + 20)) expect(r).toMatchObject({ seconds: '20', monthSeconds: '60' });
   });
 
   it('end by silence as of the last heartbeat, and stop counting toward PCU', async () => {

@@ -2,7 +2,7 @@ import { agoraGetUrl, dayWindow, monthWindow } from '../../src/cli/poller/poller
 import { createProgress } from '../../src/cli/progress.ts';
 import { openDatabase } from '../../src/db/database.ts';
 import { load, paced, type PacedResult } from '../load.ts';
-import { memoryOf, startService } from '../processes.ts';
+import { extraServerEnv, memoryOf, startService } from '../processes.ts';
 import { fmtInt, fmtMb, fmtMs, type Row } from '../report.ts';
 import { GATE_P99_MS, type BenchContext, type ServerContext } from './context.ts';
 
@@ -146,13 +146,3 @@ export const steadyRow = (ctx: BenchContext, label: string, r: PacedResult, gate
 
 /** ` (answers: 3 × HTTP 429, …)`: what a run answered, when not all were 2xx. */
 export const answersNote = (r: PacedResult) => (r.non2xx > 0 ? ` (answers: ${Object.entries(r.statuses).map(([code, n]) => `${fmtInt(n)} × HTTP ${code}`).join(', ')})` : '');
-
-/** `BENCH_SERVER_ENV="CONSOLE_SHARE_PERCENT=100 POOL_SIZE=20"`: settings to compare, passed to the server. */
-function extraServerEnv(): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const pair of (process.env.BENCH_SERVER_ENV ?? '').split(' ').filter((p) => p !== '')) {
-    const at = pair.indexOf('=');
-    if (at > 0) out[pair.slice(0, at)] = pair.slice(at + 1);
-  }
-  return out;
-}
