@@ -134,3 +134,19 @@ export function backendCpuUsed(before: Map<number, number>, after: Map<number, n
   for (const [pid, ms] of after) used = (used ?? 0) + ms - (before.get(pid) ?? 0);
   return used;
 }
+
+/**
+ * The server's event-loop delay since the previous call (prom-client's histogram, reset at each
+ * scrape of /metrics): how long the loop was held by one piece of work, which is what an Agora
+ * request arriving meanwhile waits before its first line runs.
+ */
+export async function loopLag(url: string): Promise<{ p99Ms: number; maxMs: number } | undefined> {
+  const r = await fetch(`${url}/metrics`);
+  if (r.status !== 200) return undefined;
+  const text = await r.text();
+  const seconds = (name: string) => {
+    const m = new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text);
+    return m ? Number(m[1]) * 1000 : NaN;
+  };
+  return { p99Ms: seconds('nodejs_eventloop_lag_p99_seconds'), maxMs: seconds('nodejs_eventloop_lag_max_seconds') };
+}

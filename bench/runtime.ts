@@ -9,7 +9,7 @@ import { migrateToLatestOrThrow } from '../src/db/migrate.ts';
 // @ts-expect-error: plain JavaScript (it runs before anything is built), without types.
 import { ensureBuilt } from '../bin/build.js';
 import { paced, type PacedRequest, type PacedResult } from './load.ts';
-import { extraServerEnv, startService } from './processes.ts';
+import { extraServerEnv, loopLag, startService } from './processes.ts';
 
 /**
  * The extension API under its target load (issue 11): a steady `rate` requests/s, 10% joins and
@@ -142,12 +142,16 @@ async function main() {
     // CPU time per request of the server and of the database's backends (Linux /proc): what the
     // requests cost, which the machine's other load changes far less than their latencies.
     const backends = await openDatabase({ databaseUrl: pgUrl, poolSize: 1 });
+    await loopLag(server.url); // starts the server's event-loop delay histogram afresh
+    const pg0 = await databaseWork(backends.db);
     const cpu0 = { server: cpuMs(server.child.pid), db: await dbCpuMs(backends.db) };
     const [mix, agora] = await Promise.all([
       paced({ url: server.url, paths: [], seconds, rate, request, timeoutMs: 5000 }),
       paced({ url: server.url, paths: licensePaths, seconds, rate: 20, timeoutMs: 5000 }),
     ]);
     const cpu1 = { server: cpuMs(server.child.pid), db: await dbCpuMs(backends.db) };
+    const lag = await loopLag(server.url);
+    const pg1 = await databaseWork(backends.db);
     await backends.close();
     if (!mix.byKind.join || !mix.byKind.heartbeat) throw new Error(`no answers: ${mix.errors} errors, ${mix.timeouts} timeouts; server: ${server.errors().slice(-2000)}`);
     const line = (name: string, r: { requests: number; p50: number; p99: number; max: number }, target: string) =>
@@ -162,12 +166,27 @@ async function main() {
       say(`CPU per request sent: server ${((cpu1.server - cpu0.server) / sent).toFixed(3)} ms, database ${((cpu1.db - cpu0.db) / sent).toFixed(3)} ms (${sent} sent)`);
     }
     say(`errors: mix ${mix.errors} (timeouts ${mix.timeouts}), license query ${agora.errors}`);
+    // Where a slow answer's time went: the server's event loop held, or the database's own work.
+    say(
+      `meanwhile: the server's event loop delayed p99 ${lag ? lag.p99Ms.toFixed(1) : '?'} ms, max ${lag ? lag.maxMs.toFixed(1) : '?'} ms; ` +
+        `the database ran ${pg1.checkpoints - pg0.checkpoints} checkpoints, ${pg1.autovacuums - pg0.autovacuums} autovacuums and ${pg1.autoanalyzes - pg0.autoanalyzes} autoanalyzes of the bench's tables`,
+    );
   } finally {
     await server.stop();
     const cleanup = await openDatabase({ databaseUrl: pgUrl, poolSize: 1 });
     await sql`drop schema if exists ${sql.id(SCHEMA)} cascade`.execute(cleanup.db);
     await cleanup.close();
   }
+}
+
+/** Checkpoints of the database server, and automatic vacuums and analyzes of the bench's tables, so far. */
+async function databaseWork(db: Awaited<ReturnType<typeof openDatabase>>['db']) {
+  const r = await sql<{ checkpoints: string; autovacuums: string; autoanalyzes: string }>`
+    select (select checkpoints_timed + checkpoints_req from pg_stat_bgwriter)::text as checkpoints,
+           coalesce(sum(autovacuum_count), 0)::text as autovacuums, coalesce(sum(autoanalyze_count), 0)::text as autoanalyzes
+    from pg_stat_user_tables where schemaname = ${SCHEMA}`.execute(db);
+  const row = r.rows[0]!;
+  return { checkpoints: Number(row.checkpoints), autovacuums: Number(row.autovacuums), autoanalyzes: Number(row.autoanalyzes) };
 }
 
 /** User + system CPU of a process so far, in ms (null where /proc is not there). */

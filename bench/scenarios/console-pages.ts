@@ -1,4 +1,5 @@
 import { fmtInt, fmtMs, type Row } from '../report.ts';
+import { loopLag } from '../processes.ts';
 import type { Scenario } from './context.ts';
 import { billPaths, steady, steadyRow, usagePaths } from './server.ts';
 
@@ -179,20 +180,4 @@ export async function consoleUser(url: string, cookie: string, paths: string[], 
   };
   await Promise.all([browse(), download()]);
   return { pages, slowestMs, failures, downloads };
-}
-
-/**
- * The server's event-loop delay since the previous call (prom-client's histogram, reset at each
- * scrape of /metrics): how long the loop was held by one piece of work, which is what an Agora
- * request arriving meanwhile waits before its first line runs.
- */
-async function loopLag(url: string): Promise<{ p99Ms: number; maxMs: number } | undefined> {
-  const r = await fetch(`${url}/metrics`);
-  if (r.status !== 200) return undefined;
-  const text = await r.text();
-  const seconds = (name: string) => {
-    const m = new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text);
-    return m ? Number(m[1]) * 1000 : NaN;
-  };
-  return { p99Ms: seconds('nodejs_eventloop_lag_p99_seconds'), maxMs: seconds('nodejs_eventloop_lag_max_seconds') };
 }
