@@ -215,6 +215,15 @@ describe('previews', () => {
     expect(new Decimal(fixed.total).eq(preview.total)).toBe(true);
   });
 
+  it('of a day answer a page of more than 9 lines in line order (not in the text order of the numbers)', async () => {
+    await provision(ctx.t, 'c1', Array.from({ length: 12 }, (_, i) => i + 1));
+    const d = dayStart('2025-06-18');
+    await send(Array.from({ length: 12 }, (_, i) => ({ projectId: i + 1, quantity: '1', at: d + 60 })));
+    const page = (await get('/v1/preview/usage?day=2025-06-18&limit=100')).body;
+    expect(page.lines.map((l: any) => l.lineNo)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+    expect(page.lines.map((l: any) => l.projectId)).toEqual(Array.from({ length: 12 }, (_, i) => String(i + 1)));
+  });
+
   it('of a day some shorter windows of which were reported equal the whole day fixed after', async () => {
     await provision(ctx.t, 'c1', [1, 2, 3]);
     const d = dayStart('2025-06-18');

@@ -72,7 +72,7 @@ export async function previewUsageDay(db: Db, day: string, unit: string, offset:
         skip: offset,
         count: limit,
       });
-      const rows = (await sql<Line>`select n::text, project_id::text, plan_id, amount::text, correction::text from (${lines}) l order by n`.execute(trx)).rows;
+      const rows = (await sql<Line>`select n::text, project_id::text, plan_id, amount::text, correction::text from (${lines}) l order by l.n`.execute(trx)).rows;
       return { totals, rows };
     }
     // Shorter windows of the day were reported: the whole day is written whole, less what they held.
