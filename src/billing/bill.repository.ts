@@ -326,10 +326,18 @@ const planAt = (asOf: RawBuilder<unknown> | null) =>
                     order by ch.changed_at limit 1), cu.plan_id)`;
 
 /**
+ * Past this many candidates a page deep in a preview (plans as they are now) joins the projects
+ * and customers instead of probing them line by line: a hash of every project costs less than
+ * that many probes (about 60 ms against 160 ms for lines 19,001–20,000 of 20,000 projects).
+ */
+const JOINED_REACH = 5000;
+
+/**
  * The lines of a month no project owes a fee in: the month's rollup (frozen at a fix: events
  * arriving after it are late for it) and the corrections the bill carries, merged by project,
  * priced with the bill's versions for the plan of each customer (`planAt`); the lines that
- * round to 0 left out. Both sides are read by key from `after`.
+ * round to 0 left out. Both sides are read by key from `after`; the plans too, but for a preview's
+ * deep page (`JOINED_REACH`).
  */
 function linesByUsage(src: BillLinesSource, after: string | null, base: number, skip: number, count: number) {
   const pricing = src.pricing;
@@ -350,13 +358,17 @@ function linesByUsage(src: BillLinesSource, after: string | null, base: number, 
             on c.project_id = r.project_id
           order by 1 limit ${reach}::int
         ) m
-        -- By key for each line (limit 1 keeps the planner from hashing every project instead).
-        cross join lateral (
-          select ${planAt(src.asOf)} as plan_id
-          from projects p join customers cu on cu.customer_id = p.customer_id
-          where p.project_id = m.project_id
-          limit 1
-        ) o
+        ${
+          src.asOf === null && reach > JOINED_REACH
+            ? sql`join (select p.project_id, cu.plan_id from projects p join customers cu on cu.customer_id = p.customer_id) o on o.project_id = m.project_id`
+            : // By key for each line (limit 1 keeps the planner from hashing every project instead).
+              sql`cross join lateral (
+                select ${planAt(src.asOf)} as plan_id
+                from projects p join customers cu on cu.customer_id = p.customer_id
+                where p.project_id = m.project_id
+                limit 1
+              ) o`
+        }
         left join (${versionsTable(pricing)}) v on v.plan_id = o.plan_id
       ) pr
     ) x
