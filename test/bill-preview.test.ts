@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 // The app first: it extends zod (openapi) before the provisioning modules' schemas are made.
 import { buildApp, provision } from './helpers/app.ts';
-import { settlePreviewTotals } from '../src/browse/preview.service.ts';
+import { BillPreviewTotals, settlePreviewTotals } from '../src/browse/preview.service.ts';
 import { deactivateProject, provisionProject } from '../src/provisioning/provisioning.service.ts';
 import { clearTables } from './helpers/db.ts';
 import { settleBuilds } from '../src/statements/store.ts';
@@ -219,6 +219,29 @@ describe('the preview of a bill not fixed yet', () => {
     expect((await billPage(ctx.t, '2025-03', 1)).status).toBe(200);
     expect((await billRow('2025-03')).bill_pricing).toBeNull();
     expect(JSON.stringify((await previewWalk('2025-03', 1)).lines)).toBe(JSON.stringify(walk.lines));
+  });
+
+  it('a total that failed is told, and begun again by the next answer', async () => {
+    const failures: string[] = [];
+    let turns = 0;
+    const totals = new BillPreviewTotals({
+      db: ctx.tdb.db,
+      config: ctx.t.config,
+      clock: () => new Date('2025-04-02T00:00:00Z'),
+      turn: async () => {
+        if (++turns === 1) throw new Error('no turn');
+        return () => {};
+      },
+      report: (err, month) => void failures.push(`${month}: ${String(err)}`),
+    });
+    const march = 2025 * 12 + 2;
+    expect(totals.of(march)).toEqual({ status: 'pending' });
+    await settlePreviewTotals(ctx.tdb.db);
+    expect(failures).toEqual(['2025-03: Error: no turn']);
+    expect(totals.of(march)).toEqual({ status: 'pending' });
+    await settlePreviewTotals(ctx.tdb.db);
+    expect(totals.of(march)).toEqual({ status: 'ready', amount: '0', lineCount: 0, asOf: new Date('2025-04-02T00:00:00Z') });
+    expect(failures.length).toBe(1);
   });
 
   it('refuses bad page and limit parameters with 400 invalid_parameter, naming the parameter', async () => {

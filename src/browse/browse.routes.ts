@@ -410,7 +410,14 @@ export function browseRoutes(deps: RouteDeps) {
   const PREVIEW =
     'Nothing is fixed and no period lock is taken: ingestion carries on meanwhile, and what Agora is told when it asks is the statement as it is then. A heavy read (bounded concurrency), so previews never take the connections Agora needs. `page` skips `(page - 1) × limit` lines: a page costs its depth.';
   // This app's bill preview totals, computed off the request in a heavy-read turn of their own.
-  const billTotals = new BillPreviewTotals({ db, config: deps.config, clock: deps.clock, turn: () => deps.heavyReads.background() });
+  const billTotals = new BillPreviewTotals({
+    db,
+    config: deps.config,
+    clock: deps.clock,
+    turn: () => deps.heavyReads.background(),
+    report: (err, month) =>
+      deps.log({ at: new Date().toISOString(), level: 'error', event: 'bill_preview_total_failed', month, error: err instanceof Error ? err.message : String(err) }),
+  });
 
   router.openapi(
     createRoute({

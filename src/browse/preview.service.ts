@@ -232,15 +232,9 @@ async function billTotal(db: Db, month: number, config: BillConfig): Promise<{ a
 /**
  * Knobs of the bill previews' totals: each is kept `snapshotMs` after it was computed (per app and
  * month, at most `maxMonths` months), begun `delayMs` after the answer that found none (so that
- * answer is written first), one at a time per app; `report` tells a computation that failed.
+ * answer is written first), one at a time per app.
  */
-export const billPreviewSettings = {
-  snapshotMs: 30_000,
-  maxMonths: 3,
-  delayMs: 50,
-  report: (err: unknown, month: string) =>
-    process.stderr.write(`bill preview of ${month}: its total failed: ${err instanceof Error ? err.message : String(err)}\n`),
-};
+export const billPreviewSettings = { snapshotMs: 30_000, maxMonths: 3, delayMs: 50 };
 
 type KeptTotal = { total: PreviewTotal; takenAt: number };
 /** The computations of totals not finished yet, per database (`settlePreviewTotals`). */
@@ -258,7 +252,15 @@ export class BillPreviewTotals {
   #queue: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly deps: { db: Db; config: BillConfig; clock: () => Date; turn: () => Promise<() => void> },
+    private readonly deps: {
+      db: Db;
+      config: BillConfig;
+      clock: () => Date;
+      /** A heavy-read turn, taken while a total is computed. */
+      turn: () => Promise<() => void>;
+      /** Where a total that failed is told (the next answer begins another). */
+      report: (err: unknown, month: string) => void;
+    },
   ) {}
 
   /** The total of `month`'s bill as kept, or pending (its computation begun when none is under way). */
@@ -298,7 +300,7 @@ export class BillPreviewTotals {
     } catch (err) {
       // The next answer begins another.
       if (this.#kept.get(month) === entry) this.#kept.delete(month);
-      billPreviewSettings.report(err, monthLabel(month));
+      this.deps.report(err, monthLabel(month));
     } finally {
       release();
     }
