@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { billPreviewSettings } from '../src/browse/preview.service.ts';
+import { billPreviewSettings, settlePreviewTotals } from '../src/browse/preview.service.ts';
 import { Decimal } from '../src/decimal.ts';
 import { DAY, dayStart, provision } from './helpers/app.ts';
 import { setupTestApp } from './helpers/setup.ts';
@@ -38,7 +38,7 @@ async function previewAll(path: string, limit: number) {
     lines.push(...r.body.lines);
     if (r.body.lines.length < limit) break;
   }
-  return { fixed: head.fixed as boolean, totalSize: head.totalSize as number, total: head.total as string, lines };
+  return { fixed: head.fixed as boolean, totalSize: head.totalSize as number, total: head.total as { status: string; amount?: string; lineCount?: number }, lines };
 }
 
 const GOLD = {
@@ -205,14 +205,24 @@ describe('previews', () => {
       ['6', '6', '0'],
       ['7', '1', '1'],
     ]);
-    expect(new Decimal(preview.total).toFixed()).toBe('15.25');
+    expect(preview.total.status).toBe('ready');
+    expect(new Decimal(preview.total.amount!).toFixed()).toBe('15.25');
 
     expect((await ctx.t.agoraGet('/usage', { fromTs: d2, toTs: d2 + DAY - 1, pageNum: 1 })).status).toBe(200);
     const fixed = await previewAll('/v1/preview/usage?day=2025-06-19', 2);
     expect(fixed.fixed).toBe(true);
     expect(fixed.lines).toEqual(preview.lines);
     expect(fixed.totalSize).toBe(preview.totalSize);
-    expect(new Decimal(fixed.total).eq(preview.total)).toBe(true);
+    expect(new Decimal(fixed.total.amount!).eq(preview.total.amount!)).toBe(true);
+  });
+
+  it('of a day answer a page of more than 9 lines in line order (not in the text order of the numbers)', async () => {
+    await provision(ctx.t, 'c1', Array.from({ length: 12 }, (_, i) => i + 1));
+    const d = dayStart('2025-06-18');
+    await send(Array.from({ length: 12 }, (_, i) => ({ projectId: i + 1, quantity: '1', at: d + 60 })));
+    const page = (await get('/v1/preview/usage?day=2025-06-18&limit=100')).body;
+    expect(page.lines.map((l: any) => l.lineNo)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+    expect(page.lines.map((l: any) => l.projectId)).toEqual(Array.from({ length: 12 }, (_, i) => String(i + 1)));
   });
 
   it('of a day some shorter windows of which were reported equal the whole day fixed after', async () => {
@@ -253,6 +263,12 @@ describe('previews', () => {
     expect(await statementCount()).toBe(before);
     expect(preview.lines.length).toBe(preview.totalSize);
     expect(preview.lines.find((l: any) => l.projectId === '1').description).toContain('correction 1 for 4 Minute of 2025-05');
+    // c2 is on basic, which has no prices, and there is no default version: the fix would be whole,
+    // and so is the preview, its total with its lines (test/bill-preview.test.ts: the others).
+    expect(preview.total.status).toBe('ready');
+    const total = (await get('/v1/preview/bill?month=2025-06')).body.total;
+    expect(total).toMatchObject({ status: 'ready', lineCount: preview.totalSize });
+    expect(await statementCount()).toBe(before);
 
     const june = { fromTs: Date.UTC(2025, 5, 1) / 1000, toTs: Date.UTC(2025, 6, 1) / 1000 - 1 };
     expect((await ctx.t.agoraGet('/bill', { ...june, pageNum: 1 })).status).toBe(200);
@@ -260,23 +276,37 @@ describe('previews', () => {
     expect(fixed.fixed).toBe(true);
     expect(fixed.lines).toEqual(preview.lines);
     expect(fixed.totalSize).toBe(preview.totalSize);
-    expect(new Decimal(fixed.total).eq(preview.total)).toBe(true);
+    expect(fixed.total.status).toBe('ready');
+    expect(new Decimal(fixed.total.amount!).eq(total.amount)).toBe(true);
   });
 
-  it("of a month are kept a moment, so a walk's pages come from one computation", async () => {
+  it("of a month: lines read at each answer, the total computed after the first and kept a moment, as of when it was read", async () => {
     expect((await ctx.t.admin('POST', '/v1/plans', GOLD)).status).toBe(201);
     await provision(ctx.t, 'c1', [1, 2], 'gold');
     await send([{ projectId: 1, quantity: '12', at: '2025-08-10T00:00:00Z' }]);
+    ctx.t.setNow('2025-08-20T10:00:00Z');
     const first = await get('/v1/preview/bill?month=2025-08');
     expect(first.body.totalSize).toBe(1);
-    await send([{ projectId: 2, quantity: '1', at: '2025-08-11T00:00:00Z' }]);
+    expect(first.body.total).toEqual({ status: 'pending' });
+    // Asked again while it is computed: pending still, and one computation only.
     expect((await get('/v1/preview/bill?month=2025-08')).body).toEqual(first.body);
+    await settlePreviewTotals(ctx.tdb.db);
+    ctx.t.setNow('2025-08-20T10:00:05Z');
+    const ready = { status: 'ready', amount: '5.500000', lineCount: 1, asOf: '2025-08-20T10:00:00.000Z' };
+    expect((await get('/v1/preview/bill?month=2025-08')).body).toEqual({ ...first.body, total: ready });
+    await send([{ projectId: 2, quantity: '1', at: '2025-08-11T00:00:00Z' }]);
+    // The lines are read now; the total kept says which lines it sums, and when they were read.
+    const moved = await get('/v1/preview/bill?month=2025-08');
+    expect(moved.body.totalSize).toBe(2);
+    expect(moved.body.lines.find((l: any) => l.projectId === '2').amount).toBe('0.500000');
+    expect(moved.body.total).toEqual(ready);
     const kept = billPreviewSettings.snapshotMs;
     billPreviewSettings.snapshotMs = 0;
     try {
-      const now = await get('/v1/preview/bill?month=2025-08');
-      expect(now.body.totalSize).toBe(2);
-      expect(now.body.lines.find((l: any) => l.projectId === '2').amount).toBe('0.500000');
+      expect((await get('/v1/preview/bill?month=2025-08')).body.total).toEqual({ status: 'pending' });
+      await settlePreviewTotals(ctx.tdb.db);
+      billPreviewSettings.snapshotMs = kept;
+      expect((await get('/v1/preview/bill?month=2025-08')).body.total).toEqual({ status: 'ready', amount: '6.000000', lineCount: 2, asOf: '2025-08-20T10:00:05.000Z' });
     } finally {
       billPreviewSettings.snapshotMs = kept;
     }

@@ -13,6 +13,7 @@ import { basicOf, customer as certificateCustomer, issue, SIGNING_PEM } from './
 import { extClient } from './helpers/ext.ts';
 import { startReceiver, waitFor, type Receiver } from './helpers/receiver.ts';
 import { DeliveryWorker } from '../src/notifications/worker.ts';
+import { settlePreviewTotals } from '../src/browse/preview.service.ts';
 
 /**
  * The vendor console in a real browser (Debian's Chromium), with every request off this machine
@@ -265,10 +266,15 @@ describe.skipIf(!haveChromium)('the console in a browser, offline', () => {
       // What Agora would be told now, fixing nothing: the preview of this month's bill and today.
       await page.goto(`${base}/console/statements`);
       await page.click('text=what Agora would be told now');
+      // A bill's total prices every project: computed after the first answer (which may say
+      // "pending"), shown by the page once it is.
+      await settlePreviewTotals(tdb.db);
+      await page.reload();
       const previewBill = await api('/v1/preview/bill?month=2026-11');
       const previewUsage = await api('/v1/preview/usage?day=2026-11-15');
-      expect(await page.locator('#preview-bill-total').textContent()).toBe(previewBill.total);
-      expect(await page.locator('#preview-usage-total').textContent()).toBe(previewUsage.total);
+      expect(previewBill.total.status).toBe('ready');
+      expect(await page.locator('#preview-bill-total').textContent()).toBe(previewBill.total.amount);
+      expect(await page.locator('#preview-usage-total').textContent()).toBe(previewUsage.total.amount);
       expect(await texts(page, '#preview-bill tbody td:nth-child(4)')).toEqual(previewBill.lines.map((l: { amount: string }) => l.amount));
       expect(previewBill.fixed).toBe(false);
 

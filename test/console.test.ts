@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { settlePreviewTotals } from '../src/browse/preview.service.ts';
 import { ConsoleSessions } from '../src/console/session.ts';
 import { ADMIN, DAY, dayStart, provision } from './helpers/app.ts';
 import { buy, catalogue, licenseClient, TRIAL_PID } from './helpers/license.ts';
@@ -202,6 +203,33 @@ describe('console pages', () => {
     expect(html).toMatch(/^<!doctype html>/);
     expect(html).toContain('<td class="num">12.000001</td>');
     expect(html).not.toContain('<script');
+  });
+});
+
+describe('the statements preview page', () => {
+  it("shows a bill preview's total as pending on the first answer, then the total the API computed", async () => {
+    ctx.t.setNow(NOW);
+    const plan = { planId: 'basic', currency: 'USD', usageUnit: 'Minute', effectiveFrom: '2026-01', tiers: [{ upTo: null, unitPrice: '0.25' }] };
+    expect((await ctx.t.admin('POST', '/v1/plans', plan)).status).toBe(201);
+    await provision(ctx.t, 'acme', [1001, 1002]);
+    await ctx.t.admin('POST', '/v1/usage-events', {
+      events: [
+        { id: 'p1', projectId: 1001, quantity: '10', occurredAt: '2026-11-05T08:00:00Z' },
+        { id: 'p2', projectId: 1002, quantity: '3', occurredAt: '2026-11-15T08:00:00Z' },
+      ],
+    });
+    const cookie = await session();
+    const url = '/console/statements/preview?day=2026-11-15&month=2026-11';
+    const first = await (await ctx.t.app.request(url, { headers: { cookie } })).text();
+    expect(first).toContain('id="preview-bill-total">pending</strong>');
+    expect(first).toContain(`href="${url.replace('&', '&amp;')}">reload</a>`);
+    // The day's usage total is known at once (the counters ingestion keeps).
+    expect(first).toContain('id="preview-usage-total">3</strong> over 1 lines');
+    await settlePreviewTotals(ctx.tdb.db);
+    const api = (await (await ctx.t.admin('GET', '/v1/preview/bill?month=2026-11')).json()) as any;
+    expect(api.total).toEqual({ status: 'ready', amount: '3.250000', lineCount: 2, asOf: '2026-11-15T12:00:00.000Z' });
+    const later = await (await ctx.t.app.request(url, { headers: { cookie } })).text();
+    expect(later).toContain('id="preview-bill-total">3.250000</strong> over 2 lines');
   });
 });
 

@@ -1,4 +1,4 @@
-import type { Transaction } from 'kysely';
+import type { RawBuilder, Transaction } from 'kysely';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/database.ts';
 import type { DB, Statement } from '../db/schema.ts';
@@ -104,37 +104,78 @@ export function quantityReaching(tiers: Tier[], bound: Decimal): Decimal | null 
  * The month rollup is frozen (events arriving now are late for it), the versions of a billed month
  * cannot change (`month_already_billed`), a customer's plan at the fix is kept by
  * `customer_plan_changes`, and the default plan and BILL_DECIMALS are stored with the statement.
- *
- * The line count is exact without pricing every project: amounts are never negative and half-up
- * rounding never lowers them, so a project is a line iff its amount is at least half of the last
- * decimal (`bound`). Each version reaches that bound at some quantity; a project with at least the
- * largest of them is a line whatever its version, and the few below it (plus every project with a
- * correction) are priced exactly here (`repo.countBillLines`). The totals are summed as lines are
- * numbered. A month in which some project may owe a monthly fee is counted otherwise
- * (`freezeFeeBill`). Falls back to the whole fix (answers null, having written nothing) when that
- * is not sure to be cheap or exact: a version (or no default version)
- * that never reaches the bound, a customer on a plan without prices and no default version to
- * price it, or too many small quantities.
+ * How the lines are counted without pricing every project: `deferredBillCount`. The totals are
+ * summed as lines are numbered. Falls back to the whole fix (answers null, having written
+ * nothing) when that count is not sure to be cheap or exact.
  */
 async function freezeBill(trx: Transaction<DB>, id: string, month: number, config: Pick<Config, 'defaultPlanId' | 'billDecimals'>): Promise<FixTotals | null> {
   if (!deferredBillSettings.enabled) return null;
   const priced = await billPricing(trx, month, config);
+  const plan = await deferredBillCount(trx, month, config, priced);
+  if (plan === null) return null;
+  await takeCorrections(trx, id, priced);
+  const counted = await countDeferredBill(trx, month, plan, repo.statementCorrections(id));
+  await repo.setBillPricing(trx, id, plan.pricing, counted.skips);
+  return { lineCount: counted.lineCount, total: '0', correction: '0' };
+}
+
+/**
+ * How a month's bill can be counted without pricing every project, decided from what the database
+ * holds now (the fix: under its locks; a preview: in its snapshot), or null when it cannot be done
+ * cheaply and exactly (the bill is then fixed, or previewed, whole).
+ * - `usage`: no project owes a fee. Amounts are never negative and half-up rounding never lowers
+ *   them, so a project is a line iff its amount is at least half of the last decimal (`bound`).
+ *   Each version reaches that bound at some quantity; a project with at least the largest of them
+ *   (`below`) is a line whatever its version, and the few below it (plus every project with a
+ *   correction) are priced exactly (`repo.countBillLines`). Null when a version (or no default
+ *   version) never reaches the bound, a customer is on a plan without prices and there is no
+ *   default version to price it, or more than `exactLimit` quantities are below `below`.
+ * - `fee`: a monthly fee is owed. A project owing a fee of at least `bound` is a line whatever its
+ *   usage, so the lines are every project but a few: the projects that owe no fee (created at or
+ *   after the month's end, off all of it, or on a plan whose version has no fee) are found by
+ *   index (`repo.feeExceptions`) and priced exactly, and `line_count = projects − exceptions +
+ *   exceptions that are lines`, the number of projects read from `vendor_counts`. At a fix,
+ *   creating a project and recording or ending a deactivation wait for it (the plan-change lock,
+ *   migration 20261202090000) and are stamped after `fixed_at`, so what the fix counted is what
+ *   the lines numbered later read. Null when a fee is below `bound` (such a project may round to
+ *   0), customers are on too many plans, or more than `exactLimit` projects owe no fee; counted as
+ *   `usage` when no customer is on a plan with a fee.
+ */
+export async function deferredBillCount(
+  db: Db,
+  month: number,
+  config: Pick<Config, 'defaultPlanId' | 'billDecimals'>,
+  priced: Pick<BillPricingOf, 'inForce'>,
+): Promise<DeferredBillCount | null> {
   const inForce = priced.inForce;
   const bound = new Decimal(5).times(new Decimal(10).pow(-(config.billDecimals + 1)));
+  const defaultVersion = inForce.get(config.defaultPlanId) ?? null;
+  const limit = deferredBillSettings.exactLimit;
   // A fee is owed only by a project created before the month's end (and not off all month): when
   // one may, nearly every project is a line whatever its usage, and the count is made otherwise.
   const anyFee = [...inForce.values()].some((v) => !v.monthlyFee.isZero());
-  if (anyFee && (await repo.anyProjectCreatedBefore(trx, monthStart(month + 1)))) {
-    const fixed = await freezeFeeBill(trx, id, month, config, priced, bound);
-    // No customer on a plan with a fee: nobody owes one, the lines are those of the usage alone.
-    if (fixed !== 'no fee owed') return fixed;
+  if (anyFee && (await repo.anyProjectCreatedBefore(db, monthStart(month + 1)))) {
+    const onPlans = await repo.customerPlanIds(db, deferredBillSettings.planLimit);
+    if (onPlans.length > deferredBillSettings.planLimit) return null;
+    const freePlans: string[] = [];
+    for (const planId of onPlans) {
+      const fee = (inForce.get(planId) ?? defaultVersion)?.monthlyFee ?? new Decimal(0);
+      if (fee.isZero()) freePlans.push(planId);
+      else if (fee.lt(bound)) return null;
+    }
+    // Some customer on a plan with a fee (else nobody owes one: the lines are the usage's alone).
+    if (freePlans.length < onPlans.length) {
+      const exceptions = await repo.feeExceptions(db, { start: monthStart(month), end: monthStart(month + 1), freePlans, limit });
+      if (exceptions.length > limit) return null;
+      const pricing: BillPricing = { decimals: config.billDecimals, defaultVersionId: defaultVersion?.id ?? null, versions: pricedVersions(inForce), byProject: true };
+      return { kind: 'fee', pricing, exceptions };
+    }
   }
-  const defaultVersion = inForce.get(config.defaultPlanId) ?? null;
   if (!defaultVersion) {
     // Without a default version a customer on a plan without prices pays nothing for any quantity:
     // such rows could not be told from lines without pricing them. Deferred only when no customer
     // is on such a plan (a plan without a version is then priced by nobody).
-    const onPlans = await repo.customerPlanIds(trx, deferredBillSettings.planLimit);
+    const onPlans = await repo.customerPlanIds(db, deferredBillSettings.planLimit);
     if (onPlans.length > deferredBillSettings.planLimit || onPlans.some((p) => !inForce.has(p))) return null;
   }
   let below = new Decimal(0);
@@ -143,68 +184,31 @@ async function freezeBill(trx: Transaction<DB>, id: string, month: number, confi
     if (q === null) return null;
     below = Decimal.max(below, q);
   }
-  const limit = deferredBillSettings.exactLimit;
-  if ((await repo.countSmallUsage(trx, monthText(month), below.toFixed(), limit)) > limit) return null;
-
-  await takeCorrections(trx, id, priced);
+  if ((await repo.countSmallUsage(db, monthText(month), below.toFixed(), limit)) > limit) return null;
   // No project owes a fee: the lines are priced by their tiers and corrections only.
   const pricing: BillPricing = {
     decimals: config.billDecimals,
     defaultVersionId: defaultVersion?.id ?? null,
     versions: pricedVersions(inForce).map((v) => ({ ...v, monthlyFee: '0' })),
   };
-  const counted = await repo.countBillLines(trx, { statementId: id, month: monthText(month), below: below.toFixed(), pricing });
-  await repo.setBillPricing(trx, id, pricing, counted.skips);
-  return { lineCount: counted.lineCount, total: '0', correction: '0' };
+  return { kind: 'usage', pricing, below: below.toFixed() };
 }
 
-/**
- * The deferred fix of a month in which a monthly fee is owed. A project owing a fee of at least
- * `bound` is a line whatever its usage, so the lines are every project but a few: the projects that
- * owe no fee (created at or after the month's end, off all of it, or on a plan whose version has no
- * fee) are found by index (`repo.feeExceptions`) and priced exactly here, and `line_count = projects
- * − exceptions + exceptions that are lines`, the number of projects read from `project_counts`.
- * Creating a project and recording or ending a deactivation wait for the fix (the plan-change lock,
- * migration 20261202090000) and are stamped after `fixed_at`, so what the fix counted is what the
- * lines numbered later (`repo.billLinesByProject`) read. Falls back to the whole fix (null) when a
- * fee is below `bound` (such a project may round to 0), customers are on too many plans, or more
- * than `exactLimit` projects owe no fee; answers 'no fee owed' (nothing written) when no customer
- * is on a plan with a fee.
- */
-async function freezeFeeBill(
-  trx: Transaction<DB>,
-  id: string,
-  month: number,
-  config: Pick<Config, 'defaultPlanId' | 'billDecimals'>,
-  priced: BillPricingOf,
-  bound: Decimal,
-): Promise<FixTotals | null | 'no fee owed'> {
-  const inForce = priced.inForce;
-  const defaultVersion = inForce.get(config.defaultPlanId) ?? null;
-  const onPlans = await repo.customerPlanIds(trx, deferredBillSettings.planLimit);
-  if (onPlans.length > deferredBillSettings.planLimit) return null;
-  const freePlans: string[] = [];
-  for (const planId of onPlans) {
-    const fee = (inForce.get(planId) ?? defaultVersion)?.monthlyFee ?? new Decimal(0);
-    if (fee.isZero()) freePlans.push(planId);
-    else if (fee.lt(bound)) return null;
-  }
-  if (freePlans.length === onPlans.length) return 'no fee owed';
-  const limit = deferredBillSettings.exactLimit;
-  const exceptions = await repo.feeExceptions(trx, { start: monthStart(month), end: monthStart(month + 1), freePlans, limit });
-  if (exceptions.length > limit) return null;
+/** How a bill is counted without pricing every project (`deferredBillCount`), and what it is priced with. */
+export type DeferredBillCount =
+  | { kind: 'usage'; pricing: BillPricing; below: string }
+  | { kind: 'fee'; pricing: BillPricing; exceptions: string[] };
 
-  await takeCorrections(trx, id, priced);
-  const pricing: BillPricing = {
-    decimals: config.billDecimals,
-    defaultVersionId: defaultVersion?.id ?? null,
-    versions: pricedVersions(inForce),
-    byProject: true,
-  };
-  const projects = await repo.projectCount(trx);
-  const counted = await repo.countFeeExceptionLines(trx, { statementId: id, month: monthText(month), ids: exceptions, pricing });
-  await repo.setBillPricing(trx, id, pricing, counted.skips);
-  return { lineCount: projects - exceptions.length + counted.lines, total: '0', correction: '0' };
+/**
+ * The exact line count of a month's bill counted as `plan` says, with the corrections it carries
+ * read from `corrections` (rows `project_id, amount`, one a project), and `skips`: the candidates
+ * priced exactly that round to 0 (how far past a page its lines have to be read).
+ */
+export async function countDeferredBill(db: Db, month: number, plan: DeferredBillCount, corrections: RawBuilder<unknown>): Promise<{ lineCount: number; skips: number }> {
+  if (plan.kind === 'usage') return repo.countBillLines(db, { month: monthText(month), below: plan.below, pricing: plan.pricing, corrections });
+  const projects = await repo.projectCount(db);
+  const counted = await repo.countFeeExceptionLines(db, { month: monthText(month), ids: plan.exceptions, pricing: plan.pricing, corrections });
+  return { lineCount: projects - plan.exceptions.length + counted.lines, skips: counted.skips };
 }
 
 store.defineDeferredLines('bill', repo.billLines, { totalsAsNumbered: true });

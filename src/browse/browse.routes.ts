@@ -4,7 +4,7 @@ import type { RouteDeps } from '../http/context.ts';
 import { newRouter } from '../http/router.ts';
 import { DAY_MS, MONTH_RANGE_TEXT, parseMonth } from '../periods.ts';
 import * as customers from './customers.repository.ts';
-import { previewBillMonth, previewUsageDay } from './preview.service.ts';
+import { BillPreviewTotals, previewBillMonth, previewUsageDay, type PreviewTotal } from './preview.service.ts';
 import * as usage from './usage-browse.repository.ts';
 
 const security = [{ adminToken: [] }];
@@ -162,12 +162,27 @@ const eventView = (e: usage.EventView) => ({
   carriedBy: { usageStatementId: e.statement_id, billStatementId: e.bill_statement_id },
 });
 
+const previewTotal$ = z
+  .discriminatedUnion('status', [
+    z.object({
+      status: z.literal('pending').openapi({ description: 'being computed (a bill not fixed yet: every project is priced, off the request); ask again in a moment' }),
+    }),
+    z.object({
+      status: z.literal('ready'),
+      amount: z.string().openapi({ description: 'sum of the amounts of every line, exact decimal' }),
+      lineCount: z.number().int().openapi({ description: 'the lines it sums (a total kept from an earlier snapshot may differ from `totalSize`)' }),
+      asOf: z.string().openapi({ description: 'when the lines it sums were read (a fixed statement: when it was fixed)' }),
+    }),
+  ])
+  .openapi('PreviewTotal', { description: 'the sum of every line, or `pending` while a bill preview computes it' });
+const previewTotalView = (t: PreviewTotal) => (t.status === 'pending' ? t : { status: t.status, amount: t.amount, lineCount: t.lineCount, asOf: iso(t.asOf) });
+
 const preview$ = z
   .object({
     period: z.string().openapi({ description: 'the day (YYYY-MM-DD) or month (YYYY-MM)' }),
     fixed: z.boolean().openapi({ description: 'true: the statement is fixed and these are its lines; false: what it would say if fixed now' }),
-    totalSize: z.number().int().openapi({ description: 'lines of the whole statement' }),
-    total: z.string().openapi({ description: 'sum of the amounts of every line, exact decimal' }),
+    totalSize: z.number().int().openapi({ description: 'lines of the whole statement, counted in the same snapshot as these lines' }),
+    total: previewTotal$,
     page: z.number().int(),
     limit: z.number().int(),
     lines: z.array(
@@ -393,7 +408,16 @@ export function browseRoutes(deps: RouteDeps) {
   );
 
   const PREVIEW =
-    'Nothing is fixed and no period lock is taken: ingestion carries on meanwhile, and what Agora is told when it asks is the statement as it is then. A heavy read (bounded concurrency), so previews never take the connections Agora needs.';
+    'Nothing is fixed and no period lock is taken: ingestion carries on meanwhile, and what Agora is told when it asks is the statement as it is then. A heavy read (bounded concurrency), so previews never take the connections Agora needs. `page` skips `(page - 1) × limit` lines: a page costs its depth.';
+  // This app's bill preview totals, computed off the request in a heavy-read turn of their own.
+  const billTotals = new BillPreviewTotals({
+    db,
+    config: deps.config,
+    clock: deps.clock,
+    turn: () => deps.heavyReads.background(),
+    report: (err, month) =>
+      deps.log({ at: new Date().toISOString(), level: 'error', event: 'bill_preview_total_failed', month, error: err instanceof Error ? err.message : String(err) }),
+  });
 
   router.openapi(
     createRoute({
@@ -408,8 +432,8 @@ export function browseRoutes(deps: RouteDeps) {
     }),
     async (c) => {
       const q = c.req.valid('query');
-      const p = await previewUsageDay(db, q.day, deps.config.usageUnit, (q.page - 1) * q.limit, q.limit);
-      return c.json({ ...p, page: q.page, limit: q.limit }, 200);
+      const p = await previewUsageDay(db, q.day, deps.config.usageUnit, (q.page - 1) * q.limit, q.limit, deps.clock);
+      return c.json({ ...p, total: previewTotalView(p.total), page: q.page, limit: q.limit }, 200);
     },
   );
 
@@ -419,7 +443,7 @@ export function browseRoutes(deps: RouteDeps) {
       path: '/preview/bill',
       tags: ['Console'],
       summary: "What Agora's bill poll of a month would be told now",
-      description: PREVIEW,
+      description: `${PREVIEW} A bill not fixed yet is counted and paged as its deferred fix would be (O(page), not O(projects)); its total prices every project, so it is computed after the first answer and kept 30 s: that answer says \`total: {status: 'pending'}\`, the next ones the total.`,
       security,
       request: {
         query: z.object({
@@ -440,8 +464,8 @@ export function browseRoutes(deps: RouteDeps) {
     }),
     async (c) => {
       const q = c.req.valid('query');
-      const p = await previewBillMonth(db, q.month, deps.config, (q.page - 1) * q.limit, q.limit);
-      return c.json({ ...p, page: q.page, limit: q.limit }, 200);
+      const p = await previewBillMonth(db, q.month, deps.config, (q.page - 1) * q.limit, q.limit, deps.clock, billTotals);
+      return c.json({ ...p, total: previewTotalView(p.total), page: q.page, limit: q.limit }, 200);
     },
   );
 

@@ -2,9 +2,11 @@ import { sql, type RawBuilder } from 'kysely';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/database.ts';
 import type { Statement } from '../db/schema.ts';
-import { billDescriptions, billPricing } from '../billing/bill.service.ts';
+import { billDescriptions, billPricing, countDeferredBill, deferredBillCount } from '../billing/bill.service.ts';
 import * as billRepo from '../billing/bill.repository.ts';
-import { DAY_MS, monthLabel, monthStart } from '../periods.ts';
+import { requestScope } from '../db/pool-gate.ts';
+import { Decimal } from '../decimal.ts';
+import { DAY_MS, monthLabel, monthStart, monthText } from '../periods.ts';
 import * as store from '../statements/store.ts';
 import type { StatementLine } from '../statements/store.ts';
 import * as usageRepo from '../usage/usage.repository.ts';
@@ -14,16 +16,23 @@ import { usageDescription } from '../usage/usage.service.ts';
  * What Agora would be told now for a day's usage or a month's bill, without fixing anything: the
  * fixed statement's lines when there is one, else the lines the fix would write if it ran now,
  * computed by the fix's own SQL (usage.repository, bill.repository) with the corrections it would
- * take read instead of taken. No period lock is taken, so a preview never holds ingestion back; it
- * reads one snapshot (repeatable read), so its lines and totals agree with each other.
+ * take read instead of taken. No period lock is taken, so a preview never holds ingestion back; each
+ * answer reads one snapshot (repeatable read), so its lines and its line count agree.
  */
 export interface Preview {
   period: string;
   fixed: boolean;
   totalSize: number;
-  total: string;
+  total: PreviewTotal;
   lines: { lineNo: number; projectId: string; planId: string; amount: string; correction: string; description: string }[];
 }
+
+/**
+ * The sum of the amounts of every line: `ready` with the `lineCount` lines it sums as they were at
+ * `asOf` (a bill preview's total is computed off the request, in a snapshot of its own, so the lines
+ * of a later answer may have moved on), or `pending` while it is being computed (ask again).
+ */
+export type PreviewTotal = { status: 'pending' } | { status: 'ready'; amount: string; lineCount: number; asOf: Date };
 
 type Line = { n: string; project_id: string; plan_id: string; amount: string; correction: string };
 type Totals = { line_count: string; total: string };
@@ -44,7 +53,8 @@ async function fixedPreview(db: Db, st: Statement, period: string, offset: numbe
     period,
     fixed: true,
     totalSize: st.line_count,
-    total: st.total_amount,
+    // A deferred bill's totals are the sums of the lines numbered so far: exact once it is built.
+    total: st.kind === 'bill' && st.building ? { status: 'pending' } : { status: 'ready', amount: st.total_amount, lineCount: st.line_count, asOf: st.fixed_at },
     lines: lines.map((l, i) => ({ lineNo: l.lineNo, projectId: l.projectId, planId: l.planId, amount: l.amount, correction: l.correction, description: descriptions[i]! })),
   };
 }
@@ -52,11 +62,12 @@ async function fixedPreview(db: Db, st: Statement, period: string, offset: numbe
 const asLine = (r: Line) => ({ lineNo: Number(r.n) + 1, projectId: r.project_id, planId: r.plan_id, amount: r.amount, correction: r.correction });
 
 /** The usage Agora would be told for the whole UTC day `day` (`YYYY-MM-DD`), lines `offset + 1`… */
-export async function previewUsageDay(db: Db, day: string, unit: string, offset: number, limit: number): Promise<Preview> {
+export async function previewUsageDay(db: Db, day: string, unit: string, offset: number, limit: number, now: () => Date): Promise<Preview> {
   const start = new Date(`${day}T00:00:00Z`);
   const end = new Date(start.getTime() + DAY_MS);
   const fixed = await store.findStatement(db, 'usage', start, end);
   if (fixed) return fixedPreview(db, fixed, day, offset, limit, (lines) => lines.map((l) => usageDescription(l, fixed.unit)));
+  const asOf = now();
   const { totals, rows } = await snapshot(db, async (trx) => {
     const earlier = (await usageRepo.reportedWindows(trx, start, end)).filter((w) => w.kind === 'usage' && w.window_start >= start && w.window_end <= end);
     if (earlier.length === 0) {
@@ -72,7 +83,7 @@ export async function previewUsageDay(db: Db, day: string, unit: string, offset:
         skip: offset,
         count: limit,
       });
-      const rows = (await sql<Line>`select n::text, project_id::text, plan_id, amount::text, correction::text from (${lines}) l order by n`.execute(trx)).rows;
+      const rows = (await sql<Line>`select n::text, project_id::text, plan_id, amount::text, correction::text from (${lines}) l order by l.n`.execute(trx)).rows;
       return { totals, rows };
     }
     // Shorter windows of the day were reported: the whole day is written whole, less what they held.
@@ -93,7 +104,7 @@ export async function previewUsageDay(db: Db, day: string, unit: string, offset:
     period: day,
     fixed: false,
     totalSize: Number(totals.line_count),
-    total: totals.total,
+    total: { status: 'ready', amount: totals.total, lineCount: Number(totals.line_count), asOf },
     lines: rows.map((r) => {
       const l = asLine(r);
       return { ...l, description: usageDescription(l, unit) };
@@ -113,81 +124,192 @@ async function pageOfNumbered(trx: Db, ctes: RawBuilder<unknown>, offset: number
   return { totals: { line_count: first.line_count, total: first.total }, rows: r.rows.filter((x) => x.n !== null) };
 }
 
-/** A bill's lines as computed now, kept a moment so the pages of one walk are read from it. */
-interface BillSnapshot {
-  takenAt: number;
-  totals: Totals;
-  rows: BillRow[];
-  carried: { project_id: string; month: string; quantity: string; amount: string }[];
-}
 type BillRow = Line & { quantity: string; version_id: string | null; fee: string };
+type BillConfig = Pick<Config, 'defaultPlanId' | 'billDecimals'>;
+type Carried = { project_id: string; month: string; quantity: string; amount: string };
 
 /**
- * Pricing every project is the whole cost of a bill preview (about a second at 100,000 projects on
- * a busy 2-core machine): its lines are kept `snapshotMs` per month and database handle, so the
- * other pages of a walk, and the same page asked again, are read from memory. At most `maxLines`
- * lines are kept per month (bigger bills are computed per page), and a few months.
+ * The corrections a bill fixed now would take (`peekPendingBillCorrections`, priced), as the SQL of
+ * the fix's count and lines reads them: `rows` (`project_id, amount`, one a project) and `of`, one
+ * project's amount by key. One JSON object (projectId → exact amount, summed with Decimal) passed
+ * once: a read-only snapshot cannot write them into a table.
  */
-export const billPreviewSettings = { snapshotMs: 30_000, maxLines: 200_000, maxMonths: 3 };
-const billSnapshots = new WeakMap<Db, Map<number, Promise<BillSnapshot>>>();
-
-async function billSnapshot(db: Db, month: number, config: Pick<Config, 'defaultPlanId' | 'billDecimals'>): Promise<BillSnapshot> {
-  let byMonth = billSnapshots.get(db);
-  if (!byMonth) billSnapshots.set(db, (byMonth = new Map()));
-  const cached = byMonth.get(month);
-  if (cached) {
-    const snapshot = await cached.catch(() => null);
-    if (snapshot && performance.now() - snapshot.takenAt < billPreviewSettings.snapshotMs) return snapshot;
-  }
-  const taking = snapshot(db, async (trx) => {
-    const pricing = await billPricing(trx, month, config);
-    const priced = await pricing.priceCorrections(await billRepo.peekPendingBillCorrections(trx));
-    const corrections = sql`
-      select project_id, sum(amount) as amount
-      from unnest(${priced.map((c) => c.projectId)}::bigint[], ${priced.map((c) => c.amount)}::numeric[]) as c(project_id, amount)
-      group by project_id`;
-    const page = await pageOfBill(trx, billRepo.billLinesCtes(pricing.linesArgs('0'), corrections), 0, billPreviewSettings.maxLines);
-    const carried = priced.map((c) => ({ project_id: c.projectId, month: c.month, quantity: c.quantity, amount: c.amount }));
-    return { takenAt: performance.now(), totals: page.totals, rows: page.rows, carried };
-  });
-  byMonth.delete(month);
-  byMonth.set(month, taking);
-  while (byMonth.size > billPreviewSettings.maxMonths) byMonth.delete(byMonth.keys().next().value!);
-  const taken = await taking.catch((err: unknown) => {
-    byMonth.delete(month);
-    throw err;
-  });
-  if (taken.rows.length < Number(taken.totals.line_count)) byMonth.delete(month); // too big to keep
-  return taken;
+function pendingCorrections(priced: { projectId: string; amount: string }[]) {
+  const byProject = new Map<string, Decimal>();
+  for (const c of priced) byProject.set(c.projectId, (byProject.get(c.projectId) ?? new Decimal(0)).plus(c.amount));
+  const json = JSON.stringify(Object.fromEntries([...byProject].map(([p, a]) => [p, a.toFixed()])));
+  const rows = sql`select key::bigint as project_id, value::numeric as amount from jsonb_each_text(${json}::jsonb)`;
+  return {
+    rows,
+    after: (from: RawBuilder<unknown>, upTo: number) => sql`select project_id, amount from (${rows}) c where project_id > ${from} order by project_id limit ${upTo}::int`,
+    of: (projectId: RawBuilder<unknown>) => sql`(${json}::jsonb ->> (${projectId})::text)::numeric`,
+  };
 }
 
-/** The bill Agora would be told for `month` (a month number, see periods.ts), lines `offset + 1`… */
-export async function previewBillMonth(db: Db, month: number, config: Pick<Config, 'defaultPlanId' | 'billDecimals'>, offset: number, limit: number): Promise<Preview> {
+/** A month's pricing and the corrections a fix would take now, priced, in the snapshot `trx`. */
+async function billInputs(trx: Db, month: number, config: BillConfig) {
+  const pricing = await billPricing(trx, month, config);
+  const priced = await pricing.priceCorrections(await billRepo.peekPendingBillCorrections(trx));
+  const carried: Carried[] = priced.map((c) => ({ project_id: c.projectId, month: c.month, quantity: c.quantity, amount: c.amount }));
+  return { pricing, carried, corrections: pendingCorrections(priced) };
+}
+
+/**
+ * The bill Agora would be told for `month` (a month number, see periods.ts), lines `offset + 1`…
+ * As the deferred fix does it (`deferredBillCount`), in one snapshot: the lines are counted without
+ * pricing every project (the corrections peeked, not taken; each customer's plan as it is now), and
+ * the page is read by key with the fix's numbering SQL (`billLinesOf`), skipping `offset` lines:
+ * O(offset + limit + the few candidates that round to 0), not O(projects). The total is not known
+ * without pricing every project (a graduated price is not additive over the month's events): it
+ * comes from `totals`, computed off the request, `pending` until then. A month the fix would fix
+ * whole is previewed whole too: every page prices every project, its total with it.
+ */
+export async function previewBillMonth(
+  db: Db,
+  month: number,
+  config: BillConfig,
+  offset: number,
+  limit: number,
+  now: () => Date,
+  totals: Pick<BillPreviewTotals, 'of'>,
+): Promise<Preview> {
   const period = monthLabel(month);
   const fixed = await store.findStatement(db, 'bill', monthStart(month), monthStart(month + 1));
   if (fixed) return fixedPreview(db, fixed, period, offset, limit, (lines) => billDescriptions(db, fixed.id, lines));
-  const taken = await billSnapshot(db, month, config);
-  let rows = taken.rows.slice(offset, offset + limit);
-  if (offset + limit > taken.rows.length && taken.rows.length < Number(taken.totals.line_count)) {
-    // A bill too big to keep: this page computed on its own.
-    rows = await snapshot(db, async (trx) => {
-      const pricing = await billPricing(trx, month, config);
-      const corrections = sql`
-        select project_id, sum(amount) as amount
-        from unnest(${taken.carried.map((c) => c.project_id)}::bigint[], ${taken.carried.map((c) => c.amount)}::numeric[]) as c(project_id, amount)
-        group by project_id`;
-      return (await pageOfBill(trx, billRepo.billLinesCtes(pricing.linesArgs('0'), corrections), offset, limit)).rows;
-    });
-  }
-  const lines = rows.map((r) => ({ ...asLine(r), quantity: r.quantity, versionId: r.version_id, fee: r.fee }));
-  const descriptions = await billDescriptions(db, '0', lines, taken.carried);
+  const asOf = now();
+  const read = await snapshot(db, async (trx) => {
+    const { pricing, carried, corrections } = await billInputs(trx, month, config);
+    const plan = await deferredBillCount(trx, month, config, pricing);
+    if (plan === null) {
+      const page = await pageOfBill(trx, billRepo.billLinesCtes(pricing.linesArgs('0'), corrections.rows), offset, limit);
+      const lineCount = Number(page.totals.line_count);
+      const total: PreviewTotal = { status: 'ready', amount: page.totals.total, lineCount, asOf };
+      return { lineCount, rows: page.rows, carried, total };
+    }
+    const counted = await countDeferredBill(trx, month, plan, corrections.rows);
+    const source: billRepo.BillLinesSource = {
+      month: monthText(month),
+      start: monthStart(month),
+      end: monthStart(month + 1),
+      pricing: plan.pricing,
+      skips: counted.skips,
+      corrections: corrections.after,
+      correctionOf: corrections.of,
+      asOf: null,
+    };
+    const rows =
+      offset >= counted.lineCount
+        ? []
+        : (
+            await sql<BillRow>`
+              select n::text, project_id::text, plan_id, amount::text, correction::text, quantity::text, version_id::text, fee::text
+              from (${billRepo.billLinesOf(source, null, 0, offset, limit)}) l order by l.n`.execute(trx)
+          ).rows;
+    return { lineCount: counted.lineCount, rows, carried, total: null };
+  });
+  const lines = read.rows.map((r) => ({ ...asLine(r), quantity: r.quantity, versionId: r.version_id, fee: r.fee }));
+  const descriptions = await billDescriptions(db, '0', lines, read.carried);
   return {
     period,
     fixed: false,
-    totalSize: Number(taken.totals.line_count),
-    total: taken.totals.total,
+    totalSize: read.lineCount,
+    total: read.total ?? totals.of(month),
     lines: lines.map((l, i) => ({ lineNo: l.lineNo, projectId: l.projectId, planId: l.planId, amount: l.amount, correction: l.correction, description: descriptions[i]! })),
   };
+}
+
+/** The total of a month's bill as the whole fix would write it now: one aggregate, no line leaves the database. */
+async function billTotal(db: Db, month: number, config: BillConfig): Promise<{ amount: string; lineCount: number }> {
+  return snapshot(db, async (trx) => {
+    const { pricing, corrections } = await billInputs(trx, month, config);
+    const r = await sql<Totals>`
+      with ${billRepo.billLinesCtes(pricing.linesArgs('0'), corrections.rows)}
+      select count(*)::text as line_count, coalesce(sum(amount), 0)::text as total from numbered`.execute(trx);
+    return { amount: r.rows[0]!.total, lineCount: Number(r.rows[0]!.line_count) };
+  });
+}
+
+/**
+ * Knobs of the bill previews' totals: each is kept `snapshotMs` after it was computed (per app and
+ * month, at most `maxMonths` months), begun `delayMs` after the answer that found none (so that
+ * answer is written first), one at a time per app.
+ */
+export const billPreviewSettings = { snapshotMs: 30_000, maxMonths: 3, delayMs: 50 };
+
+type KeptTotal = { total: PreviewTotal; takenAt: number };
+/** The computations of totals not finished yet, per database (`settlePreviewTotals`). */
+const inFlight = new WeakMap<Db, Set<Promise<void>>>();
+
+/**
+ * The totals of bill previews (one per app: nothing global, tests build many). A total prices
+ * every project (the whole fix's SQL, summed in the database: no line comes to Node), so it is
+ * computed after the answer that asked for it, off any request (no deadline: it waits for a
+ * heavy-read turn, `turn`, and a connection like any heavy read, and is never refused), one at a
+ * time, and kept `snapshotMs`, so the answers meanwhile say it at once.
+ */
+export class BillPreviewTotals {
+  readonly #kept = new Map<number, KeptTotal>();
+  #queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly deps: {
+      db: Db;
+      config: BillConfig;
+      clock: () => Date;
+      /** A heavy-read turn, taken while a total is computed. */
+      turn: () => Promise<() => void>;
+      /** Where a total that failed is told (the next answer begins another). */
+      report: (err: unknown, month: string) => void;
+    },
+  ) {}
+
+  /** The total of `month`'s bill as kept, or pending (its computation begun when none is under way). */
+  of(month: number): PreviewTotal {
+    const kept = this.#kept.get(month);
+    if (kept && (kept.total.status === 'pending' || performance.now() - kept.takenAt < billPreviewSettings.snapshotMs)) return kept.total;
+    const entry: KeptTotal = { total: { status: 'pending' }, takenAt: performance.now() };
+    this.#kept.delete(month);
+    this.#kept.set(month, entry);
+    while (this.#kept.size > billPreviewSettings.maxMonths) this.#kept.delete(this.#kept.keys().next().value!);
+    // Off the request (its scope left behind, so its deadline does not stop this), after the totals before it.
+    requestScope.exit(() => {
+      const job = this.#queue
+        .then(() => new Promise((resolve) => setTimeout(resolve, billPreviewSettings.delayMs)))
+        .then(() => this.#compute(month, entry));
+      this.#queue = job;
+      let running = inFlight.get(this.deps.db);
+      if (!running) inFlight.set(this.deps.db, (running = new Set()));
+      const set = running;
+      set.add(job);
+      void job.finally(() => set.delete(job));
+    });
+    return entry.total;
+  }
+
+  /** Never rejects: the totals after it wait for it. */
+  async #compute(month: number, entry: KeptTotal): Promise<void> {
+    // Forgotten before its turn (more months asked for since): not computed.
+    if (this.#kept.get(month) !== entry) return;
+    let release = () => {};
+    try {
+      release = await this.deps.turn();
+      const asOf = this.deps.clock();
+      const t = await billTotal(this.deps.db, month, this.deps.config);
+      entry.total = { status: 'ready', amount: t.amount, lineCount: t.lineCount, asOf };
+      entry.takenAt = performance.now();
+    } catch (err) {
+      // The next answer begins another.
+      if (this.#kept.get(month) === entry) this.#kept.delete(month);
+      this.deps.report(err, monthLabel(month));
+    } finally {
+      release();
+    }
+  }
+}
+
+/** Waits for the bill previews' totals being computed on `db` (tests). */
+export async function settlePreviewTotals(db: Db): Promise<void> {
+  await Promise.all([...(inFlight.get(db) ?? [])]);
 }
 
 async function pageOfBill(trx: Db, ctes: RawBuilder<unknown>, offset: number, limit: number) {

@@ -144,11 +144,18 @@ export type UsageEventRow = z.infer<typeof usageEventFields>;
 export const usageDaily = z.object({ data: z.array(z.object({ day: text, quantity: num, projects: num })) });
 export type UsageDay = z.infer<typeof usageDaily>['data'][number];
 
+/** A preview's total: `pending` while a bill preview computes it off the request. */
+export const previewTotal = z.discriminatedUnion('status', [
+  z.object({ status: z.literal('pending') }),
+  z.object({ status: z.literal('ready'), amount: num, lineCount: num, asOf: text }),
+]);
+export type PreviewTotalView = z.infer<typeof previewTotal>;
+
 export const preview = z.object({
   period: text,
   fixed: z.boolean(),
   totalSize: num,
-  total: num,
+  total: previewTotal,
   lines: z.array(z.object({ lineNo: num, projectId: text, planId: text, amount: num, correction: num, description: text })),
 });
 

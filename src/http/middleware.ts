@@ -163,6 +163,11 @@ export class HeavyReadGate extends BoundedGate {
       'The request waited for a turn among heavy reads past its deadline; retry',
     );
   }
+
+  /** A slot for heavy work begun by a request but run after its answer (a bill preview's total): waits its turn, never refused. */
+  background(): Promise<() => void> {
+    return this.turns.take(undefined, '', false);
+  }
 }
 
 /** Runs `read` inside a heavy-read slot when `heavy` holds (a deep offset, a count over a whole table). */

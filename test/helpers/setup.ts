@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { buildApp, type TestApp } from './app.ts';
+import { settlePreviewTotals } from '../../src/browse/preview.service.ts';
 import { settleBuilds } from '../../src/statements/store.ts';
 import { clearTables, openTestDatabase, type TestDatabase } from './db.ts';
 
@@ -19,13 +20,13 @@ export function setupTestApp(opts: { clearEach?: boolean; env?: Record<string, s
     ctx.t = buildApp(ctx.tdb.db, opts.env);
   });
   afterAll(async () => {
-    if (ctx.tdb) await settleBuilds(ctx.tdb.db);
+    if (ctx.tdb) await Promise.all([settleBuilds(ctx.tdb.db), settlePreviewTotals(ctx.tdb.db)]);
     await ctx.tdb?.close();
   });
   if (opts.clearEach !== false) {
     beforeEach(async () => {
-      // The previous test's background numbering must not run into the truncate (a deadlock).
-      await settleBuilds(ctx.tdb.db);
+      // The previous test's background numbering (or bill preview total) must not run into the truncate (a deadlock).
+      await Promise.all([settleBuilds(ctx.tdb.db), settlePreviewTotals(ctx.tdb.db)]);
       await clearTables(ctx.tdb.db);
       // A new app too: it keeps fixed statements in memory, and emptied tables reuse their ids.
       ctx.t = buildApp(ctx.tdb.db, opts.env);

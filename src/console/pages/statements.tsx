@@ -96,10 +96,29 @@ export function statementPages(router: Hono<ConsoleEnv>, { api, clock }: PageDep
     const now = clock();
     const day = c.req.query('day') || dayText(dayNumberOf(now));
     const month = c.req.query('month') || monthLabel(monthNumberOf(now));
+    const reloadHref = `/console/statements/preview${qs({ day, month })}`;
     const [usage, bill] = await Promise.all([
       api.get(`/v1/preview/usage${qs({ day })}`, preview),
       api.get(`/v1/preview/bill${qs({ month })}`, preview),
     ]);
+    // A bill's total prices every project, so it is computed after the first answer: until then it is pending.
+    const Total = (props: { id: string; p: typeof usage }) => {
+      const t = props.p.total;
+      const fixed = props.p.fixed ? ' (already fixed)' : '';
+      if (t.status === 'pending') {
+        return (
+          <p>
+            Total <strong class="figure" id={props.id}>pending</strong> ({props.p.totalSize} lines{fixed}): being computed, <a href={reloadHref}>reload</a> in a moment
+          </p>
+        );
+      }
+      return (
+        <p>
+          Total <strong class="figure" id={props.id}>{t.amount}</strong> over {t.lineCount} lines{fixed}
+          {t.lineCount === props.p.totalSize ? '' : `, as of ${when(t.asOf)} (${props.p.totalSize} lines now)`}
+        </p>
+      );
+    };
     const Lines = (props: { id: string; p: typeof usage }) =>
       props.p.lines.length === 0 ? (
         <Empty>No lines.</Empty>
@@ -145,14 +164,10 @@ export function statementPages(router: Hono<ConsoleEnv>, { api, clock }: PageDep
           <button type="submit">Preview</button>
         </form>
         <h2>Usage of {day}</h2>
-        <p>
-          Total <strong class="figure" id="preview-usage-total">{usage.total}</strong> over {usage.totalSize} lines{usage.fixed ? ' (already fixed)' : ''}
-        </p>
+        <Total id="preview-usage-total" p={usage} />
         <Lines id="preview-usage" p={usage} />
         <h2>Bill of {month}</h2>
-        <p>
-          Total <strong class="figure" id="preview-bill-total">{bill.total}</strong> over {bill.totalSize} lines{bill.fixed ? ' (already fixed)' : ''}
-        </p>
+        <Total id="preview-bill-total" p={bill} />
         <Lines id="preview-bill" p={bill} />
       </Page>,
     );
