@@ -143,6 +143,7 @@ async function main() {
     // requests cost, which the machine's other load changes far less than their latencies.
     const backends = await openDatabase({ databaseUrl: pgUrl, poolSize: 1 });
     await loopLag(server.url); // starts the server's event-loop delay histogram afresh
+    const served0 = await servedTimes(server.url);
     const pg0 = await databaseWork(backends.db);
     const cpu0 = { server: cpuMs(server.child.pid), db: await dbCpuMs(backends.db) };
     const [mix, agora] = await Promise.all([
@@ -151,6 +152,7 @@ async function main() {
     ]);
     const cpu1 = { server: cpuMs(server.child.pid), db: await dbCpuMs(backends.db) };
     const lag = await loopLag(server.url);
+    const served1 = await servedTimes(server.url);
     const pg1 = await databaseWork(backends.db);
     await backends.close();
     if (!mix.byKind.join || !mix.byKind.heartbeat) throw new Error(`no answers: ${mix.errors} errors, ${mix.timeouts} timeouts; server: ${server.errors().slice(-2000)}`);
@@ -166,6 +168,13 @@ async function main() {
       say(`CPU per request sent: server ${((cpu1.server - cpu0.server) / sent).toFixed(3)} ms, database ${((cpu1.db - cpu0.db) / sent).toFixed(3)} ms (${sent} sent)`);
     }
     say(`errors: mix ${mix.errors} (timeouts ${mix.timeouts}), license query ${agora.errors}`);
+    // The server's own times (from its first middleware to the answer): a slow answer the server
+    // served fast waited outside it (the load generator's process, the machine).
+    for (const [kind, route] of [['join', '/ext/v1/sessions'], ['heartbeat', '/ext/v1/sessions/:sessionId/heartbeat']] as const) {
+      const n = (le: string) => (served1.get(`${route} ${le}`) ?? 0) - (served0.get(`${route} ${le}`) ?? 0);
+      const all = n('+Inf');
+      if (all > 0) say(`${kind}, as the server timed it: ${all} answered, over 10 ms ${all - n('0.01')}, over 25 ms ${all - n('0.025')}, over 50 ms ${all - n('0.05')}, over 100 ms ${all - n('0.1')}`);
+    }
     // Where a slow answer's time went: the server's event loop held, or the database's own work.
     say(
       `meanwhile: the server's event loop delayed p99 ${lag ? lag.p99Ms.toFixed(1) : '?'} ms, max ${lag ? lag.maxMs.toFixed(1) : '?'} ms; ` +
@@ -177,6 +186,20 @@ async function main() {
     await sql`drop schema if exists ${sql.id(SCHEMA)} cascade`.execute(cleanup.db);
     await cleanup.close();
   }
+}
+
+/** The server's histogram of answered requests: `route le` to the count of 2xx answers within `le` seconds. */
+async function servedTimes(url: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  const r = await fetch(`${url}/metrics`);
+  if (r.status !== 200) return out;
+  for (const m of (await r.text()).matchAll(/^http_request_duration_seconds_bucket\{([^}]*)\} (\d+)$/gm)) {
+    const labels = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1]!, l[2]!]));
+    if (labels.method !== 'POST' || !labels.status?.startsWith('2')) continue;
+    const key = `${labels.route} ${labels.le}`;
+    out.set(key, (out.get(key) ?? 0) + Number(m[2]));
+  }
+  return out;
 }
 
 /** Checkpoints of the database server, and automatic vacuums and analyzes of the bench's tables, so far. */
