@@ -6,9 +6,8 @@ import { buildTiers } from '../src/billing/tiers.ts';
 import { Decimal } from '../src/decimal.ts';
 import { buildSettings, settleBuilds } from '../src/statements/store.ts';
 import { buildApp, provision } from './helpers/app.ts';
-import { clearTables } from './helpers/db.ts';
 import { adminOk, allBillPages, BILL_ENV, GOLD, SILVER, billPage, billRow as billRowOf, blockCount as blockCountOf, deferredBillHooks, usageBatches, wholeFixOfSameData as wholeFixOf } from './helpers/bills.ts';
-import { setupTestApp } from './helpers/setup.ts';
+import { resetTestApp, setupTestApp } from './helpers/setup.ts';
 
 /**
  * Bills fixed in O(page) (billing/bill.service.ts `freezeBill`): the exact line count from the
@@ -190,8 +189,7 @@ describe('a bill fixed without pricing every project', () => {
     // A fee month is now deferred too (bill-fees.test.ts), with the same lines.
     expect((await billRow('2025-04')).bill_pricing).toMatchObject({ byProject: true });
 
-    await clearTables(ctx.tdb.db);
-    ctx.t = buildApp(ctx.tdb.db, ENV);
+    await resetTestApp(ctx, ENV);
     await admin('POST', '/v1/plans', { ...GOLD, tiers: [{ upTo: '10', unitPrice: '0.5' }, { upTo: null, unitPrice: '0' }] });
     await admin('POST', '/v1/plans', { ...GOLD, planId: 'free', tiers: [{ upTo: null, unitPrice: '0' }] });
     await provision(ctx.t, 'c1', [1, 2, 3], 'gold');
@@ -200,8 +198,7 @@ describe('a bill fixed without pricing every project', () => {
     expect((await page(ctx.t, '2025-03', 1)).status).toBe(200);
     expect((await billRow('2025-03')).bill_pricing).toBeNull();
 
-    await clearTables(ctx.tdb.db);
-    ctx.t = buildApp(ctx.tdb.db, ENV);
+    await resetTestApp(ctx, ENV);
     deferredBillSettings.exactLimit = 1;
     await admin('POST', '/v1/plans', GOLD);
     await provision(ctx.t, 'c1', [1, 2, 3, 4], 'gold');
@@ -253,10 +250,8 @@ describe('a bill fixed without pricing every project', () => {
         fc.integer({ min: 0, max: 3 }),
         fc.subarray([7, 30, 100]),
         async (usage, late, decimals, limits) => {
-          await settleBuilds(ctx.tdb.db);
-          await clearTables(ctx.tdb.db);
           const env = { ...ENV, BILL_DECIMALS: String(decimals) };
-          ctx.t = buildApp(ctx.tdb.db, env);
+          await resetTestApp(ctx, env);
           await admin('POST', '/v1/plans', GOLD);
           await admin('POST', '/v1/plans', SILVER);
           await provision(ctx.t, 'c1', [1], 'gold');

@@ -6,9 +6,8 @@ import { deferredBillSettings } from '../src/billing/bill.service.ts';
 import { buildApp, provision } from './helpers/app.ts';
 import { deactivateCustomer, deactivateProject, provisionProject } from '../src/provisioning/provisioning.service.ts';
 import { buildSettings, settleBuilds } from '../src/statements/store.ts';
-import { clearTables } from './helpers/db.ts';
 import { adminOk, allBillPages, BILL_ENV, GOLD as GOLD_NO_FEE, SILVER as SILVER_NO_FEE, billPage, billRow as billRowOf, blockCount as blockCountOf, deferredBillHooks, usageBatches, wholeFixOfSameData as wholeFixOf } from './helpers/bills.ts';
-import { setupTestApp } from './helpers/setup.ts';
+import { resetTestApp, setupTestApp } from './helpers/setup.ts';
 
 /**
  * Bills of months in which a monthly fee is owed, fixed in O(page) (billing/bill.service.ts
@@ -179,10 +178,8 @@ describe('a bill with monthly fees fixed without pricing every project', () => {
           exactLimit: fc.constantFrom(2000, 2000, 2000, 4),
         }),
         async (r) => {
-          await settleBuilds(ctx.tdb.db);
-          await clearTables(ctx.tdb.db);
           const env = { ...ENV, BILL_DECIMALS: String(r.decimals) };
-          ctx.t = buildApp(ctx.tdb.db, env);
+          await resetTestApp(ctx, env);
           deferredBillSettings.exactLimit = r.exactLimit;
           await admin('POST', '/v1/plans', { ...GOLD, monthlyFee: r.fees[0] });
           await admin('POST', '/v1/plans', { ...SILVER, monthlyFee: r.fees[1] });

@@ -2,13 +2,11 @@ import fc from 'fast-check';
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 // The app first: it extends zod (openapi) before the provisioning modules' schemas are made.
-import { buildApp, provision } from './helpers/app.ts';
+import { provision } from './helpers/app.ts';
 import { BillPreviewTotals, settlePreviewTotals } from '../src/browse/preview.service.ts';
 import { deactivateProject, provisionProject } from '../src/provisioning/provisioning.service.ts';
-import { clearTables } from './helpers/db.ts';
-import { settleBuilds } from '../src/statements/store.ts';
 import { adminOk, BILL_ENV, billPage, billRow as billRowOf, deferredBillHooks, GOLD, SILVER, usageBatches, wholeFixOfSameData as wholeFixOf } from './helpers/bills.ts';
-import { setupTestApp } from './helpers/setup.ts';
+import { resetTestApp, setupTestApp } from './helpers/setup.ts';
 
 /**
  * The bill preview (`GET /v1/preview/bill`, browse/preview.service.ts) of a month not fixed yet,
@@ -284,11 +282,8 @@ describe('the preview of a bill not fixed yet', () => {
           limit: fc.constantFrom(3, 10, 100),
         }),
         async (r) => {
-          await settleBuilds(ctx.tdb.db);
-          await settlePreviewTotals(ctx.tdb.db);
-          await clearTables(ctx.tdb.db);
           const env = { ...ENV, BILL_DECIMALS: String(r.decimals) };
-          ctx.t = buildApp(ctx.tdb.db, env);
+          await resetTestApp(ctx, env);
           await admin('POST', '/v1/plans', { ...GOLD, monthlyFee: r.fees[0] });
           await admin('POST', '/v1/plans', { ...SILVER, monthlyFee: r.fees[1] });
           await admin('POST', '/v1/plans', FREE);

@@ -24,13 +24,19 @@ export function setupTestApp(opts: { clearEach?: boolean; env?: Record<string, s
     await ctx.tdb?.close();
   });
   if (opts.clearEach !== false) {
-    beforeEach(async () => {
-      // The previous test's background numbering (or bill preview total) must not run into the truncate (a deadlock).
-      await Promise.all([settleBuilds(ctx.tdb.db), settlePreviewTotals(ctx.tdb.db)]);
-      await clearTables(ctx.tdb.db);
-      // A new app too: it keeps fixed statements in memory, and emptied tables reuse their ids.
-      ctx.t = buildApp(ctx.tdb.db, opts.env);
-    });
+    beforeEach(() => resetTestApp(ctx, opts.env));
   }
   return ctx;
+}
+
+/**
+ * Empties the tables and builds the app anew, as before each test: also for a property's runs,
+ * each of which needs a world of its own (`env`: the app's settings for this run).
+ */
+export async function resetTestApp(ctx: TestContext, env?: Record<string, string>): Promise<void> {
+  // The previous run's background numbering (or bill preview total) must not run into the truncate (a deadlock).
+  await Promise.all([settleBuilds(ctx.tdb.db), settlePreviewTotals(ctx.tdb.db)]);
+  await clearTables(ctx.tdb.db);
+  // A new app too: it keeps fixed statements in memory, and emptied tables reuse their ids.
+  ctx.t = buildApp(ctx.tdb.db, env);
 }
