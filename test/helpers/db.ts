@@ -3,6 +3,8 @@ import { sql } from 'kysely';
 import { openDatabase, type Database, type Db } from '../../src/db/database.ts';
 import { migrateToLatestOrThrow } from '../../src/db/migrate.ts';
 import { flushBuiltApps } from './app.ts';
+import { settlePreviewTotals } from '../../src/browse/preview.service.ts';
+import { settleBuilds } from '../../src/statements/store.ts';
 
 /** Real Postgres when TEST_DATABASE_URL (or DATABASE_URL) is set, else the embedded PGlite. */
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL || process.env.DATABASE_URL || undefined;
@@ -24,6 +26,10 @@ export async function openTestDatabase(): Promise<TestDatabase> {
     await migrateToLatestOrThrow(d.db);
     return {
       ...d,
+      close: async () => {
+        await settleBackgroundWork(d.db);
+        await d.close();
+      },
       schema: undefined,
       openAnother: () => {
         throw new Error('the embedded database is one process; a second instance needs Postgres');
@@ -47,10 +53,22 @@ export async function openTestDatabase(): Promise<TestDatabase> {
     schema,
     openAnother: () => openDatabase({ databaseUrl: TEST_DATABASE_URL, schema, poolSize: 10 }),
     close: async () => {
+      await settleBackgroundWork(d.db);
       await d.close();
       await dropSchema(schema);
     },
   };
+}
+
+/**
+ * What the apps on `db` still do after their answers: background numbering, bill preview totals,
+ * buffered logs of Agora's requests. Waited for before the database is closed (or emptied), so
+ * none of it fails on a closed handle (`driver has already been destroyed`) or writes into the
+ * next test's tables.
+ */
+export async function settleBackgroundWork(db: Db): Promise<void> {
+  await Promise.all([settleBuilds(db), settlePreviewTotals(db)]);
+  await flushBuiltApps();
 }
 
 async function dropSchema(schema: string): Promise<void> {

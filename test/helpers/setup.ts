@@ -1,8 +1,6 @@
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { buildApp, type TestApp } from './app.ts';
-import { settlePreviewTotals } from '../../src/browse/preview.service.ts';
-import { settleBuilds } from '../../src/statements/store.ts';
-import { clearTables, openTestDatabase, type TestDatabase } from './db.ts';
+import { clearTables, openTestDatabase, settleBackgroundWork, type TestDatabase } from './db.ts';
 
 export interface TestContext {
   tdb: TestDatabase;
@@ -20,8 +18,7 @@ export function setupTestApp(opts: { clearEach?: boolean; env?: Record<string, s
     ctx.t = buildApp(ctx.tdb.db, opts.env);
   });
   afterAll(async () => {
-    if (ctx.tdb) await Promise.all([settleBuilds(ctx.tdb.db), settlePreviewTotals(ctx.tdb.db)]);
-    await ctx.tdb?.close();
+    await ctx.tdb?.close(); // after the background work of its apps (settleBackgroundWork)
   });
   if (opts.clearEach !== false) {
     beforeEach(() => resetTestApp(ctx, opts.env));
@@ -35,7 +32,7 @@ export function setupTestApp(opts: { clearEach?: boolean; env?: Record<string, s
  */
 export async function resetTestApp(ctx: TestContext, env?: Record<string, string>): Promise<void> {
   // The previous run's background numbering (or bill preview total) must not run into the truncate (a deadlock).
-  await Promise.all([settleBuilds(ctx.tdb.db), settlePreviewTotals(ctx.tdb.db)]);
+  await settleBackgroundWork(ctx.tdb.db);
   await clearTables(ctx.tdb.db);
   // A new app too: it keeps fixed statements in memory, and emptied tables reuse their ids.
   ctx.t = buildApp(ctx.tdb.db, env);
