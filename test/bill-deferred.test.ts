@@ -6,7 +6,7 @@ import { buildTiers } from '../src/billing/tiers.ts';
 import { Decimal } from '../src/decimal.ts';
 import { buildSettings, settleBuilds } from '../src/statements/store.ts';
 import { buildApp, provision } from './helpers/app.ts';
-import { adminOk, allBillPages, BILL_ENV, GOLD, SILVER, billPage, billRow as billRowOf, blockCount as blockCountOf, deferredBillHooks, usageBatches, wholeFixOfSameData as wholeFixOf } from './helpers/bills.ts';
+import { adminOk, allBillPages, BILL_ENV, billWorld, GOLD, SILVER, billPage, billRow as billRowOf, blockCount as blockCountOf, deferredBillHooks, usageBatches, wholeFixOfSameData as wholeFixOf } from './helpers/bills.ts';
 import { resetTestApp, setupTestApp } from './helpers/setup.ts';
 
 /**
@@ -252,13 +252,7 @@ describe('a bill fixed without pricing every project', () => {
         async (usage, late, decimals, limits) => {
           const env = { ...ENV, BILL_DECIMALS: String(decimals) };
           await resetTestApp(ctx, env);
-          await admin('POST', '/v1/plans', GOLD);
-          await admin('POST', '/v1/plans', SILVER);
-          await provision(ctx.t, 'c1', [1], 'gold');
-          await provision(ctx.t, 'c2', [2], 'silver');
-          await provision(ctx.t, 'c3', [3], 'unknown');
-          await sql`insert into projects (project_id, customer_id, app_key, app_secret)
-            select g, 'c' || (g % 3 + 1), md5('k' || g), md5('s' || g) from generate_series(4, 400) g`.execute(ctx.tdb.db);
+          await billWorld(ctx, { plans: [GOLD, SILVER], customers: ['gold', 'silver', 'unknown'], lastProject: 400 });
           if (late.length > 0) {
             expect((await page(ctx.t, '2025-02', 1)).status).toBe(200);
             await send(late.map(([p, q]) => ({ projectId: p, quantity: q, at: '2025-02-11T00:00:00Z' })));

@@ -6,7 +6,7 @@ import { deferredBillSettings } from '../src/billing/bill.service.ts';
 import { buildApp, provision } from './helpers/app.ts';
 import { deactivateCustomer, deactivateProject, provisionProject } from '../src/provisioning/provisioning.service.ts';
 import { buildSettings, settleBuilds } from '../src/statements/store.ts';
-import { adminOk, allBillPages, BILL_ENV, GOLD as GOLD_NO_FEE, SILVER as SILVER_NO_FEE, billPage, billRow as billRowOf, blockCount as blockCountOf, deferredBillHooks, usageBatches, wholeFixOfSameData as wholeFixOf } from './helpers/bills.ts';
+import { adminOk, allBillPages, BILL_ENV, billWorld, FREE, GOLD as GOLD_NO_FEE, SILVER as SILVER_NO_FEE, billPage, billRow as billRowOf, blockCount as blockCountOf, deferredBillHooks, usageBatches, wholeFixOfSameData as wholeFixOf } from './helpers/bills.ts';
 import { resetTestApp, setupTestApp } from './helpers/setup.ts';
 
 /**
@@ -19,7 +19,6 @@ const ctx = setupTestApp({ env: ENV });
 
 const GOLD = { ...GOLD_NO_FEE, monthlyFee: '5' };
 const SILVER = { ...SILVER_NO_FEE, monthlyFee: '0.5' };
-const FREE = { ...GOLD, planId: 'free', monthlyFee: '0', tiers: [{ upTo: '100', unitPrice: '0' }, { upTo: null, unitPrice: '0.001' }] };
 const { report } = deferredBillHooks(ctx, { noReports: true });
 const admin = adminOk(ctx);
 const send = usageBatches(ctx, 'f');
@@ -181,16 +180,8 @@ describe('a bill with monthly fees fixed without pricing every project', () => {
           const env = { ...ENV, BILL_DECIMALS: String(r.decimals) };
           await resetTestApp(ctx, env);
           deferredBillSettings.exactLimit = r.exactLimit;
-          await admin('POST', '/v1/plans', { ...GOLD, monthlyFee: r.fees[0] });
-          await admin('POST', '/v1/plans', { ...SILVER, monthlyFee: r.fees[1] });
-          await admin('POST', '/v1/plans', FREE);
-          await provision(ctx.t, 'c1', [1], 'gold');
-          await provision(ctx.t, 'c2', [2], 'silver');
-          await provision(ctx.t, 'c3', [3], 'free');
-          await provision(ctx.t, 'c4', [4], 'unknown');
-          await sql`insert into projects (project_id, customer_id, app_key, app_secret)
-            select g, 'c' || (g % 4 + 1), md5('k' || g), md5('s' || g) from generate_series(5, 60) g`.execute(ctx.tdb.db);
-          await sql`update projects set created_at = '2025-01-01T00:00:00Z'`.execute(ctx.tdb.db);
+          const plans = [{ ...GOLD, monthlyFee: r.fees[0] }, { ...SILVER, monthlyFee: r.fees[1] }, FREE];
+          await billWorld(ctx, { plans, customers: ['gold', 'silver', 'free', 'unknown'], lastProject: 60, createdAt: '2025-01-01T00:00:00Z' });
           for (const [p, m] of r.created) await sql`update projects set created_at = ${moments[m]!} where project_id = ${p}`.execute(ctx.tdb.db);
           if (r.late.length > 0) {
             expect((await page(ctx.t, '2025-02', 1)).status).toBe(200);

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { provision } from './helpers/app.ts';
 import { BillPreviewTotals, settlePreviewTotals } from '../src/browse/preview.service.ts';
 import { deactivateProject, provisionProject } from '../src/provisioning/provisioning.service.ts';
-import { adminOk, BILL_ENV, billPage, billRow as billRowOf, deferredBillHooks, GOLD, SILVER, usageBatches, wholeFixOfSameData as wholeFixOf } from './helpers/bills.ts';
+import { adminOk, BILL_ENV, billPage, billWorld, FREE, billRow as billRowOf, deferredBillHooks, GOLD, SILVER, usageBatches, wholeFixOfSameData as wholeFixOf } from './helpers/bills.ts';
 import { resetTestApp, setupTestApp } from './helpers/setup.ts';
 
 /**
@@ -23,7 +23,6 @@ const billRow = (ym: string) => billRowOf(ctx.tdb.db, ym);
 
 const GOLD_FEE = { ...GOLD, monthlyFee: '5' };
 const SILVER_FEE = { ...SILVER, monthlyFee: '0.5' };
-const FREE = { ...GOLD, planId: 'free', monthlyFee: '0', tiers: [{ upTo: '100', unitPrice: '0' }, { upTo: null, unitPrice: '0.001' }] };
 
 /** One page of the preview: its status, exact text and parsed body. */
 async function previewPage(ym: string, page: number, limit = 100) {
@@ -114,16 +113,7 @@ const customerOf = (p: number) => (p <= 4 ? `c${p}` : `c${(p % 4) + 1}`);
  * that round to 0 among them, some projects without any.
  */
 async function seedMonth(plans: { gold: object; silver: object }) {
-  await admin('POST', '/v1/plans', plans.gold);
-  await admin('POST', '/v1/plans', plans.silver);
-  await admin('POST', '/v1/plans', FREE);
-  await provision(ctx.t, 'c1', [1], 'gold');
-  await provision(ctx.t, 'c2', [2], 'silver');
-  await provision(ctx.t, 'c3', [3], 'unpriced');
-  await provision(ctx.t, 'c4', [4], 'free');
-  await sql`insert into projects (project_id, customer_id, app_key, app_secret)
-    select g, 'c' || (g % 4 + 1), md5('k' || g), md5('s' || g) from generate_series(5, 240) g`.execute(ctx.tdb.db);
-  await sql`update projects set created_at = '2025-01-05T00:00:00Z'`.execute(ctx.tdb.db);
+  await billWorld(ctx, { plans: [plans.gold, plans.silver, FREE], customers: ['gold', 'silver', 'unpriced', 'free'], lastProject: 240, createdAt: '2025-01-05T00:00:00Z' });
   await send(Array.from({ length: 30 }, (_, i) => ({ projectId: 3 + i * 7, quantity: '40', at: '2025-02-10T00:00:00Z' })));
   expect((await billPage(ctx.t, '2025-02', 1)).status).toBe(200);
   await send([
@@ -284,15 +274,8 @@ describe('the preview of a bill not fixed yet', () => {
         async (r) => {
           const env = { ...ENV, BILL_DECIMALS: String(r.decimals) };
           await resetTestApp(ctx, env);
-          await admin('POST', '/v1/plans', { ...GOLD, monthlyFee: r.fees[0] });
-          await admin('POST', '/v1/plans', { ...SILVER, monthlyFee: r.fees[1] });
-          await admin('POST', '/v1/plans', FREE);
-          await provision(ctx.t, 'c1', [1], 'gold');
-          await provision(ctx.t, 'c2', [2], 'silver');
-          await provision(ctx.t, 'c3', [3], 'free');
-          await sql`insert into projects (project_id, customer_id, app_key, app_secret)
-            select g, 'c' || (g % 3 + 1), md5('k' || g), md5('s' || g) from generate_series(4, 40) g`.execute(ctx.tdb.db);
-          await sql`update projects set created_at = '2025-01-01T00:00:00Z'`.execute(ctx.tdb.db);
+          const plans = [{ ...GOLD, monthlyFee: r.fees[0] }, { ...SILVER, monthlyFee: r.fees[1] }, FREE];
+          await billWorld(ctx, { plans, customers: ['gold', 'silver', 'free'], lastProject: 40, createdAt: '2025-01-01T00:00:00Z' });
           if (r.late.length > 0) {
             expect((await billPage(ctx.t, '2025-02', 1)).status).toBe(200);
             await send(r.late.map(([p, q]) => ({ projectId: p, quantity: q, at: '2025-02-11T00:00:00Z' })));

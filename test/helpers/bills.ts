@@ -3,7 +3,7 @@ import { afterEach, beforeEach, expect } from 'vitest';
 import { deferredBillSettings } from '../../src/billing/bill.service.ts';
 import type { Db } from '../../src/db/database.ts';
 import { buildSettings, settleBuilds } from '../../src/statements/store.ts';
-import { buildApp, type TestApp } from './app.ts';
+import { buildApp, provision, type TestApp } from './app.ts';
 import type { TestContext } from './setup.ts';
 
 /** The app the bill tests run with: `gold` is the default plan, bills in cents. */
@@ -117,6 +117,24 @@ export function adminOk(ctx: TestContext) {
 }
 
 /** Usage through the public API in batches of 500, ids `<prefix>-<n>`, every event accepted. */
+/** A plan whose first 100 units are free and which owes no monthly fee (its projects owe no fee whatever the others do). */
+export const FREE = { ...GOLD, planId: 'free', monthlyFee: '0', tiers: [{ upTo: '100', unitPrice: '0' }, { upTo: null, unitPrice: '0.001' }] };
+
+/**
+ * The bills' test world: `plans` created; customer `c<i>` on `customers[i - 1]` (a plan id, or
+ * one that does not exist) with project `i`; projects after them up to `lastProject` spread over
+ * the customers in turn; and every project created at `createdAt` when given.
+ */
+export async function billWorld(ctx: TestContext, o: { plans: object[]; customers: string[]; lastProject: number; createdAt?: string }): Promise<void> {
+  const admin = adminOk(ctx);
+  for (const plan of o.plans) await admin('POST', '/v1/plans', plan);
+  for (const [i, planId] of o.customers.entries()) await provision(ctx.t, `c${i + 1}`, [i + 1], planId);
+  const n = o.customers.length;
+  await sql`insert into projects (project_id, customer_id, app_key, app_secret)
+    select g, 'c' || (g % ${n}::int + 1), md5('k' || g), md5('s' || g) from generate_series(${n + 1}::int, ${o.lastProject}::int) g`.execute(ctx.tdb.db);
+  if (o.createdAt !== undefined) await sql`update projects set created_at = ${o.createdAt}::timestamptz`.execute(ctx.tdb.db);
+}
+
 export function usageBatches(ctx: TestContext, prefix: string) {
   const admin = adminOk(ctx);
   let seq = 0;
