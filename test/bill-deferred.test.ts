@@ -5,7 +5,10 @@ import { deferredBillSettings, quantityReaching } from '../src/billing/bill.serv
 import { buildTiers } from '../src/billing/tiers.ts';
 import { Decimal } from '../src/decimal.ts';
 import { buildSettings, settleBuilds } from '../src/statements/store.ts';
-import { buildApp, provision } from './helpers/app.ts';
+import { buildApp, DAY, dayStart, provision } from './helpers/app.ts';
+import { onPostgres } from './helpers/db.ts';
+import { waitFor } from './helpers/receiver.ts';
+import { LOCK } from '../src/db/locks.ts';
 import { adminOk, allBillPages, BILL_ENV, billWorld, GOLD, SILVER, billPage, billRow as billRowOf, blockCount as blockCountOf, deferredBillHooks, usageBatches, wholeFixOfSameData as wholeFixOf } from './helpers/bills.ts';
 import { resetTestApp, setupTestApp } from './helpers/setup.ts';
 
@@ -205,6 +208,58 @@ describe('a bill fixed without pricing every project', () => {
     await send([1, 2, 3, 4].map((p) => ({ projectId: p, quantity: String(p), at: '2025-03-01T00:00:00Z' })));
     const small = await page(ctx.t, '2025-03', 1);
     expect(small.body.data.data.map((e: any) => e.projectId)).toEqual(['3', '4']);
+    expect((await billRow('2025-03')).bill_pricing).toBeNull();
+  });
+
+  it.skipIf(!onPostgres)('a bill fixed whole holds no plan-change lock: a plan change and a day fixed meanwhile do not wait for it', async () => {
+    // Many small quantities: the fix decides it cannot defer and writes every line. Its writes are
+    // held back by a lock on the blocks' table, taken from another connection, so the whole fix is
+    // caught half-way (at 1,000,000 projects it lasted 45 s).
+    deferredBillSettings.exactLimit = 1;
+    await admin('POST', '/v1/plans', GOLD);
+    await admin('POST', '/v1/plans', SILVER);
+    await provision(ctx.t, 'c1', [1, 2, 3, 4], 'gold');
+    await send([1, 2, 3, 4].map((p) => ({ projectId: p, quantity: String(p), at: '2025-03-01T00:00:00Z' })));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let holding!: () => void;
+    const held = new Promise<void>((r) => (holding = r));
+    const holder = ctx.tdb.db.transaction().execute(async (trx) => {
+      await sql`lock table statement_blocks in exclusive mode`.execute(trx);
+      holding();
+      await gate;
+    });
+    try {
+      await held;
+      const bill = page(ctx.t, '2025-03', 1);
+      const waiting = async () =>
+        (await sql<{ n: number }>`select count(*)::int as n from pg_locks where not granted and relation = 'statement_blocks'::regclass`.execute(ctx.tdb.db)).rows[0]!.n;
+      await waitFor(async () => (await waiting()) === 1, 60_000, 'the whole fix waiting on the blocks');
+      // The fix's transaction holds its month's lock and the plans' lock, not the plan-change lock.
+      const planChange = await sql<{ n: number }>`
+        select count(*)::int as n from pg_locks where locktype = 'advisory' and classid = ${LOCK.PLAN_CHANGE} and objid = 0 and granted`.execute(ctx.tdb.db);
+      expect(planChange.rows[0]!.n).toBe(0);
+      const late = Symbol('waited for the bill');
+      const inTime = <T,>(p: Promise<T>) => Promise.race([p, new Promise<typeof late>((r) => setTimeout(() => r(late), 30_000))]);
+      // A customer's plan changes (its trigger takes the plan-change lock shared)…
+      expect(await inTime(sql`update customers set plan_id = 'silver' where customer_id = 'c1'`.execute(ctx.tdb.db))).not.toBe(late);
+      // …and a day of another month is fixed deferred (the plan-change lock exclusive), at once.
+      const day = await inTime(ctx.t.agoraGet('/usage', { fromTs: dayStart('2025-04-02'), toTs: dayStart('2025-04-02') + DAY - 1, pageNum: 1 }));
+      expect(day).not.toBe(late);
+      if (day !== late) expect(day.status).toBe(200);
+      expect(await waiting()).toBe(1);
+      release();
+      await holder;
+      await bill;
+    } finally {
+      release();
+      await holder;
+    }
+    // The whole fix reads the plans in the one statement that writes its lines, whose snapshot is
+    // taken once its locks are granted: c1 is on silver by then (a cent a unit: every project a line).
+    const march = await page(ctx.t, '2025-03', 1);
+    expect(march.status).toBe(200);
+    expect(march.body.data.data.map((e: any) => [e.projectId, e.amount])).toEqual([['1', 0.01], ['2', 0.02], ['3', 0.03], ['4', 0.04]]);
     expect((await billRow('2025-03')).bill_pricing).toBeNull();
   });
 

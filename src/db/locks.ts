@@ -19,7 +19,8 @@ import type { DB } from './schema.ts';
  * - PLAN_CHANGE (key 0): a change of a customer's planId, shared (taken by the trigger
  *   `customers_plan_change` of migration 20261123060000, which writes the class as a literal:
  *   keep the two equal); fixing a statement whose lines are numbered after its transaction,
- *   exclusive. So every plan change is either seen by the fix or stamped after it, and the lines
+ *   exclusive (from before the fix decides whether it defers, inside a savepoint rolled back when
+ *   it does not: `freezeOrGiveBack` in statements/store.ts). So every plan change is either seen by the fix or stamped after it, and the lines
  *   numbered later name the plan the customer had when the statement was fixed.
  * - SCHEDULER (key: the job's number in src/notifications/scheduler.ts): a job due by time runs on
  *   one instance at a time; the others skip it (pg_try_advisory_xact_lock) rather than wait. A job
