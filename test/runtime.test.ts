@@ -6,6 +6,7 @@ import { signedBody } from '../src/agora/signature.ts';
 import { dayStart, KEY, provision } from './helpers/app.ts';
 import { extClient, skuAndPid, type ExtClient } from './helpers/ext.ts';
 import { heartbeatBatcherOf } from '../src/runtime/heartbeat-batch.ts';
+import { beatSessions } from '../src/runtime/sessions.repository.ts';
 import { migrator } from '../src/db/migrate.ts';
 import { adminJson, buy, licenseClient, projectCredentials, type Answer } from './helpers/license.ts';
 import { setupTestApp } from './helpers/setup.ts';
@@ -245,16 +246,55 @@ describe('sessions', () => {
     for (let i = 0; i < 3; i++) ids.push((await w.p101.join(dev(w.lic.bill))).body.sessionId);
     const batcher = heartbeatBatcherOf(ctx.tdb.db);
     const beat = (nowS: number) => Promise.all(ids.map((id) => batcher.beat({ id, projectId: '101', nowS })));
+    // The function itself, as it was before (the server calls it through ext_beat_sessions_async, 20261207090000).
+    const beatDirect = async (nowS: number) =>
+      (
+        await sql<{ out_seconds: string; out_month_seconds: string }>`select * from ext_beat_sessions(${ids}::uuid[], ${ids.map(() => '101')}::bigint[],
+          ${ids.map(() => new Date(nowS * 1000).toISOString())}::timestamptz[]) order by out_ord`.execute(ctx.tdb.db)
+      ).rows.map((r) => ({ seconds: r.out_seconds, monthSeconds: r.out_month_seconds }));
     const m = await migrator(ctx.tdb.db);
     try {
       expect((await m.migrateTo('20261205100000-ingest-hot-rollups')).error).toBeUndefined();
       expect(await config()).toEqual([{ c: null }]);
-      for (const r of await beat(s0 + 10)) expect(r).toMatchObject({ seconds: '10', monthSeconds: '30' });
+      expect(await beatDirect(s0 + 10)).toEqual(ids.map(() => ({ seconds: '10', monthSeconds: '30' })));
     } finally {
       expect((await m.migrateToLatest()).error).toBeUndefined();
     }
     expect(await config()).toEqual([{ c: ['plan_cache_mode=force_generic_plan'] }]);
     for (const r of await beat(s0 + 20)) expect(r).toMatchObject({ seconds: '20', monthSeconds: '60' });
+  });
+
+  it('batched heartbeats commit without waiting for the disk, in their own transaction only (migration 20261207090000)', async () => {
+    const w = await world();
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) ids.push((await w.p101.join(dev(w.lic.bill))).body.sessionId);
+    const items = (nowS: number) => ids.map((id) => ({ id, projectId: '101', nowS }));
+    const show = async (db: Parameters<typeof beatSessions>[0]) => (await sql<{ v: string }>`select current_setting('synchronous_commit') as v`.execute(db)).rows[0]!.v;
+    const usual = await show(ctx.tdb.db);
+    expect(usual).not.toBe('off');
+    // Inside the call's transaction it is off, up to the commit…
+    await ctx.tdb.db.transaction().execute(async (trx) => {
+      expect(await show(trx)).toBe(usual);
+      for (const r of await beatSessions(trx, items(s0 + 10))) expect(r).toMatchObject({ seconds: '10', monthSeconds: '20' });
+      expect(await show(trx)).toBe('off');
+    });
+    // …and a call on its own (its statement its transaction) leaves the connection as it was.
+    await ctx.tdb.db.connection().execute(async (conn) => {
+      for (const r of await beatSessions(conn, items(s0 + 20))) expect(r).toMatchObject({ seconds: '20', monthSeconds: '40' });
+      expect(await show(conn)).toBe(usual);
+    });
+    const exists = async () =>
+      (await sql<{ n: number }>`select count(*)::int as n from pg_proc where proname = 'ext_beat_sessions_async' and pronamespace = current_schema()::regnamespace`.execute(ctx.tdb.db)).rows[0]!.n;
+    const m = await migrator(ctx.tdb.db);
+    try {
+      expect((await m.migrateTo('20261206080000-runtime-heartbeat-generic-plan')).error).toBeUndefined();
+      expect(await exists()).toBe(0);
+    } finally {
+      expect((await m.migrateToLatest()).error).toBeUndefined();
+    }
+    expect(await exists()).toBe(1);
+    const batcher = heartbeatBatcherOf(ctx.tdb.db);
+    for (const r of await Promise.all(items(s0 + 30).map((i) => batcher.beat(i)))) expect(r).toMatchObject({ seconds: '30', monthSeconds: '60' });
   });
 
   it('end by silence as of the last heartbeat, and stop counting toward PCU', async () => {

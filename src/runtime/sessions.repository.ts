@@ -258,11 +258,12 @@ export interface BeatRow {
  * usage period, last seen this month) for many sessions in one call (`ext_beat_sessions`,
  * migration 20261203110000; one session: `ext_beat_session`, 20261201100000): the
  * answer of each by its index in `items`, undefined where it was not that case (nothing written).
- * Ids must be distinct.
+ * Ids must be distinct. Committed without waiting for the disk (`ext_beat_sessions_async`,
+ * migration 20261207090000: what a crash of the database may lose, and why that is acceptable).
  */
 export async function beatSessions(db: Db, items: readonly BeatInput[]): Promise<(BeatRow | undefined)[]> {
   const r = await sql<{ out_ord: number; out_seconds: string; out_cap_seconds: number | null; out_bill: boolean; out_month_seconds: string }>`
-    select * from ext_beat_sessions(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.projectId)}::bigint[], ${items.map((i) => at(i.nowS).toISOString())}::timestamptz[])`.execute(db);
+    select * from ext_beat_sessions_async(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.projectId)}::bigint[], ${items.map((i) => at(i.nowS).toISOString())}::timestamptz[])`.execute(db);
   const out: (BeatRow | undefined)[] = new Array<BeatRow | undefined>(items.length).fill(undefined);
   for (const row of r.rows) out[row.out_ord - 1] = { seconds: row.out_seconds, capSeconds: row.out_cap_seconds, bill: row.out_bill, monthSeconds: row.out_month_seconds };
   return out;
