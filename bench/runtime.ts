@@ -87,11 +87,24 @@ async function main() {
 
   const url = new URL(pgUrl);
   url.searchParams.set('options', `-c search_path=${SCHEMA}`);
+  try {
+    await underLoad(url, creds, ids);
+  } finally {
+    const cleanup = await openDatabase({ databaseUrl: pgUrl, poolSize: 1 });
+    await sql`drop schema if exists ${sql.id(SCHEMA)} cascade`.execute(cleanup.db);
+    await cleanup.close();
+  }
+}
+
+/** The mix against the server under test, then the same run's yardstick. */
+async function underLoad(url: URL, creds: readonly { appKey: string; appSecret: string }[], ids: readonly { id: string; project: number }[]) {
   const server = await startService(
     'bin/start.js',
     { DATABASE_URL: url.toString(), NODE_ENV: 'production', AGORA_API_KEY: KEY.apiKey, AGORA_API_SECRET: KEY.apiSecret, ADMIN_TOKEN: 'bench-admin-token-0123456789abcdef', LOG_LEVEL: 'silent', EXT_HEARTBEAT_SECONDS: '3600', ...extraServerEnv() },
     '/readyz',
   );
+  let heartbeatP99 = 0;
+  let joinP99 = 0;
   try {
     const auth = (p: number) => `Basic ${Buffer.from(`${creds[p - 1]!.appKey}:${creds[p - 1]!.appSecret}`).toString('base64')}`;
     const request = (k: number): PacedRequest => {
@@ -180,11 +193,27 @@ async function main() {
       `meanwhile: the server's event loop delayed p99 ${lag ? lag.p99Ms.toFixed(1) : '?'} ms, max ${lag ? lag.maxMs.toFixed(1) : '?'} ms; ` +
         `the database ran ${pg1.checkpoints - pg0.checkpoints} checkpoints, ${pg1.autovacuums - pg0.autovacuums} autovacuums and ${pg1.autoanalyzes - pg0.autoanalyzes} autoanalyzes of the bench's tables`,
     );
+    heartbeatP99 = mix.byKind.heartbeat!.p99;
+    joinP99 = mix.byKind.join!.p99;
   } finally {
     await server.stop();
-    const cleanup = await openDatabase({ databaseUrl: pgUrl, poolSize: 1 });
-    await sql`drop schema if exists ${sql.id(SCHEMA)} cascade`.execute(cleanup.db);
-    await cleanup.close();
+  }
+  {
+    // The yardstick of the same run: a bare Hono app answering from `select 1` on the same database,
+    // at the same rate, with the server under test stopped. What the machine gives any request that
+    // asks the database once at this rate; the ratios say how far above it the extension API is,
+    // which a faster or slower machine changes far less than the milliseconds.
+    const ceiling = await startService('bench/ceiling-server.ts', { DATABASE_URL: url.toString() }, '/');
+    try {
+      await paced({ url: ceiling.url, paths: ['/'], seconds: Math.min(5, seconds), rate: Math.min(rate, 200), timeoutMs: 5000 });
+      const c = await paced({ url: ceiling.url, paths: ['/'], seconds, rate: rate + 20, timeoutMs: 5000 });
+      say(
+        `ceiling, same run: bare Hono answering \`select 1\` at ${rate + 20} req/s   ${String(c.requests).padStart(6)} req  p50 ${c.p50.toFixed(1)} ms  p99 ${c.p99.toFixed(1)} ms  max ${c.max.toFixed(1)} ms  (${c.errors} errors)`,
+      );
+      if (c.p99 > 0) say(`p99 over the ceiling's p99: heartbeat ${(heartbeatP99 / c.p99).toFixed(2)}×, join ${(joinP99 / c.p99).toFixed(2)}×`);
+    } finally {
+      await ceiling.stop();
+    }
   }
 }
 
