@@ -35,9 +35,10 @@ async function firstPage(ctx: ServerContext, kind: 'usage' | 'bill', window: { f
 
 /**
  * Each first page on a quiet server: the lines of the statement fixed before are numbered in the
- * background (a few seconds at 100,000 lines), which would otherwise share the 2 cores.
+ * background (a few seconds at 100,000 lines), which would otherwise share the 2 cores. Ingestion
+ * waits for it too (scenarios/ingestion.ts).
  */
-async function quiet(ctx: ServerContext) {
+export async function quiet(ctx: ServerContext) {
   const probe = await openDatabase({ databaseUrl: ctx.dbUrl, poolSize: 1 });
   try {
     for (let waited = 0; waited < 120_000; waited += 250) {
