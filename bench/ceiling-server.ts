@@ -2,6 +2,7 @@ import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { sql } from 'kysely';
 import { openDatabase } from '../src/db/database.ts';
+import { keepConnectionsForLoadBalancers } from '../src/http/node-server.ts';
 
 /**
  * The ceilings of the throughput scenario: a bare Hono app on the same Node HTTP server as the real
@@ -22,6 +23,9 @@ app.get('/', async (c) => {
 const server = serve({ fetch: app.fetch, port: Number(process.env.PORT ?? 0), hostname: '127.0.0.1' }, (info) => {
   process.stdout.write(`${JSON.stringify({ event: 'listening', url: `http://127.0.0.1:${info.port}` })}\n`);
 });
+// The real server's keep-alive settings: at Node's default (5 s) a paced client reusing a
+// connection the server is just closing counts an error the server under test would not see.
+keepConnectionsForLoadBalancers(server);
 process.on('SIGTERM', () => {
   server.close(() => void database.close().then(() => process.exit(0)));
   setTimeout(() => process.exit(1), 5000).unref();

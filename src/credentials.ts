@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, type ApiKeyPair, type Config } from './config.ts';
+import { errnoCode } from './errors.ts';
 
 export interface Credentials {
   apiKeys: ApiKeyPair[];
@@ -71,7 +72,7 @@ export function resolveCredentials(config: Config): ResolvedCredentials {
       writeFileSync(file, JSON.stringify(stored, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
       createdNow = true;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (errnoCode(err) !== 'EEXIST') throw err;
       stored = read();
     }
   }

@@ -109,3 +109,8 @@ export function toAppError(err: unknown): AppError {
   if (isDatabaseUnavailable(err)) return new AppError('database_unavailable', 'The database did not answer in time; retry');
   return new AppError('internal', 'Internal error');
 }
+
+/** The `code` of a Node system error (`EEXIST`, `ENOENT`…), or undefined for any other throw. */
+export function errnoCode(err: unknown): string | undefined {
+  return err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
+}

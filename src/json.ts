@@ -86,3 +86,8 @@ export function exactJsonResponse(body: unknown, status = 200): Response {
     headers: { 'content-type': 'application/json; charset=utf-8' },
   });
 }
+
+/** A parsed JSON value that is an object (not null, not an array): its members by name. */
+export function isJsonObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

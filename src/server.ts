@@ -10,6 +10,7 @@ import { startRuntimeMaintenance } from './runtime/maintenance.ts';
 import { buildSettings, resumeBuilds } from './statements/store.ts';
 import { startNotifications, type Notifications } from './notifications/notifications.service.ts';
 import { SignatureFailureCounter } from './notifications/signature-failures.ts';
+import { closeIdleConnections, keepConnectionsForLoadBalancers } from './http/node-server.ts';
 
 /**
  * Opens the database, applies the migrations and listens, until SIGTERM or SIGINT: what `npm start`
@@ -60,11 +61,7 @@ export async function startServer(config: Config): Promise<void> {
     });
   });
 
-  // Keep-alive connections outlive a typical load balancer's idle timeout (60 s): otherwise the
-  // server may close a connection just as a client reuses it, and that request fails.
-  const http = server as unknown as { keepAliveTimeout: number; headersTimeout: number };
-  http.keepAliveTimeout = 65_000;
-  http.headersTimeout = 66_000;
+  keepConnectionsForLoadBalancers(server);
 
   if (creds.generatedFile && creds.fromFile) {
     // Printed on purpose: with zero set-up these are the only way to reach the server. Only the
@@ -93,8 +90,7 @@ export async function startServer(config: Config): Promise<void> {
     });
     // Keep-alive connections left idle by the requests that just finished would hold the close
     // open until their timeout; let them go as soon as they are idle.
-    const idle = server as unknown as { closeIdleConnections?: () => void };
-    setInterval(() => idle.closeIdleConnections?.(), 50).unref();
+    setInterval(() => closeIdleConnections(server), 50).unref();
     setTimeout(() => process.exit(1), 10_000).unref();
   };
   process.on('SIGTERM', () => stop('SIGTERM'));

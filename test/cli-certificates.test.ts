@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CliIo } from '../src/cli/io.ts';
 import { runCli } from '../src/cli/run.ts';
+import { parsePrivateKey, signingKeysOf } from '../src/certificates/keys.ts';
+import { sealSigned } from '../src/certificates/signed.ts';
 import { provision } from './helpers/app.ts';
 import { Capture } from './helpers/capture.ts';
 import { basicOf, certificateEnv, customer, newPem, PUBLIC_URL, SIGNING_PEM } from './helpers/certificates.ts';
@@ -92,5 +94,31 @@ describe('agora-vendor license-file verify', () => {
     // A package is not a license file.
     await cli(['certificates', 'issue', '--customer', 'c1', '--cert', 'agent:subscription:30', '--out', 'pkg.lcs', '--key', keyFile]);
     expect((await cli(['license-file', 'verify', 'pkg.lcs', '--keys', pubFile], { now })).out).toMatch(/REFUSED \(invalid_package\)/);
+  });
+
+  it('answers in words, not a crash, for a payload signed by our key that is not a license file', async () => {
+    const keys = signingKeysOf(parsePrivateKey(SIGNING_PEM, 'test'), []);
+    const now = () => new Date('2027-05-02T00:00:00Z');
+    const base = { projectId: '101', customerId: 'c1', issuedAt: '2027-05-01T00:00:00.000Z', validUntil: '2027-05-31T00:00:00.000Z' };
+    const verify = async (payload: unknown) => {
+      writeFileSync(join(dir, 'odd.lic'), sealSigned('ALF1', keys, JSON.stringify(payload)));
+      return cli(['license-file', 'verify', 'odd.lic', '--keys', pubFile], { now });
+    };
+    for (const [payload, where] of [
+      [{ ...base, licenses: 'not a list' }, 'licenses'],
+      [{ ...base, licenses: [{ licenseKey: 'k', pid: 'P' }] }, 'licenses.0.expiresAt'],
+      [{ ...base, agents: [{ agentId: 7, expiresAt: null, permanent: true }] }, 'agents.0.agentId'],
+      [{ ...base, platform: { permanent: 'yes' } }, 'platform'],
+      [['an', 'array'], 'payload'],
+    ] as const) {
+      const r = await verify(payload);
+      expect(r.status).toBe(1);
+      expect(r.out).toMatch(new RegExp(`^signature: verified, but the payload is not a license file this version reads \\(${where.replace(/\./g, '\\.')}[.:]`));
+    }
+    // The same shape with its members right is read, and a source added later is counted by name.
+    const good = await verify({ ...base, licenses: [{ licenseKey: 'k', pid: 'P', expiresAt: null }], platform: null, agents: [], certificates: [], grants: [{}, {}] });
+    expect(good.status).toBe(0);
+    expect(good.out).toContain('1 device licenses\n  k  P  until no end');
+    expect(good.out).toContain('2 grants');
   });
 });

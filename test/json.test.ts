@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Decimal } from '../src/decimal.ts';
-import { exactJsonResponse, stringifyExact } from '../src/json.ts';
+import { exactJsonResponse, isJsonObject, stringifyExact } from '../src/json.ts';
 
 describe('stringifyExact: decimals', () => {
   it('writes decimals as exact JSON numbers', () => {
@@ -160,5 +160,17 @@ describe('properties', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('isJsonObject', () => {
+  it('is true for every parsed JSON object and for nothing else JSON.parse answers', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (v) => {
+        const parsed: unknown = JSON.parse(JSON.stringify(v));
+        expect(isJsonObject(parsed)).toBe(typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed));
+      }),
+    );
+    expect([{}, { a: 1 }, [], null, 'x', 0, true].map(isJsonObject)).toEqual([true, true, false, false, false, false, false]);
   });
 });

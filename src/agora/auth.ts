@@ -3,6 +3,7 @@ import type { ApiKeyPair } from '../config.ts';
 import { AppError } from '../errors.ts';
 import type { AppEnv } from '../http/context.ts';
 import { checkJsonInput, requestUrl } from '../http/input.ts';
+import { isJsonObject } from '../json.ts';
 import { verifySignature } from './signature.ts';
 
 /** Query parameters of a GET, each at most once: a repeated one makes the signature ambiguous. */
@@ -45,11 +46,9 @@ export function agoraSignature(options: { keys: ApiKeyPair[] }): MiddlewareHandl
       } catch {
         throw new AppError('invalid_json', 'The request body is not valid JSON');
       }
-      if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-        throw new AppError('invalid_json', 'The request body must be a JSON object');
-      }
+      if (!isJsonObject(body)) throw new AppError('invalid_json', 'The request body must be a JSON object');
       checkJsonInput(body); // before the signature walks it: depth and text the database cannot store
-      params = body as Record<string, unknown>;
+      params = body;
       c.set('agoraBody', params);
     }
     const apiKey = params.apiKey;

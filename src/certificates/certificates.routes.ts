@@ -128,7 +128,7 @@ export function registerCertificateRoutes(router: OpenAPIHono<AppEnv>, deps: Rou
     async (c) => {
       const customerId = customerOf(c.get('licenseCaller'));
       const keys = keysOf(deps.signingKeys);
-      const { file } = c.req.valid('form') as { file?: unknown };
+      const { file } = c.req.valid('form');
       if (!(file instanceof File)) throw new AppError('invalid_upload', 'Send the package as the multipart field "file" (a .lcs file)');
       if (file.size > maxBytes) throw new AppError('payload_too_large', `The package is larger than ${maxBytes} bytes`);
       const pkg = readPackage(new Uint8Array(await file.arrayBuffer()), keys.verifying);

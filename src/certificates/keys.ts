@@ -2,6 +2,7 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, typ
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, type Config } from '../config.ts';
+import { errnoCode } from '../errors.ts';
 
 /** A public key as `/.well-known/license-keys` publishes it. */
 export interface PublishedKey {
@@ -111,7 +112,7 @@ export function resolveSigningKeys(config: Config): { keys: SigningKeys | undefi
       // Exclusive, as for credentials.json: two processes starting at once keep one key.
       writeFileSync(file, generatePrivateKeyPem(), { mode: 0o600, flag: 'wx' });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (errnoCode(err) !== 'EEXIST') throw err;
     }
   }
   const retired = config.licenseRetiredPublicKeys ? parsePublicKeys(config.licenseRetiredPublicKeys, 'LICENSE_RETIRED_PUBLIC_KEYS') : [];

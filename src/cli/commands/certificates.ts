@@ -6,6 +6,7 @@ import { CERTIFICATE_TYPES, issuePackage, MAX_PACKAGE_CERTIFICATES, packagePaylo
 import { openSigned, type Magic } from '../../certificates/signed.ts';
 import { ConfigError } from '../../config.ts';
 import type { CertificateType } from '../../db/schema.ts';
+import { z } from 'zod';
 import { EXIT, parseCommand, UsageError, type CliIo } from '../io.ts';
 
 export const CERTIFICATES_USAGE = `Usage: agora-vendor certificates issue --customer ID --cert TYPE:MODE:DAYS[:COUNT] ... [--out FILE] [--key PEM]
@@ -157,6 +158,26 @@ export async function certificatesCommand(args: string[], io: CliIo): Promise<nu
   throw new UsageError(sub === undefined ? 'a subcommand is required: issue or inspect' : `unknown subcommand ${JSON.stringify(sub)}`);
 }
 
+const expiry = z.object({ expiresAt: z.string().nullable(), permanent: z.boolean() });
+
+/**
+ * What `license-file verify` prints of a license file's payload (src/certificates/license-file.ts
+ * writes it); other members are kept, and arrays among them (sources added later, Agora's grants
+ * say) are counted by name.
+ */
+const licenseFilePayloadSchema = z
+  .object({
+    projectId: z.string().optional(),
+    customerId: z.string().optional(),
+    issuedAt: z.string().optional(),
+    validUntil: z.string().optional(),
+    licenses: z.array(z.object({ licenseKey: z.string(), pid: z.string(), expiresAt: z.string().nullable() }).passthrough()).optional(),
+    platform: expiry.passthrough().nullable().optional(),
+    agents: z.array(expiry.extend({ agentId: z.string() }).passthrough()).optional(),
+    certificates: z.array(z.unknown()).optional(),
+  })
+  .passthrough();
+
 export async function licenseFileCommand(args: string[], io: CliIo): Promise<number> {
   const [sub, ...rest] = args;
   if (sub !== 'verify') throw new UsageError(sub === undefined ? 'a subcommand is required: verify' : `unknown subcommand ${JSON.stringify(sub)}`);
@@ -167,17 +188,15 @@ export async function licenseFileCommand(args: string[], io: CliIo): Promise<num
     io.stdout.write(`signature: REFUSED (${opened.code}): ${opened.message}\n`);
     return EXIT.failed;
   }
-  const f = opened.payload as {
-    projectId?: string;
-    customerId?: string;
-    issuedAt?: string;
-    validUntil?: string;
-    licenses?: { licenseKey: string; pid: string; expiresAt: string }[];
-    platform?: { expiresAt: string | null; permanent: boolean } | null;
-    agents?: { agentId: string; expiresAt: string | null; permanent: boolean }[];
-    certificates?: unknown[];
-    [k: string]: unknown;
-  };
+  // Signed by a key of ours does not make it a payload this version reads (a newer server's, say):
+  // checked, and any other shape answered in words rather than as a crash halfway through.
+  const parsed = licenseFilePayloadSchema.safeParse(opened.payload);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    io.stdout.write(`signature: verified, but the payload is not a license file this version reads (${issue ? `${issue.path.join('.') || 'payload'}: ${issue.message}` : 'unknown shape'})\n`);
+    return EXIT.failed;
+  }
+  const f = parsed.data;
   const now = io.now?.() ?? new Date();
   const validUntil = typeof f.validUntil === 'string' ? new Date(f.validUntil) : new Date(NaN);
   const current = validUntil.getTime() > now.getTime();
@@ -187,16 +206,14 @@ export async function licenseFileCommand(args: string[], io: CliIo): Promise<num
     from ? `signature: verified (keys from ${from})` : 'signature: NOT CHECKED (no --keys and no local signing key)',
     `issued ${f.issuedAt}, valid until ${f.validUntil}: ${current ? 'current' : 'EXPIRED — fetch it again'}`,
     `${f.licenses?.length ?? 0} device licenses`,
-    ...(f.licenses ?? []).slice(0, 20).map((l) => `  ${l.licenseKey}  ${l.pid}  until ${l.expiresAt}`),
+    ...(f.licenses ?? []).slice(0, 20).map((l) => `  ${l.licenseKey}  ${l.pid}  until ${l.expiresAt ?? 'no end'}`),
     ...((f.licenses?.length ?? 0) > 20 ? [`  … and ${f.licenses!.length - 20} more`] : []),
     `platform: ${f.platform ? until(f.platform) : 'not licensed'}`,
     `${f.agents?.length ?? 0} agents`,
     ...(f.agents ?? []).slice(0, 20).map((a) => `  ${a.agentId}  until ${until(a)}`),
     `${f.certificates?.length ?? 0} certificates in force`,
     // Sources added later (Agora grants, say) are listed by name.
-    ...Object.entries(f)
-      .filter(([k, v]) => Array.isArray(v) && !['licenses', 'agents', 'certificates'].includes(k))
-      .map(([k, v]) => `${(v as unknown[]).length} ${k}`),
+    ...Object.entries(f).flatMap(([k, v]) => (Array.isArray(v) && !['licenses', 'agents', 'certificates'].includes(k) ? [`${v.length} ${k}`] : [])),
   ];
   io.stdout.write(lines.join('\n') + '\n');
   return from && current ? EXIT.ok : EXIT.failed;
