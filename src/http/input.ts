@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import { AppError } from '../errors.ts';
+import { isJsonObject } from '../json.ts';
 
 /**
  * Text the database cannot store, checked once where input enters. PostgreSQL's `text` refuses
@@ -35,17 +36,19 @@ function textError(where: string, why: string): AppError {
   return new AppError('invalid_parameter', `${where} ${why}, which cannot be stored as text`, { path: where });
 }
 
-/** A container being walked by `checkJsonInput`: its path is only written for an error. */
-interface Frame {
-  /** The array's items, or the object's keys. */
-  items: unknown[] | string[];
-  object: Record<string, unknown> | null;
+/** `Array.isArray` that narrows to `unknown` items (not `any`). */
+const isArray = (v: unknown): v is readonly unknown[] => Array.isArray(v);
+
+interface FrameBase {
   next: number;
   parent: Frame | null;
   key: string | number;
   depth: number;
   text: boolean;
 }
+
+/** A container being walked by `checkJsonInput`: an array and its items, or an object and its keys. Its path is only written for an error. */
+type Frame = (FrameBase & { object: null; items: readonly unknown[] }) | (FrameBase & { object: Record<string, unknown>; items: readonly string[] });
 
 function pathOf(frame: Frame, where: string): string {
   const keys: (string | number)[] = [];
@@ -68,11 +71,11 @@ export function checkJsonInput(value: unknown, opts: { where?: string; skipItems
     if (why) throw textError(where, why);
     return;
   }
-  if (value === null || typeof value !== 'object') return;
-  const enter = (v: object, parent: Frame | null, key: string | number, depth: number, text: boolean, measured: boolean): Frame => {
+  if (!isArray(value) && !isJsonObject(value)) return;
+  const enter = (v: readonly unknown[] | Record<string, unknown>, parent: Frame | null, key: string | number, depth: number, text: boolean, measured: boolean): Frame => {
     if (measured && depth >= maxDepth) throw new AppError('invalid_json', `The JSON is nested deeper than ${maxDepth} levels`);
-    if (Array.isArray(v)) return { items: v, object: null, next: 0, parent, key, depth, text };
-    const object = v as Record<string, unknown>;
+    if (isArray(v)) return { items: v, object: null, next: 0, parent, key, depth, text };
+    const object = v;
     const keys = Object.keys(object);
     const frame: Frame = { items: keys, object, next: 0, parent, key, depth, text };
     if (text) {
@@ -91,8 +94,16 @@ export function checkJsonInput(value: unknown, opts: { where?: string; skipItems
       continue;
     }
     const at = frame.next++;
-    const key = frame.object === null ? at : (frame.items[at] as string);
-    const v = frame.object === null ? frame.items[at] : frame.object[key as string];
+    let key: string | number;
+    let v: unknown;
+    if (frame.object === null) {
+      key = at;
+      v = frame.items[at];
+    } else {
+      const name = frame.items[at]!;
+      key = name;
+      v = frame.object[name];
+    }
     if (typeof v === 'string') {
       if (frame.text) {
         const why = unstorableText(v);
@@ -100,8 +111,8 @@ export function checkJsonInput(value: unknown, opts: { where?: string; skipItems
       }
       continue;
     }
-    if (v === null || typeof v !== 'object') continue;
-    if (frame.depth === 0 && frame.object !== null && opts.skipItemsOf === key && Array.isArray(v)) {
+    if (!isArray(v) && !isJsonObject(v)) continue;
+    if (frame.depth === 0 && frame.object !== null && opts.skipItemsOf === key && isArray(v)) {
       // The route judges each item's text itself; the list's items are still measured.
       stack.push(enter(v, frame, key, 1, false, false));
       continue;

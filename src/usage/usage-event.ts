@@ -29,8 +29,8 @@ export function parseOccurredAt(value: unknown, nowMs: number): { at: Date } | {
   } else if (typeof value === 'string') {
     const m = ISO.exec(value);
     if (!m) return { error: 'occurredAt must be ISO-8601 with a time zone (e.g. 2026-11-23T10:15:00Z) or Unix seconds' };
-    const [y, mo, d, h, mi, s] = [m[1], m[2], m[3], m[4], m[5], m[6] ?? '0'].map(Number) as number[];
-    if (mo! < 1 || mo! > 12 || d! < 1 || d! > daysInMonth(y!, mo!) || h! > 23 || mi! > 59 || s! > 59) {
+    const [y, mo, d, h, mi, s] = [Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6] ?? '0')] as const;
+    if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo) || h > 23 || mi > 59 || s > 59) {
       return { error: `occurredAt ${value} is not a valid date and time` };
     }
     ms = Date.parse(value);

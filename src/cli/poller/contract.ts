@@ -121,10 +121,8 @@ export function readPagedAnswer(text: string, report: Report): PageFacts | null 
     const at = `data.data[${i}]`;
     if (!isObject(item)) return report('envelope', `${at} is ${typeName(item)}, not an object`);
     const { projectId, amount, description } = item;
-    let ok = true;
     if (typeof projectId !== 'string') {
       report('project_id_type', `${at}.projectId is ${projectId instanceof JsonNumber ? `the number ${projectId.text}` : typeName(projectId)}, not a string`);
-      ok = false;
     } else if (projectId.trim() === '') {
       report('empty_project_id', `${at}.projectId is empty`);
     }
@@ -137,10 +135,10 @@ export function readPagedAnswer(text: string, report: Report): PageFacts | null 
     const value = new Decimal(amount.text);
     if (value.isZero()) report('zero_amount', `${at} (project ${String(projectId)}) has amount ${amount.text}`);
     else if (value.isNegative()) report('negative_amount', `${at} (project ${String(projectId)}) has amount ${amount.text}`);
-    if (ok) entries.push({ projectId: projectId as string, amount: value, description: typeof description === 'string' ? description : '' });
+    if (typeof projectId === 'string') entries.push({ projectId, amount: value, description: typeof description === 'string' ? description : '' });
   });
-  if (!readable) return null;
-  return { totalSize: totalSize!, pageNum, hasNext: hasNext as boolean, entries, count: list.length };
+  if (!readable || totalSize === null || typeof hasNext !== 'boolean') return null;
+  return { totalSize, pageNum, hasNext, entries, count: list.length };
 }
 
 export interface LicenseFacts {

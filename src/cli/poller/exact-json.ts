@@ -58,7 +58,8 @@ export function parseExactJson(text: string): ExactJson {
     if (!m) return fail('a string');
     pos = STRING.lastIndex;
     // The token is valid JSON on its own; JSON.parse decodes its escapes.
-    return JSON.parse(m[0]) as string;
+    const decoded: unknown = JSON.parse(m[0]);
+    return typeof decoded === 'string' ? decoded : fail('a string');
   };
 
   // Depth-first with an explicit check on depth: answers from a server are shallow, a hostile one
