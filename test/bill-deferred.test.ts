@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { sql } from 'kysely';
+import { CompiledQuery, sql } from 'kysely';
+import { billLines } from '../src/billing/bill.repository.ts';
 import { describe, expect, it } from 'vitest';
 import { deferredBillSettings, quantityReaching } from '../src/billing/bill.service.ts';
 import { buildTiers } from '../src/billing/tiers.ts';
@@ -176,6 +177,43 @@ describe('a bill fixed without pricing every project', () => {
     }
     const april = await allPages(ctx.t, '2025-04', 100);
     expect(april.entries.map((e: any) => e.projectId).sort()).toEqual(late.rows.map((r) => r.project_id).sort());
+  });
+
+  it('numbers a chunk reading rows only until it has its lines, however many of the month round to 0', async () => {
+    // 3,000 projects, two in three with 1 minute (0.002 USD: 0.00 at two decimals): the fix prices
+    // those 2,000 and defers, so a chunk may reach 2,000 rows past its lines (bill_skips).
+    await admin('POST', '/v1/plans', GOLD);
+    await provision(ctx.t, 'c1', [1], 'gold');
+    await sql`insert into projects (project_id, customer_id, app_key, app_secret)
+      select g, 'c1', md5('k' || g), md5('s' || g) from generate_series(10, 3009) g`.execute(ctx.tdb.db);
+    const april = [];
+    for (let p = 10; p <= 3009; p++) april.push({ projectId: p, quantity: p % 3 === 0 ? '100' : '1', at: '2025-04-10T00:00:00Z' });
+    await send(april);
+    await sql`analyze usage_month_rollup`.execute(ctx.tdb.db);
+    const first = await page(ctx.t, '2025-04', 1);
+    expect(first.status, first.text).toBe(200);
+    const st = await billRow('2025-04');
+    expect([st.building, st.line_count, st.bill_skips]).toEqual([true, 1000, 2000]);
+    // The next chunk of 100 lines, as the numbering asks for it: the rows of the month it reads.
+    const chunk = billLines(st, null, 0, 100).compile(ctx.tdb.db);
+    const plan = await ctx.tdb.db.executeQuery<{ 'QUERY PLAN': unknown }>(CompiledQuery.raw(`explain (analyze, format json) ${chunk.sql}`, [...chunk.parameters]));
+    const scans: { rows: number; loops: number }[] = [];
+    const walk = (node: any) => {
+      if (node['Relation Name'] === 'usage_month_rollup') scans.push({ rows: node['Actual Rows'], loops: node['Actual Loops'] });
+      for (const child of node.Plans ?? []) walk(child);
+    };
+    const root: unknown = plan.rows[0]!['QUERY PLAN'];
+    walk(typeof root === 'string' ? JSON.parse(root)[0].Plan : (root as any)[0].Plan);
+    // The month's rows in order (one scan), read until 100 lines: about 300 rows, not the reach of 2,100.
+    const stream = scans.filter((x) => x.loops === 1);
+    expect(stream.length).toBe(1);
+    expect(stream[0]!.rows).toBeGreaterThanOrEqual(300);
+    expect(stream[0]!.rows).toBeLessThan(400);
+    // And the lines are those of the whole fix, every page.
+    const deferred = await allPages(ctx.t, '2025-04');
+    expect(deferred.entries.length).toBe(1000);
+    const whole = await wholeFixOfSameData('2025-04');
+    expect(deferred.texts).toEqual(whole.texts);
   });
 
   it('falls back to the whole fix when a fee may be owed, a version never costs a cent, or small quantities are many', async () => {

@@ -351,12 +351,20 @@ function linesByUsage(src: BillLinesSource, after: string | null, base: number, 
       from (
         select m.project_id, o.plan_id, coalesce(v.version_id, ${pricing.defaultVersionId}::bigint) as version_id, m.quantity, m.correction
         from (
-          select coalesce(r.project_id, c.project_id) as project_id, coalesce(r.quantity, 0) as quantity, coalesce(c.amount, 0) as correction
-          from (select project_id, quantity from usage_month_rollup
-                where month = ${src.month}::date and project_id > ${from} order by project_id limit ${reach}::int) r
-          full join (${src.corrections(from, reach)}) c
-            on c.project_id = r.project_id
-          order by 1 limit ${reach}::int
+          -- The rollup rows in projectId order, each with its correction (a probe by key), merged
+          -- with the corrections of projects that have no rollup row: two ordered streams, so the
+          -- chunk reads rows only until it has its lines, not the whole reach (a full join's
+          -- coalesced key would be sorted, every row of the reach read first).
+          select u.project_id, u.quantity, u.correction from (
+            select r.project_id, r.quantity, coalesce(${src.correctionOf(sql`r.project_id`)}, 0) as correction
+            from (select project_id, quantity from usage_month_rollup
+                  where month = ${src.month}::date and project_id > ${from} order by project_id limit ${reach}::int) r
+            union all
+            select c.project_id, 0::numeric, c.amount
+            from (${src.corrections(from, reach)}) c
+            where not exists (select 1 from usage_month_rollup r where r.month = ${src.month}::date and r.project_id = c.project_id)
+          ) u
+          order by u.project_id limit ${reach}::int
         ) m
         ${
           src.asOf === null && reach > JOINED_REACH
