@@ -7,6 +7,9 @@ import { fmtInt } from './report.ts';
 import type { Need } from './scenarios/context.ts';
 import { seed } from './seed.ts';
 import { seedFeeMonth } from './fee-month.ts';
+import { keepLineCounts } from '../src/billing/line-counts.ts';
+import { loadConfig } from '../src/config.ts';
+import { extraServerEnv } from './processes.ts';
 import { SMALL_MONTH, type Calendar, type Settings } from './settings.ts';
 
 export function withDatabase(url: string, name: string): string {
@@ -72,6 +75,12 @@ export async function seedFor(s: Settings, cal: Calendar, dbUrl: string, needs: 
         where month = ${`${cal.month}-01`}::date order by project_id limit ${s.smallMonthProjects}::int`.execute(database.db);
       // The current month with a fee on every plan (bench/fee-month.ts).
       await seedFeeMonth(database.db, cal.month);
+      // The months' bill line counts kept (src/billing/line-counts.ts), as a server that has run
+      // since the months began has them: its rows assigned as they arrived, not in one pass over
+      // millions of rows, written back by the server in the middle of the scenarios.
+      say('bill line counts kept');
+      const config = loadConfig({ NODE_ENV: 'development', ...extraServerEnv() });
+      await keepLineCounts(database.db, { defaultPlanId: config.defaultPlanId, billDecimals: config.billDecimals });
     }
     // Issued licenses spread over the projects, and quota for 5 more per customer: the license
     // query has licenses to sum up for every customer, and activations have quota to take.

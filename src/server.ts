@@ -10,6 +10,7 @@ import { startRuntimeMaintenance } from './runtime/maintenance.ts';
 import { buildSettings, resumeBuilds } from './statements/store.ts';
 import { startNotifications, type Notifications } from './notifications/notifications.service.ts';
 import { SignatureFailureCounter } from './notifications/signature-failures.ts';
+import { startLineCounts } from './billing/line-counts.ts';
 import { closeIdleConnections, keepConnectionsForLoadBalancers } from './http/node-server.ts';
 
 /**
@@ -40,6 +41,13 @@ export async function startServer(config: Config): Promise<void> {
   buildSettings.report = (err, statementId) =>
     log({ at: new Date().toISOString(), level: 'error', event: 'statement_numbering_failed', statementId, error: err instanceof Error ? err.message : String(err) });
   void resumeBuilds(database.db).catch((err: unknown) => buildSettings.report(err, '*'));
+
+  // Bill line counts kept as usage arrives (src/billing/line-counts.ts): months kept, rows passed
+  // after a price change, plan changes applied, every 30 s (lineCountSettings), on one instance at a time.
+  const stopLineCounts = startLineCounts(database.db, config, (err) =>
+    log({ at: new Date().toISOString(), level: 'error', event: 'bill_line_counts_failed', error: err instanceof Error ? err.message : String(err) }),
+    { embedded: database.kind === 'embedded' },
+  );
 
   const signatureFailures = new SignatureFailureCounter();
   const clock = () => new Date();
@@ -82,6 +90,7 @@ export async function startServer(config: Config): Promise<void> {
     // Stop accepting, let requests in flight finish, then close the pool.
     stopRuntimeMaintenance();
     server.close(async () => {
+      await stopLineCounts();
       await notifications?.stop();
       await app.agoraLog.flush();
       await database.close();

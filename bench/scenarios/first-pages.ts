@@ -39,11 +39,22 @@ async function firstPage(ctx: ServerContext, kind: 'usage' | 'bill', window: { f
  * waits for it too (scenarios/ingestion.ts).
  */
 export async function quiet(ctx: ServerContext) {
+  const began = performance.now();
   const probe = await openDatabase({ databaseUrl: ctx.dbUrl, poolSize: 1 });
   try {
     for (let waited = 0; waited < 120_000; waited += 250) {
       const r = await sql<{ n: number }>`select count(*)::int as n from statements where building`.execute(probe.db);
-      if (Number(r.rows[0]!.n) === 0) return;
+      // And the bill line counts kept (src/billing/line-counts.ts): every month with usage and no
+      // bill yet kept and passed, as a server that has run a while has them.
+      const unkept = await sql<{ n: number }>`
+        select count(*)::int as n from (select distinct month from usage_month_counts) m
+        where not exists (select 1 from statements s where s.kind = 'bill' and s.window_start = m.month::timestamp at time zone 'UTC')
+          and not exists (select 1 from bill_line_months b where b.month = m.month and b.passed = b.generation
+                          and (select coalesce(sum(unknown), 0) from usage_month_lines l where l.month = m.month) = 0)`.execute(probe.db);
+      if (Number(r.rows[0]!.n) === 0 && Number(unkept.rows[0]!.n) === 0) {
+        if (waited > 0) process.stderr.write(`quiet after ${((performance.now() - began) / 1000).toFixed(1)} s\n`);
+        return;
+      }
       await new Promise((res) => setTimeout(res, 250));
     }
   } finally {
@@ -62,6 +73,7 @@ export const firstPagesScenario: Scenario = {
   always: true,
   async run(ctx) {
     const { s, cal } = ctx;
+    await quiet(ctx);
     const firstDay = await firstPage(ctx, 'usage', dayWindow(cal.rawDay));
     await quiet(ctx);
     const firstSmallMonth = await firstPage(ctx, 'bill', monthWindow(SMALL_MONTH));

@@ -252,6 +252,36 @@ export async function countBillLines(db: Db, a: { month: string; below: string; 
   return { lineCount: Number(row.projects) - Number(row.in_rollup) + Number(row.lines), skips: Number(row.skips) };
 }
 
+/**
+ * The count of a month kept as usage arrived (src/billing/line-counts.ts): `kept` rollup rows reach
+ * their thresholds, so they are the lines but for the projects with a correction in this bill
+ * (rows `project_id, amount` of `corrections`), which are priced exactly here. `skips`: every
+ * other candidate the lines are read among (the rollup rows and the corrections without one) that
+ * is no line.
+ */
+export async function countKeptBillLines(db: Db, a: { month: string; kept: number; pricing: BillPricing; corrections: RawBuilder<unknown> }) {
+  const r = await sql<{ rows: number; counted: number; extra: number; lines: number }>`
+    with ver as (${versionsTable(a.pricing)}),
+    corr as (${a.corrections}), pr as (
+      select c.project_id, coalesce(v.version_id, ${a.pricing.defaultVersionId}::bigint) as version_id,
+             coalesce(r.quantity, 0) as quantity, c.amount as correction, r.project_id is not null as in_rollup,
+             coalesce(r.quantity >= r.line_at, false) as counted
+      from corr c
+      join projects p on p.project_id = c.project_id
+      join customers cu on cu.customer_id = p.customer_id
+      left join ver v on v.plan_id = cu.plan_id
+      left join usage_month_rollup r on r.month = ${a.month}::date and r.project_id = c.project_id
+    )
+    select (select coalesce(sum(projects), 0) from usage_month_counts where month = ${a.month}::date)::int as rows,
+           count(*) filter (where counted)::int as counted,
+           count(*) filter (where not in_rollup)::int as extra,
+           count(*) filter (where ${roundedAmount(a.pricing)} <> 0)::int as lines
+    from pr`.execute(db);
+  const row = r.rows[0]!;
+  const lineCount = a.kept - Number(row.counted) + Number(row.lines);
+  return { lineCount, skips: Number(row.rows) + Number(row.extra) - lineCount };
+}
+
 /** The pricing a deferred bill is numbered with, stored by the transaction that fixes it. */
 export async function setBillPricing(trx: Transaction<DB>, statementId: string, pricing: BillPricing, skips: number): Promise<void> {
   await trx.updateTable('statements').set({ bill_pricing: JSON.stringify(pricing), bill_skips: skips }).where('id', '=', statementId).execute();

@@ -12,10 +12,13 @@ import { customerPlans } from '../provisioning/provisioning.repository.ts';
 import * as repo from './bill.repository.ts';
 import * as plans from './plans.repository.ts';
 import { versionsInForce } from './plans.service.ts';
-import { groupDigits, tierCharges, tieredPrice, type Tier } from './tiers.ts';
+import { groupDigits, quantityReaching, tierCharges, tieredPrice } from './tiers.ts';
+
+export { quantityReaching };
 import type { BillPricing } from '../db/schema.ts';
 import type { FixTotals } from '../statements/store.ts';
 import { mapInTurns } from '../http/stream.ts';
+import { keptLineCount } from './line-counts.ts';
 
 /**
  * A bill window: inside one calendar month (UTC), start not after end, the month begun. Every
@@ -78,25 +81,6 @@ function pricedVersions(inForce: Map<string, plans.PlanVersion>): repo.PricedVer
   }));
 }
 
-/**
- * The least quantity whose graduated price is at least `bound` (rounded up, so its price is at
- * least `bound`), or null when no quantity costs that much (every tier from some point is free).
- */
-export function quantityReaching(tiers: Tier[], bound: Decimal): Decimal | null {
-  let cumulative = new Decimal(0);
-  for (const t of tiers) {
-    const need = bound.minus(cumulative);
-    const tierPrice = t.upTo === null ? null : t.upTo.minus(t.from).times(t.unitPrice);
-    if (t.unitPrice.gt(0) && (tierPrice === null || need.lte(tierPrice))) {
-      let q = t.from.plus(need.div(t.unitPrice)).toDecimalPlaces(24, Decimal.ROUND_UP);
-      // Never past the tier's own top: at upTo the tier's whole price (≥ need) is reached.
-      if (t.upTo !== null && q.gt(t.upTo)) q = t.upTo;
-      return q;
-    }
-    if (tierPrice !== null) cumulative = cumulative.plus(tierPrice);
-  }
-  return null;
-}
 
 /**
  * The deferred fix of a bill (statements/store.ts), under the month's exclusive lock, the plans
@@ -111,7 +95,7 @@ export function quantityReaching(tiers: Tier[], bound: Decimal): Decimal | null 
 async function freezeBill(trx: Transaction<DB>, id: string, month: number, config: Pick<Config, 'defaultPlanId' | 'billDecimals'>): Promise<FixTotals | null> {
   if (!deferredBillSettings.enabled) return null;
   const priced = await billPricing(trx, month, config);
-  const plan = await deferredBillCount(trx, month, config, priced);
+  const plan = await deferredBillCount(trx, month, config, priced, { kept: trx });
   if (plan === null) return null;
   await takeCorrections(trx, id, priced);
   const counted = await countDeferredBill(trx, month, plan, repo.statementCorrections(id));
@@ -146,6 +130,8 @@ export async function deferredBillCount(
   month: number,
   config: Pick<Config, 'defaultPlanId' | 'billDecimals'>,
   priced: Pick<BillPricingOf, 'inForce'>,
+  /** A fix's transaction (holding its locks): the line count kept as usage arrived may serve it (`keptLineCount`). */
+  options: { kept?: Transaction<DB> } = {},
 ): Promise<DeferredBillCount | null> {
   const inForce = priced.inForce;
   const bound = new Decimal(5).times(new Decimal(10).pow(-(config.billDecimals + 1)));
@@ -171,6 +157,16 @@ export async function deferredBillCount(
       return { kind: 'fee', pricing, exceptions };
     }
   }
+  // No project owes a fee: the lines are priced by their tiers and corrections only.
+  const usagePricing: BillPricing = {
+    decimals: config.billDecimals,
+    defaultVersionId: defaultVersion?.id ?? null,
+    versions: pricedVersions(inForce).map((v) => ({ ...v, monthlyFee: '0' })),
+  };
+  if (options.kept) {
+    const lines = await keptLineCount(options.kept, monthText(month), config, inForce);
+    if (lines !== null) return { kind: 'kept', pricing: usagePricing, lines };
+  }
   if (!defaultVersion) {
     // Without a default version a customer on a plan without prices pays nothing for any quantity:
     // such rows could not be told from lines without pricing them. Deferred only when no customer
@@ -185,18 +181,14 @@ export async function deferredBillCount(
     below = Decimal.max(below, q);
   }
   if ((await repo.countSmallUsage(db, monthText(month), below.toFixed(), limit)) > limit) return null;
-  // No project owes a fee: the lines are priced by their tiers and corrections only.
-  const pricing: BillPricing = {
-    decimals: config.billDecimals,
-    defaultVersionId: defaultVersion?.id ?? null,
-    versions: pricedVersions(inForce).map((v) => ({ ...v, monthlyFee: '0' })),
-  };
-  return { kind: 'usage', pricing, below: below.toFixed() };
+  return { kind: 'usage', pricing: usagePricing, below: below.toFixed() };
 }
 
 /** How a bill is counted without pricing every project (`deferredBillCount`), and what it is priced with. */
 export type DeferredBillCount =
   | { kind: 'usage'; pricing: BillPricing; below: string }
+  /** No fee owed, and `lines` rows of the month's rollup reach their thresholds (src/billing/line-counts.ts). */
+  | { kind: 'kept'; pricing: BillPricing; lines: number }
   | { kind: 'fee'; pricing: BillPricing; exceptions: string[] };
 
 /**
@@ -206,6 +198,7 @@ export type DeferredBillCount =
  */
 export async function countDeferredBill(db: Db, month: number, plan: DeferredBillCount, corrections: RawBuilder<unknown>): Promise<{ lineCount: number; skips: number }> {
   if (plan.kind === 'usage') return repo.countBillLines(db, { month: monthText(month), below: plan.below, pricing: plan.pricing, corrections });
+  if (plan.kind === 'kept') return repo.countKeptBillLines(db, { month: monthText(month), kept: plan.lines, pricing: plan.pricing, corrections });
   const projects = await repo.projectCount(db);
   const counted = await repo.countFeeExceptionLines(db, { month: monthText(month), ids: plan.exceptions, pricing: plan.pricing, corrections });
   return { lineCount: projects - plan.exceptions.length + counted.lines, skips: counted.skips };

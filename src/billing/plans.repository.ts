@@ -121,3 +121,15 @@ export async function lastBilledMonth(db: Db): Promise<string | null> {
     .executeTakeFirst();
   return row?.month ?? null;
 }
+
+/** The version of each plan in force in `month` (`YYYY-MM-01`): the latest effective by then. */
+export function versionsInForce(versions: PlanVersion[], month: string): Map<string, PlanVersion> {
+  const out = new Map<string, PlanVersion>();
+  for (const v of versions) {
+    if (v.effectiveMonth <= month) {
+      const current = out.get(v.planId);
+      if (!current || current.effectiveMonth < v.effectiveMonth) out.set(v.planId, v);
+    }
+  }
+  return out;
+}

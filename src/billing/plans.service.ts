@@ -2,6 +2,8 @@ import type { Db } from '../db/database.ts';
 import { AppError } from '../errors.ts';
 import { LOCK, lockExclusive } from '../db/locks.ts';
 import * as repo from './plans.repository.ts';
+import { versionsInForce } from './plans.repository.ts';
+import { refreshThresholds } from './line-counts.ts';
 
 
 export interface PlanInput extends repo.VersionInput {
@@ -34,6 +36,7 @@ export async function createPlan(db: Db, input: PlanInput): Promise<repo.PlanVer
       throw new AppError('plan_exists', `Plan ${input.planId} exists; add a version to change its prices`);
     }
     await repo.upsertVersion(trx, input.planId, input);
+    await refreshThresholds(trx, input.effectiveMonth);
     return repo.loadVersions(trx, { planIds: [input.planId] });
   });
 }
@@ -46,18 +49,9 @@ export async function addVersion(db: Db, planId: string, input: repo.VersionInpu
     if (!(await repo.findPlan(trx, planId))) throw new AppError('unknown_plan', `No plan ${planId}`);
     await assertUnbilled(trx, input.effectiveMonth);
     await repo.upsertVersion(trx, planId, input);
+    await refreshThresholds(trx, input.effectiveMonth);
     return repo.loadVersions(trx, { planIds: [planId] });
   });
 }
 
-/** The version of each plan in force in `month` (`YYYY-MM-01`): the latest effective by then. */
-export function versionsInForce(versions: repo.PlanVersion[], month: string): Map<string, repo.PlanVersion> {
-  const out = new Map<string, repo.PlanVersion>();
-  for (const v of versions) {
-    if (v.effectiveMonth <= month) {
-      const current = out.get(v.planId);
-      if (!current || current.effectiveMonth < v.effectiveMonth) out.set(v.planId, v);
-    }
-  }
-  return out;
-}
+export { versionsInForce };

@@ -64,3 +64,23 @@ export function groupDigits(d: Decimal): string {
   const grouped = int!.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
   return frac === undefined ? grouped : `${grouped}.${frac}`;
 }
+
+/**
+ * The least quantity whose graduated price is at least `bound` (rounded up, so its price is at
+ * least `bound`), or null when no quantity costs that much (every tier from some point is free).
+ */
+export function quantityReaching(tiers: Tier[], bound: Decimal): Decimal | null {
+  let cumulative = new Decimal(0);
+  for (const t of tiers) {
+    const need = bound.minus(cumulative);
+    const tierPrice = t.upTo === null ? null : t.upTo.minus(t.from).times(t.unitPrice);
+    if (t.unitPrice.gt(0) && (tierPrice === null || need.lte(tierPrice))) {
+      let q = t.from.plus(need.div(t.unitPrice)).toDecimalPlaces(24, Decimal.ROUND_UP);
+      // Never past the tier's own top: at upTo the tier's whole price (≥ need) is reached.
+      if (t.upTo !== null && q.gt(t.upTo)) q = t.upTo;
+      return q;
+    }
+    if (tierPrice !== null) cumulative = cumulative.plus(tierPrice);
+  }
+  return null;
+}

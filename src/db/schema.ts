@@ -137,6 +137,33 @@ export interface UsageMonthRollupTable {
   quantity: Numeric;
   /** A lower bound of `usage_size_class(quantity)` (migration 20261205100000); 0 on insert: the exact class. */
   size_class: Generated<number>;
+  /** The quantity from which the row is a bill line (migration 20261208090000); null: not assigned yet. */
+  line_at: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+/** A month whose bill lines are counted as usage arrives (migration 20261208090000, src/billing/line-counts.ts). */
+export interface BillLineMonthsTable {
+  month: string;
+  decimals: number;
+  default_plan_id: string;
+  generation: Generated<number>;
+  passed: Generated<number>;
+  plans_seen_at: Date;
+}
+
+export interface BillLineThresholdsTable {
+  month: string;
+  /** A plan id, or '' for the default plan's version. */
+  plan_key: string;
+  /** `Infinity`: never a line. */
+  line_at: Numeric;
+}
+
+export interface UsageMonthLinesTable {
+  month: string;
+  shard: number;
+  lines: Counter;
+  unknown: Counter;
 }
 
 export interface BillCorrectionsTable {
@@ -181,6 +208,9 @@ export interface DB {
   usage_day_rollup: UsageDayRollupTable;
   usage_month_rollup: UsageMonthRollupTable;
   usage_month_counts: UsageMonthCountsTable;
+  usage_month_lines: UsageMonthLinesTable;
+  bill_line_months: BillLineMonthsTable;
+  bill_line_thresholds: BillLineThresholdsTable;
   plans: PlansTable;
   plan_versions: PlanVersionsTable;
   plan_tiers: PlanTiersTable;
