@@ -55,7 +55,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     select month, 0, 0, count(*) from usage_month_rollup group by month`.execute(db);
 
   // The threshold of a plan in a kept month: its own version's, else the default's; null when the
-  // month's counts are not kept.
+  // month's counts are not kept. Called with plain columns, the planner inlines it.
   await sql`
     create function usage_line_at(p_month date, p_plan text) returns numeric
     language sql stable as $$
@@ -100,17 +100,23 @@ export async function up(db: Kysely<any>): Promise<void> {
   // The rows a statement inserts into a kept month get their threshold at once (ingestion inserts a
   // row once per project and month; its updates do not come here). Ingestion holds the month's
   // lock shared, so the plans read here are not being reconciled meanwhile (src/billing/line-counts.ts).
+  // By key, month by month: the month's statistics may not know its rows yet (a month just begun),
+  // and a join could be planned as a scan of the whole month.
   await sql`
     create function usage_month_rollup_assigned() returns trigger language plpgsql as $$
+    declare
+      m date;
     begin
-      if exists (select 1 from bill_line_months b where b.month in (select distinct n.month from new_rows n)) then
-        update usage_month_rollup r set line_at = t.line_at
-        from (select n.month, n.project_id, usage_line_at(n.month, c.plan_id) as line_at
-              from new_rows n
-              join projects p on p.project_id = n.project_id
-              join customers c on c.customer_id = p.customer_id) t
-        where r.month = t.month and r.project_id = t.project_id and t.line_at is not null and r.line_at is distinct from t.line_at;
-      end if;
+      for m in select distinct n.month from new_rows n loop
+        if exists (select 1 from bill_line_months b where b.month = m) then
+          update usage_month_rollup r set line_at = t.line_at
+          from (select n.project_id, (select usage_line_at(m, c.plan_id) from projects p join customers c on c.customer_id = p.customer_id
+                                      where p.project_id = n.project_id) as line_at
+                from new_rows n where n.month = m) t
+          where r.month = m and r.project_id = any (array(select n.project_id from new_rows n where n.month = m))
+            and r.project_id = t.project_id and r.line_at is distinct from t.line_at;
+        end if;
+      end loop;
       return null;
     end
     $$`.execute(db);

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { deferredBillSettings } from '../src/billing/bill.service.ts';
-import { keepLineCounts, lineCountSettings, passMonth, startLineCounts } from '../src/billing/line-counts.ts';
+import { freshenStatistics, keepLineCounts, lineCountSettings, passMonth, startLineCounts } from '../src/billing/line-counts.ts';
 import { waitFor } from './helpers/receiver.ts';
 import { buildApp, provision } from './helpers/app.ts';
 import {
@@ -236,6 +236,27 @@ describe('bill lines counted as usage arrives', () => {
     }
     expect(errors).toEqual([]);
     await checkInvariant('2025-03-01');
+  });
+
+  it('analyzes the rollup when the planner does not know a month has rows, and not again once it does', async () => {
+    await billWorld(ctx, { plans: [GOLD], customers: ['gold'], lastProject: 2 });
+    await sql`insert into usage_month_rollup (month, project_id, quantity) select '2025-02-01', g, 1 from generate_series(1, 3000) g`.execute(ctx.tdb.db);
+    await sql`analyze usage_month_rollup`.execute(ctx.tdb.db);
+    // A month the statistics have never seen.
+    await sql`insert into usage_month_rollup (month, project_id, quantity) select '2025-03-01', g, 1 from generate_series(1, 3000) g`.execute(ctx.tdb.db);
+    const floor = lineCountSettings.statisticsFloor;
+    lineCountSettings.statisticsFloor = 1000;
+    try {
+      expect(await freshenStatistics(ctx.tdb.db, '2025-03-01')).toBe(true);
+      expect(await freshenStatistics(ctx.tdb.db, '2025-03-01')).toBe(false);
+      expect(await freshenStatistics(ctx.tdb.db, '2025-02-01')).toBe(false);
+      // Below the floor nothing is looked at.
+      lineCountSettings.statisticsFloor = 5000;
+      await sql`insert into usage_month_rollup (month, project_id, quantity) select '2025-04-01', g, 1 from generate_series(1, 3000) g`.execute(ctx.tdb.db);
+      expect(await freshenStatistics(ctx.tdb.db, '2025-04-01')).toBe(false);
+    } finally {
+      lineCountSettings.statisticsFloor = floor;
+    }
   });
 
   it('keeps nothing when turned off', async () => {

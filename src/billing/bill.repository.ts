@@ -270,7 +270,9 @@ export async function countKeptBillLines(db: Db, a: { month: string; kept: numbe
       join projects p on p.project_id = c.project_id
       join customers cu on cu.customer_id = p.customer_id
       left join ver v on v.plan_id = cu.plan_id
-      left join usage_month_rollup r on r.month = ${a.month}::date and r.project_id = c.project_id
+      -- By key for each correction (a month's statistics may not know its rows yet).
+      left join lateral (select x.project_id, x.quantity, x.line_at from usage_month_rollup x
+                         where x.month = ${a.month}::date and x.project_id = c.project_id) r on true
     )
     select (select coalesce(sum(projects), 0) from usage_month_counts where month = ${a.month}::date)::int as rows,
            count(*) filter (where counted)::int as counted,
