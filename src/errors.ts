@@ -92,15 +92,15 @@ const UNAVAILABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'E
 
 export function isDatabaseUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
-  const e = err as Error & { code?: string; errors?: unknown[] };
-  if (e.code && UNAVAILABLE_ERRNO.has(e.code)) return true;
+  const code = errnoCode(err);
+  if (code && UNAVAILABLE_ERRNO.has(code)) return true;
   // SQLSTATE class 08 (connection exception), 57P0x (shutdown), 53300 (too many connections),
   // 57014 (query cancelled by statement_timeout).
-  if (e.code && /^(08|57P0)/.test(e.code)) return true;
-  if (e.code === '53300' || e.code === '57014') return true;
-  if (Array.isArray(e.errors) && e.errors.some(isDatabaseUnavailable)) return true; // AggregateError from dual-stack connect
+  if (code && /^(08|57P0)/.test(code)) return true;
+  if (code === '53300' || code === '57014') return true;
+  if ('errors' in err && Array.isArray(err.errors) && err.errors.some(isDatabaseUnavailable)) return true; // AggregateError from dual-stack connect
   return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connect ECONNREFUSED/i.test(
-    e.message,
+    err.message,
   );
 }
 

@@ -11,9 +11,8 @@ import type { JSONParsed } from 'hono/utils/types';
  */
 export function stringifyExact(value: unknown): string {
   if (Decimal.isDecimal(value)) {
-    const d = value as Decimal;
-    if (!d.isFinite()) throw new TypeError('cannot write a non-finite decimal');
-    return d.toFixed();
+    if (!value.isFinite()) throw new TypeError('cannot write a non-finite decimal');
+    return value.toFixed();
   }
   if (value === null || typeof value !== 'object') {
     if (typeof value === 'number' && !Number.isFinite(value)) return 'null';

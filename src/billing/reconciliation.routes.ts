@@ -170,7 +170,12 @@ const reconciliation$ = z.object({
 });
 
 function csvText(lines: ReconciliationLine[]): Promise<string> {
-  return csvLines(lines, (l) => COLUMNS.map((k) => (k === 'flags' ? l.flags.join(' ') : Decimal.isDecimal(l[k]) ? (l[k] as Decimal).toFixed() : l[k])));
+  return csvLines(lines, (l) =>
+    COLUMNS.map((k) => {
+      const v = l[k];
+      return k === 'flags' ? l.flags.join(' ') : Decimal.isDecimal(v) ? v.toFixed() : v;
+    }),
+  );
 }
 
 /** Mounted at /v1/reconciliation. */

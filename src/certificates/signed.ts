@@ -37,8 +37,10 @@ export function openSigned(magic: Magic, bytes: Uint8Array, verifying: Map<strin
   const text = Buffer.from(bytes).toString('ascii').replace(/\r?\n$/, '');
   const parts = text.split('.');
   if (parts[0] !== magic) return bad(`Not a ${what}: it does not start with "${magic}."`);
-  if (parts.length !== 4) return bad(`The ${what} is truncated or malformed: expected ${magic}.kid.payload.signature`);
-  const [, kid, payload, signature] = parts as [string, string, string, string];
+  const [, kid, payload, signature] = parts;
+  if (parts.length !== 4 || kid === undefined || payload === undefined || signature === undefined) {
+    return bad(`The ${what} is truncated or malformed: expected ${magic}.kid.payload.signature`);
+  }
   for (const [name, value] of [['payload', payload], ['signature', signature]] as const) {
     // Canonical base64url only: a broken or padded encoding would decode to something else.
     if (!B64URL.test(value) || Buffer.from(value, 'base64url').toString('base64url') !== value) return bad(`The ${what}'s ${name} is not valid base64url`);

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadCredentialConfig, type Config } from '../config.ts';
 import type { Fetcher } from './poller/poller.ts';
+import { isJsonObject } from '../json.ts';
 
 /** Where a command reads and writes; tests pass their own. */
 /** stdout or stderr: a terminal shows a progress bar, anything else gets plain lines. */
@@ -92,10 +93,10 @@ export function resolveKeyPair(io: CliIo, flags: { key?: string | undefined; sec
   const file = resolve(io.cwd, credentials.dataDir, 'credentials.json');
   if (existsSync(file)) {
     try {
-      const stored = JSON.parse(readFileSync(file, 'utf8')) as { apiKey?: unknown; apiSecret?: unknown };
-      if (typeof stored.apiKey === 'string' && typeof stored.apiSecret === 'string') {
-        return { apiKey: stored.apiKey, apiSecret: stored.apiSecret, source: file };
-      }
+      const stored: unknown = JSON.parse(readFileSync(file, 'utf8'));
+      const apiKey = isJsonObject(stored) ? stored['apiKey'] : undefined;
+      const apiSecret = isJsonObject(stored) ? stored['apiSecret'] : undefined;
+      if (typeof apiKey === 'string' && typeof apiSecret === 'string') return { apiKey, apiSecret, source: file };
     } catch {
       throw new UsageError(`${file} is not a credentials file; give --key and --secret`);
     }

@@ -5,6 +5,7 @@ import { SERVE_USAGE, serveCommand } from './commands/serve.ts';
 import { SIGN_USAGE, signCommand } from './commands/sign.ts';
 import { CERTIFICATES_USAGE, certificatesCommand, LICENSE_FILE_USAGE, licenseFileCommand } from './commands/certificates.ts';
 import { EXIT, UsageError, type CliIo } from './io.ts';
+import { isJsonObject } from '../json.ts';
 
 export const USAGE = `agora-vendor: the Agora extension vendor server and its tools
 
@@ -38,9 +39,12 @@ const COMMANDS = {
  */
 /** The version in package.json, read from the package this file belongs to (in a clone or installed). */
 export function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+  const pkg: unknown = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+  const version = isJsonObject(pkg) ? pkg['version'] : undefined;
+  return typeof version === 'string' ? version : 'unknown';
 }
+
+const isCommand = (name: string): name is keyof typeof COMMANDS => Object.hasOwn(COMMANDS, name);
 
 export async function runCli(argv: string[], io: CliIo): Promise<number | 'running'> {
   const [name, ...args] = argv;
@@ -50,15 +54,15 @@ export async function runCli(argv: string[], io: CliIo): Promise<number | 'runni
   }
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
     const topic = name === 'help' ? args[0] : undefined;
-    const command = topic !== undefined && Object.hasOwn(COMMANDS, topic) ? COMMANDS[topic as keyof typeof COMMANDS] : undefined;
+    const command = topic !== undefined && isCommand(topic) ? COMMANDS[topic] : undefined;
     (name === undefined ? io.stderr : io.stdout).write(`${command ? command.usage : USAGE}\n`);
     return name === undefined ? EXIT.usage : EXIT.ok;
   }
-  if (!Object.hasOwn(COMMANDS, name)) {
+  if (!isCommand(name)) {
     io.stderr.write(`unknown command ${JSON.stringify(name)}\n\n${USAGE}\n`);
     return EXIT.usage;
   }
-  const command = COMMANDS[name as keyof typeof COMMANDS];
+  const command = COMMANDS[name];
   if (args.includes('--help') || args.includes('-h')) {
     io.stdout.write(`${command.usage}\n`);
     return EXIT.ok;

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { parseExactJson, JsonNumber, type ExactJson } from '../cli/poller/exact-json.ts';
 import { AppError, ERROR_STATUS, type ErrorCode } from '../errors.ts';
+import { isJsonObject } from '../json.ts';
 
 /**
  * The console reads every figure from the vendor API, called in process with the admin token: what
@@ -29,9 +30,12 @@ async function failure(res: Response, path: string): Promise<AppError> {
   let code: unknown;
   let message = `${path} answered ${res.status}`;
   try {
-    const body = JSON.parse(await res.text()) as { error?: { code?: unknown; message?: unknown } };
-    code = body.error?.code;
-    if (typeof body.error?.message === 'string') message = body.error.message;
+    const body: unknown = JSON.parse(await res.text());
+    const error = isJsonObject(body) ? body['error'] : undefined;
+    if (isJsonObject(error)) {
+      code = error['code'];
+      if (typeof error['message'] === 'string') message = error['message'];
+    }
   } catch {
     // Not the API's envelope: the status says enough.
   }

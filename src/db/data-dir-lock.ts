@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
+import { isJsonObject } from '../json.ts';
+import { errnoCode } from '../errors.ts';
 
 /**
  * The embedded database (PGlite) is one process's files: a second process opening the same folder
@@ -46,9 +48,9 @@ const UNREADABLE_GRACE_MS = 10_000;
 
 function readHolder(file: string): LockHolder | undefined {
   try {
-    const h = JSON.parse(readFileSync(file, 'utf8')) as Partial<LockHolder>;
-    if (typeof h.pid === 'number' && typeof h.host === 'string' && typeof h.token === 'string') {
-      return { pid: h.pid, host: h.host, command: String(h.command ?? '?'), startedAt: String(h.startedAt ?? '?'), token: h.token };
+    const h: unknown = JSON.parse(readFileSync(file, 'utf8'));
+    if (isJsonObject(h) && typeof h['pid'] === 'number' && typeof h['host'] === 'string' && typeof h['token'] === 'string') {
+      return { pid: h['pid'], host: h['host'], command: String(h['command'] ?? '?'), startedAt: String(h['startedAt'] ?? '?'), token: h['token'] };
     }
   } catch {
     // Missing, half written or not ours: the caller decides by the file's age.
@@ -64,7 +66,7 @@ function isAlive(h: LockHolder): boolean {
     return true;
   } catch (err) {
     // EPERM: it exists, under another user.
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+    return errnoCode(err) !== 'ESRCH';
   }
 }
 
@@ -90,7 +92,7 @@ function createExclusive(file: string, content: string): boolean {
   try {
     fd = openSync(file, 'wx', 0o644);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    if (errnoCode(err) === 'EEXIST') return false;
     throw err;
   }
   try {

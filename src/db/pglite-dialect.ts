@@ -71,7 +71,8 @@ class PGliteDriver implements Driver {
     await connection.executeQuery(CompiledQuery.raw('rollback'));
   }
   async releaseConnection(connection: DatabaseConnection): Promise<void> {
-    (connection as PGliteConnection).release();
+    // Only this driver's connections come back here.
+    if (connection instanceof PGliteConnection) connection.release();
   }
   async destroy(): Promise<void> {
     if (this.#closed) return;

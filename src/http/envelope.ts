@@ -3,6 +3,7 @@ import { HTTPException } from 'hono/http-exception';
 import { AppError, toAppError } from '../errors.ts';
 import type { AppEnv, Envelope } from './context.ts';
 import { checkRequestText } from './input.ts';
+import { isJsonObject } from '../json.ts';
 
 /**
  * The one place where an AppError becomes a response. Each family of routes has its own envelope:
@@ -32,10 +33,10 @@ export function errorBody(envelope: Envelope, err: AppError): Record<string, unk
  * ended session names how it ended; every other error has reason null and its stable code.
  */
 function extensionErrorBody(err: AppError): Record<string, unknown> {
-  const d = (err.details ?? {}) as { reason?: unknown; error?: unknown; endedBy?: unknown };
-  const reason = typeof d.reason === 'number' ? d.reason : null;
-  const body: Record<string, unknown> = { code: err.status, reason, error: typeof d.error === 'string' ? d.error : err.code, message: err.message };
-  if (typeof d.endedBy === 'string') body.endedBy = d.endedBy;
+  const d: Record<string, unknown> = isJsonObject(err.details) ? err.details : {};
+  const reason = typeof d['reason'] === 'number' ? d['reason'] : null;
+  const body: Record<string, unknown> = { code: err.status, reason, error: typeof d['error'] === 'string' ? d['error'] : err.code, message: err.message };
+  if (typeof d['endedBy'] === 'string') body.endedBy = d['endedBy'];
   return body;
 }
 
@@ -54,7 +55,7 @@ export function renderError(c: Context<AppEnv>, thrown: unknown): Response {
   // The request log names the code of every failed request (never its message: it may quote input).
   c.set('errorCode', err.code);
   const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' };
-  const retryAfter = (err.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
+  const retryAfter = isJsonObject(err.details) ? err.details['retryAfterSeconds'] : undefined;
   if (typeof retryAfter === 'number' && (err.code === 'rate_limited' || err.code === 'overloaded')) headers['retry-after'] = String(retryAfter);
   else if (err.status === 503) headers['retry-after'] = '1';
   if (err.status === 401 && envelope === 'extension') headers['www-authenticate'] = 'Basic realm="extension", charset="UTF-8"';

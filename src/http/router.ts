@@ -2,6 +2,7 @@ import { OpenAPIHono, type z } from '@hono/zod-openapi';
 import { AppError } from '../errors.ts';
 import type { AppEnv } from './context.ts';
 import { checkJsonInput } from './input.ts';
+import { isJsonObject } from '../json.ts';
 
 /**
  * One AppError for a failed validation, with every problem in `details`. A field that is absent
@@ -10,7 +11,7 @@ import { checkJsonInput } from './input.ts';
  */
 export function validationError(error: z.ZodError, input: unknown): AppError {
   const issues = error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
-  const record = input !== null && typeof input === 'object' ? (input as Record<string, unknown>) : {};
+  const record: Record<string, unknown> = isJsonObject(input) ? input : {};
   const absent = error.issues.find((i) => i.path.length > 0 && record[String(i.path[0])] === undefined);
   if (absent) return new AppError('missing_parameter', `${absent.path.join('.')} is required`, issues);
   const first = error.issues[0]!;
@@ -29,7 +30,7 @@ export function newRouter(options: { itemsCheckedByRoute?: string } = {}): OpenA
   return new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
       // On failure `data` is the input; on success the validated value the handler will get.
-      const data = (result as { data?: unknown }).data;
+      const data: unknown = 'data' in result ? result.data : undefined;
       if (result.target === 'json') checkJsonInput(data, options.itemsCheckedByRoute === undefined ? {} : { skipItemsOf: options.itemsCheckedByRoute });
       if (!result.success) throw validationError(result.error, data);
     },

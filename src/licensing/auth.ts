@@ -7,6 +7,7 @@ import { LruCache } from '../http/lru.ts';
 import { secretEquals } from '../http/middleware.ts';
 import { findProjectByAppKey } from '../provisioning/provisioning.repository.ts';
 import { FailureBudget, SlidingWindowLimiter } from './rate-limit.ts';
+import { isJsonObject } from '../json.ts';
 
 /**
  * The client's address, the source failed authentications are counted against. Behind a reverse
@@ -14,8 +15,8 @@ import { FailureBudget, SlidingWindowLimiter } from './rate-limit.ts';
  * process (tests, `app.request`) have no socket and share the source `local`.
  */
 function sourceOf(c: Context<AppEnv>): string {
-  const bindings = c.env as { incoming?: unknown; server?: unknown } | undefined;
-  if (!bindings?.incoming && !bindings?.server) return 'local';
+  const bindings: unknown = c.env;
+  if (!isJsonObject(bindings) || (!bindings['incoming'] && !bindings['server'])) return 'local';
   return getConnInfo(c).remote.address ?? 'local';
 }
 

@@ -59,7 +59,7 @@ export const EVENT_TYPES = {
 } as const satisfies Record<string, { data: string; when: string }>;
 
 export type EventType = keyof typeof EVENT_TYPES;
-export const EVENT_TYPE_NAMES = Object.keys(EVENT_TYPES) as EventType[];
+export const EVENT_TYPE_NAMES: EventType[] = Object.keys(EVENT_TYPES).filter(isEventType);
 
 export function isEventType(type: string): type is EventType {
   return Object.hasOwn(EVENT_TYPES, type);

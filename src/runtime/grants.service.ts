@@ -16,7 +16,7 @@ export function parsePlatforms(text: string): string[] {
   const list = text.split('|').map((p) => p.trim().toLowerCase());
   if (list.length === 0 || list.some((p) => p === '')) throw new AppError('invalid_parameter', 'platform must list one or more platforms joined with |, e.g. android|ios');
   for (const p of list) {
-    if (!(PLATFORMS as readonly string[]).includes(p)) throw new AppError('invalid_parameter', `platform ${p.slice(0, 32)} is not one of ${PLATFORMS.join(', ')}`);
+    if (!PLATFORMS.some((x) => x === p)) throw new AppError('invalid_parameter', `platform ${p.slice(0, 32)} is not one of ${PLATFORMS.join(', ')}`);
   }
   return [...new Set(list)].sort();
 }
@@ -25,7 +25,8 @@ export function parsePlatforms(text: string): string[] {
 export function parseExpire(text: string): { startS: number; endS: number } {
   const m = /^(\d{1,13})-(\d{1,13})$/.exec(text.trim());
   if (!m) throw new AppError('invalid_parameter', 'expire must be <startTs>-<endTs> in Unix seconds, e.g. 1735689600-1767225600');
-  const [startS, endS] = [Number(m[1]), Number(m[2])] as [number, number];
+  const startS = Number(m[1]);
+  const endS = Number(m[2]);
   if (startS >= 1e11 || endS >= 1e11) throw new AppError('invalid_parameter', 'expire looks like milliseconds; send Unix seconds');
   if (endS <= startS) throw new AppError('invalid_parameter', 'expire: the end must be after the start');
   return { startS, endS };

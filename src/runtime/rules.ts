@@ -63,7 +63,8 @@ export function parsePeriod(text: string | null): Period | null {
   if (text === null) return null;
   const m = /^(\d{2}):(\d{2})~(\d{2}):(\d{2})$/.exec(text);
   if (!m) return null;
-  const [h1, m1, h2, m2] = [m[1], m[2], m[3], m[4]].map(Number) as [number, number, number, number];
+  // The pattern has four groups, each two digits.
+  const [h1 = 0, m1 = 0, h2 = 0, m2 = 0] = [m[1], m[2], m[3], m[4]].map(Number);
   return { start: h1 * 60 + m1, end: h2 * 60 + m2 };
 }
 

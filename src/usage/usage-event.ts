@@ -2,6 +2,7 @@ import { z } from '@hono/zod-openapi';
 import { parseDecimalInput } from '../decimal.ts';
 import { unstorableText } from '../http/input.ts';
 import { projectIdSchema } from '../ids.ts';
+import { isJsonObject } from '../json.ts';
 
 const ISO = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
 /**
@@ -197,8 +198,8 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
  * checks both on random events).
  */
 export function fastUsageEvent(raw: unknown, nowMs: number): UsageEventInput | null {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return null;
-  const o = raw as Record<string, unknown>;
+  if (!isJsonObject(raw)) return null;
+  const o = raw;
   const id = o.id;
   if (typeof id !== 'string' || id.length === 0 || id.length > 128 || CONTROL.test(id) || unstorableText(id)) return null;
   const projectId = projectIdFast(o.projectId);
@@ -222,7 +223,7 @@ export function parseUsageEvent(raw: unknown, nowMs: number): ParsedEvent {
     const e = parsed.data;
     return { ok: true, event: { id: e.id, projectId: e.projectId, quantity: e.quantity, occurredAt: e.occurredAt, description: e.description ?? null } };
   }
-  const o = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {};
+  const o: Record<string, unknown> = isJsonObject(raw) ? raw : {};
   // The event's id when it is one (a longer one is no id of any event: null).
   const id = typeof o.id === 'string' && o.id.length <= 128 ? o.id : null;
   const first = parsed.error.issues[0]!;

@@ -114,8 +114,8 @@ export async function ingestBatch(db: Db, events: UsageEventInput[]): Promise<Ba
     throw new Error(`usage_ingest_batch accepted ${r.accepted} and named ${r.event_ord.length} of ${n} events`);
   }
   const accepted: BatchVerdict = { verdict: 'accepted' };
-  for (let i = 0; i < n; i++) if (verdicts[i] === undefined) verdicts[i] = accepted;
-  return verdicts as BatchVerdict[];
+  // Array.from visits the holes too (map would skip them).
+  return Array.from(verdicts, (v) => v ?? accepted);
 }
 
 export type { FixTotals } from '../statements/store.ts';

@@ -7,6 +7,7 @@ import { openSigned, type Magic } from '../../certificates/signed.ts';
 import { ConfigError } from '../../config.ts';
 import type { CertificateType } from '../../db/schema.ts';
 import { z } from 'zod';
+import { isJsonObject } from '../../json.ts';
 import { EXIT, parseCommand, UsageError, type CliIo } from '../io.ts';
 
 export const CERTIFICATES_USAGE = `Usage: agora-vendor certificates issue --customer ID --cert TYPE:MODE:DAYS[:COUNT] ... [--out FILE] [--key PEM]
@@ -63,28 +64,36 @@ async function verifyingKeys(io: CliIo, keys: string | undefined): Promise<{ key
   if (text.includes('-----BEGIN PUBLIC KEY-----') && !text.trimStart().startsWith('{')) {
     for (const k of parsePublicKeys(text, keys)) map.set(keyId(k), k);
   } else {
-    let doc: { keys?: { kid?: unknown; publicKey?: unknown }[] };
+    let doc: unknown;
     try {
-      doc = JSON.parse(text) as typeof doc;
+      doc = JSON.parse(text);
     } catch {
       throw new UsageError(`--keys ${keys}: neither a key document ({"keys":[…]}) nor PEM public keys`);
     }
-    for (const k of doc.keys ?? []) if (typeof k.kid === 'string' && typeof k.publicKey === 'string') map.set(k.kid, createPublicKey(k.publicKey));
+    const list: unknown = isJsonObject(doc) ? doc['keys'] : undefined;
+    for (const k of Array.isArray(list) ? list : []) {
+      if (isJsonObject(k) && typeof k['kid'] === 'string' && typeof k['publicKey'] === 'string') map.set(k['kid'], createPublicKey(k['publicKey']));
+    }
   }
   if (map.size === 0) throw new UsageError(`--keys ${keys}: no public keys in it`);
   return { keys: map, from: keys };
 }
 
+const isCertificateType = (t: string): t is CertificateType => CERTIFICATE_TYPES.some((c) => c === t);
+
+/** JSON text as a value nothing is assumed of yet. */
+const parseJson = (text: string): unknown => JSON.parse(text);
+
 function parseCert(text: string): IssueLine {
   const [type, mode, days, count, ...rest] = text.split(':');
   if (!type || !mode || !days || rest.length > 0) throw new UsageError(`--cert ${text}: expected TYPE:MODE:DAYS[:COUNT]`);
-  if (!(CERTIFICATE_TYPES as readonly string[]).includes(type)) throw new UsageError(`--cert ${text}: TYPE must be ${CERTIFICATE_TYPES.join(', ')}`);
+  if (!isCertificateType(type)) throw new UsageError(`--cert ${text}: TYPE must be ${CERTIFICATE_TYPES.join(', ')}`);
   if (!/^[A-Za-z0-9._-]{1,32}$/.test(mode)) throw new UsageError(`--cert ${text}: MODE is 1–32 letters, digits, '.', '_' or '-'`);
   if (days !== 'permanent' && !(/^\d{1,5}$/.test(days) && Number(days) >= 1 && Number(days) <= 36_500)) throw new UsageError(`--cert ${text}: DAYS is 1 to 36500 or "permanent"`);
   if (count !== undefined && !(/^\d{1,6}$/.test(count) && Number(count) >= 1 && Number(count) <= MAX_PACKAGE_CERTIFICATES)) {
     throw new UsageError(`--cert ${text}: COUNT is 1 to ${MAX_PACKAGE_CERTIFICATES}`);
   }
-  return { type: type as CertificateType, mode, validityDays: days === 'permanent' ? null : Number(days), count: count === undefined ? 1 : Number(count) };
+  return { type, mode, validityDays: days === 'permanent' ? null : Number(days), count: count === undefined ? 1 : Number(count) };
 }
 
 function readFile(io: CliIo, file: string | undefined): Uint8Array {
@@ -102,7 +111,7 @@ async function open(io: CliIo, magic: Magic, bytes: Uint8Array, keysArg: string 
   const parts = Buffer.from(bytes).toString('ascii').trim().split('.');
   const decoded = openSigned(magic, bytes, new Map(), what);
   if (decoded.ok || decoded.code !== 'unknown_signing_key' || parts.length !== 4) return { opened: decoded, from: undefined };
-  return { opened: { ok: true as const, kid: parts[1]!, payload: JSON.parse(Buffer.from(parts[2]!, 'base64url').toString('utf8')) as unknown }, from: undefined };
+  return { opened: { ok: true as const, kid: parts[1]!, payload: parseJson(Buffer.from(parts[2]!, 'base64url').toString('utf8')) }, from: undefined };
 }
 
 export async function certificatesCommand(args: string[], io: CliIo): Promise<number> {

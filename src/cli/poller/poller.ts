@@ -202,7 +202,7 @@ async function request(url: string, o: PollerOptions, stats: Stats, pageNum?: nu
     } catch (err) {
       const ms = performance.now() - t0;
       reason = 'network';
-      const cause = err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err);
+      const cause = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
       failure = { code: 'network', message: `request failed after ${attempt} attempt${attempt > 1 ? 's' : ''}: ${cause}` };
       last = { ok: false, ms, attempts: attempt, retryReasons, failure };
     } finally {

@@ -36,8 +36,8 @@ function violationLines(r: PollSummaryBase): string[] {
   const total = Object.values(r.violationCounts).reduce((a, b) => a + (b ?? 0), 0);
   if (total === 0) return ['contract          OK: every answer keeps the contract'];
   const out = [`contract          VIOLATED: ${total} violation${total > 1 ? 's' : ''}`];
-  for (const [code, n] of Object.entries(r.violationCounts)) {
-    out.push(`  ${code} × ${n}: ${VIOLATION_CODES[code as keyof typeof VIOLATION_CODES]}`);
+  for (const code of Object.keys(r.violationCounts).filter((k): k is keyof typeof VIOLATION_CODES => Object.hasOwn(VIOLATION_CODES, k))) {
+    out.push(`  ${code} × ${r.violationCounts[code]}: ${VIOLATION_CODES[code]}`);
   }
   out.push('first violations:');
   for (const x of r.violations.slice(0, 20)) out.push(`  [${x.code}]${x.pageNum !== undefined ? ` page ${x.pageNum}:` : ''} ${x.message}`);

@@ -9,6 +9,7 @@ import { MAX_PAD_FILE_BYTES, parsePadFile } from '../pad-file.ts';
 import * as pads from '../pads.service.ts';
 import { unixSeconds } from '../views.ts';
 import { answer, appid, counted, errorAnswer, errors, json, licenseKey, MAX_PAGE_SIZE, ok, page, security, size } from './schemas.ts';
+import { isJsonObject } from '../../json.ts';
 
 const padEntry = z.object({ id: z.number().int(), cid: z.string(), licenseKey: z.string(), createTime: z.number().int() });
 const padSwitched = z.object({ enabled: z.boolean() });
@@ -94,7 +95,8 @@ export function registerPadRoutes(router: OpenAPIHono<AppEnv>, deps: RouteDeps, 
     }),
     async (c) => {
       const { appid } = c.req.valid('query');
-      const { file } = c.req.valid('form') as { file?: unknown };
+      const form: unknown = c.req.valid('form');
+      const file = isJsonObject(form) ? form['file'] : undefined;
       if (!(file instanceof File)) throw new AppError('invalid_upload', 'Send the whitelist as the multipart field "file" (a text file)');
       const parsed = parsePadFile(new Uint8Array(await file.arrayBuffer()));
       const result = await pads.upload(db, c.get('licenseCaller'), appid, parsed, deps.config.licenseWhitelistMax);
