@@ -72,7 +72,8 @@ class PGliteDriver implements Driver {
   }
   async releaseConnection(connection: DatabaseConnection): Promise<void> {
     // Only this driver's connections come back here.
-    if (connection instanceof PGliteConnection) connection.release();
+    if (!(connection instanceof PGliteConnection)) throw new Error('PGliteDriver: a connection it did not hand out came back');
+    connection.release();
   }
   async destroy(): Promise<void> {
     if (this.#closed) return;

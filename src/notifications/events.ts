@@ -1,11 +1,14 @@
 import { sql, type Transaction } from 'kysely';
 import type { DB, LicenseRow, Statement } from '../db/schema.ts';
 import { emit } from './outbox.ts';
+import { z } from 'zod';
 
 /** Projects named in one usage.correction_carried event; `projectCount` says how many there are. */
 const CORRECTION_PROJECTS = 100;
 /** Windows named per project (its earliest); `windowCount` says how many there are. */
 const CORRECTION_WINDOWS = 31;
+/** The windows of a correction as the query writes them (jsonb). */
+const correctionWindows = z.array(z.object({ day: z.string(), quantity: z.string() }));
 
 /**
  * statement.fixed, and usage.correction_carried when the statement carries late usage: in the
@@ -27,7 +30,7 @@ export async function statementFixed(trx: Transaction<DB>, st: Statement, at: Da
     at,
   );
   if (st.kind === 'usage' && !/^0(\.0*)?$/.test(st.correction_amount)) {
-    const { rows } = await sql<{ project_id: string; quantity: string; window_count: string; n: string; windows: { day: string; quantity: string }[] }>`
+    const { rows } = await sql<{ project_id: string; quantity: string; window_count: string; n: string; windows: unknown }>`
       with per_day as (
         select project_id, (occurred_at at time zone 'UTC')::date as day, sum(quantity) as quantity
         from usage_events where statement_id = ${st.id}::bigint
@@ -54,7 +57,8 @@ export async function statementFixed(trx: Transaction<DB>, st: Statement, at: Da
           projectId: r.project_id,
           quantity: r.quantity,
           windowCount: Number(r.window_count),
-          windows: (typeof r.windows === 'string' ? (JSON.parse(r.windows) as typeof r.windows) : r.windows).map((w) => {
+          // jsonb: an array from pg, text from the embedded database's driver.
+          windows: correctionWindows.parse(typeof r.windows === 'string' ? JSON.parse(r.windows) : r.windows).map((w) => {
             const start = new Date(`${w.day}T00:00:00.000Z`);
             return { windowStart: start.toISOString(), windowEnd: new Date(start.getTime() + 86_400_000).toISOString(), quantity: w.quantity };
           }),
