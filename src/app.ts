@@ -20,7 +20,8 @@ import { signingKeysFromConfig } from './certificates/keys.ts';
 import { certificateVendorRoutes } from './certificates/vendor.routes.ts';
 import { webhooksRoutes } from './notifications/webhooks.routes.ts';
 import { browseRoutes } from './browse/browse.routes.ts';
-import { AgoraRequestLog, agoraRequestLog } from './agora-log/agora-log.ts';
+import { AgoraRequestLog, agoraRequestLog, type AgoraRequestEntry } from './agora-log/agora-log.ts';
+import { answerRepeatedPages, RepeatedPages } from './agora/repeated-pages.ts';
 import { agoraLogRoutes } from './agora-log/agora-log.routes.ts';
 import { poolStatsOf } from './db/database.ts';
 import { AppMetrics } from './ops/metrics.ts';
@@ -35,14 +36,15 @@ import { pendingCorrectionsRoutes } from './usage/pending-corrections.routes.ts'
 
 export const API_VERSION = '0.1.0';
 
+/** Memory for the answers of repeated page polls, by URL (src/agora/repeated-pages.ts). */
+const REPEATED_PAGES_BYTES = 32 * 1024 * 1024;
+
 /** Builds the whole server; never listens. Tests and `main.ts` build exactly the same app. */
 export function createApp(deps: AppDeps) {
   const app = newRouter();
-  app.use('*', requestLog({ log: deps.log }), deadline(deps.config.requestDeadlineMs, { log: deps.log }));
   // Metrics and the log of Agora's requests: one of each per app, nothing global (tests build many).
   // (heavyReads is read at scrape time, once the app is built.)
   const metrics = new AppMetrics({ poolStats: () => poolStatsOf(deps.db), heavyReadsRunning: () => heavyReads.running, liveSessions: () => liveSessionsTotal(deps.db) });
-  app.use('*', metrics.middleware());
   const agoraLog = new AgoraRequestLog(deps.db, {
     capacity: deps.config.agoraLogBuffer,
     retentionDays: deps.config.agoraLogRetentionDays,
@@ -51,7 +53,21 @@ export function createApp(deps: AppDeps) {
     log: deps.log,
     onDropped: (n) => metrics.agoraLogDropped.inc(n),
   });
-  for (const path of ['/usage', '/bill', '/customers/*']) app.use(path, agoraRequestLog(agoraLog, deps.clock, (e) => metrics.agoraRequest(e)));
+  const recordAgoraRequest = (e: AgoraRequestEntry) => {
+    agoraLog.record(e);
+    metrics.agoraRequest(e);
+  };
+  // First of all: a page poll whose exact URL was answered before gets the same bytes again, with
+  // its request logged, measured and recorded as below (src/agora/repeated-pages.ts).
+  const repeatedPages = new RepeatedPages(REPEATED_PAGES_BYTES);
+  const repeated = answerRepeatedPages(repeatedPages, { log: deps.log, clock: deps.clock, observeRequest: (r) => metrics.observeRequest(r),
+    recordAgoraRequest,
+    answeredFromMemory: (kind) => metrics.agoraPagesFromMemory.inc({ kind }),
+  });
+  for (const path of ['/usage', '/bill']) app.use(path, repeated);
+  app.use('*', requestLog({ log: deps.log }), deadline(deps.config.requestDeadlineMs, { log: deps.log }));
+  app.use('*', metrics.middleware());
+  for (const path of ['/usage', '/bill', '/customers/*']) app.use(path, agoraRequestLog(deps.clock, recordAgoraRequest));
   // Agora's calls go first for database connections; their own, shorter deadline is set with their routes.
   for (const path of ['/usage', '/bill', '/customers/*']) app.use(path, agoraPriority());
   if (deps.signatureFailures) {

@@ -192,38 +192,47 @@ function customerOf(c: Context<AppEnv>, path: string): string | null {
   return clip(body?.customerId) ?? clip(requestUrl(c.req.raw).searchParams.get('customerId'));
 }
 
+/** What an entry says of the request itself: everything but how and when it was answered. */
+export type AgoraRequestAsked = Omit<AgoraRequestEntry, 'at' | 'status' | 'durationMs' | 'errorCode'>;
+
+/** What Agora asked in this request (window, page, customer) and with which verified apiKey. */
+export function agoraRequestAsked(c: Context<AppEnv>): AgoraRequestAsked {
+  const path = c.req.path;
+  const q = requestUrl(c.req.raw).searchParams;
+  return {
+    kind: kindOf(c.req.method, path),
+    method: c.req.method,
+    path: path.slice(0, 512),
+    fromTs: whole(q.get('fromTs')),
+    toTs: whole(q.get('toTs')),
+    pageNum: whole(q.get('pageNum')),
+    limit: whole(q.get('limit')),
+    customerId: customerOf(c, path),
+    apiKeyId: c.get('apiKey') ?? null,
+  };
+}
+
 /**
- * Records each request of Agora's routes in `log` once answered: what was asked (window, page,
- * customer), by which apiKey (the verified one: an apiKey is not secret, its secret is), and how it
- * was answered. `observe` also sees each entry (the metrics).
+ * Hands `record` an entry for each request of Agora's routes once answered (app.ts: the log and
+ * the metrics): what was asked (window, page, customer), by which apiKey (the verified one: an
+ * apiKey is not secret, its secret is), and how it was answered.
  */
-export function agoraRequestLog(log: AgoraRequestLog, clock: () => Date, observe?: (e: AgoraRequestEntry) => void): MiddlewareHandler<AppEnv> {
+export function agoraRequestLog(clock: () => Date, record: (e: AgoraRequestEntry) => void): MiddlewareHandler<AppEnv> {
   return async function logAgoraRequest(c, next) {
     const at = clock();
     const started = performance.now();
     try {
       await next();
     } finally {
-      const path = c.req.path;
-      const q = requestUrl(c.req.raw).searchParams;
       const status = c.res.status;
       const entry: AgoraRequestEntry = {
         at,
-        kind: kindOf(c.req.method, path),
-        method: c.req.method,
-        path: path.slice(0, 512),
-        fromTs: whole(q.get('fromTs')),
-        toTs: whole(q.get('toTs')),
-        pageNum: whole(q.get('pageNum')),
-        limit: whole(q.get('limit')),
-        customerId: customerOf(c, path),
-        apiKeyId: c.get('apiKey') ?? null,
+        ...agoraRequestAsked(c),
         status,
         durationMs: performance.now() - started,
         errorCode: status >= 400 ? (c.get('errorCode') ?? null) : null,
       };
-      log.record(entry);
-      observe?.(entry);
+      record(entry);
     }
   };
 }

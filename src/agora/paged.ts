@@ -80,6 +80,8 @@ export function pagedPollRoutes(
         });
         pages.set(pageKey, body);
       }
+      // The statement is fixed, so this URL's answer never changes (src/agora/repeated-pages.ts).
+      c.set('repeatablePage', body);
       return exactJsonTextResponse(body);
     },
   );

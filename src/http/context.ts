@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Config } from '../config.ts';
+import type { ExactJsonBytes } from '../json.ts';
 import type { Db } from '../db/database.ts';
 import type { ApiKeyPair } from '../config.ts';
 import type { HeavyReadGate } from './middleware.ts';
@@ -50,5 +51,10 @@ export interface AppEnv {
     licenseCaller: LicenseCaller;
     /** The stable code of the error this request answered with, for the request log. */
     errorCode: string;
+    /**
+     * An Agora page that is a pure function of the request's URL (a page of a fixed statement):
+     * answered again from memory when the same URL comes again (src/agora/repeated-pages.ts).
+     */
+    repeatablePage: ExactJsonBytes<unknown>;
   };
 }

@@ -6,24 +6,39 @@ import { AppError, toAppError } from '../errors.ts';
 import type { AppEnv, Logger } from './context.ts';
 import { BoundedGate } from './turn-queue.ts';
 
+/** A request as the request log writes it, once answered. */
+export interface AnsweredRequest {
+  method: string;
+  path: string;
+  status: number;
+  ms: number;
+  /** The stable code of a failed request's error. */
+  code?: string | undefined;
+}
+
 /**
  * One JSON line per request: method, path (never the query: it carries signatures), status,
  * duration in milliseconds and, when it failed, the stable error `code` (never the message: it may
  * quote what the caller sent).
  */
+export function logRequestLine(log: Logger, r: AnsweredRequest): void {
+  log({
+    at: new Date().toISOString(),
+    method: r.method,
+    path: r.path,
+    status: r.status,
+    ms: Math.round(r.ms * 10) / 10,
+    ...(r.code === undefined ? {} : { code: r.code }),
+  });
+}
+
+/** The request log (`logRequestLine`) of every request. */
 export function requestLog(options: { log: Logger }): MiddlewareHandler<AppEnv> {
   return async function logRequest(c, next) {
     const started = performance.now();
     await next();
-    const code = c.res.status >= 400 ? c.get('errorCode') : undefined;
-    options.log({
-      at: new Date().toISOString(),
-      method: c.req.method,
-      path: c.req.path,
-      status: c.res.status,
-      ms: Math.round((performance.now() - started) * 10) / 10,
-      ...(code === undefined ? {} : { code }),
-    });
+    const status = c.res.status;
+    logRequestLine(options.log, { method: c.req.method, path: c.req.path, status, ms: performance.now() - started, code: status >= 400 ? c.get('errorCode') : undefined });
   };
 }
 

@@ -1,4 +1,4 @@
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AgoraRequestEntry } from '../agora-log/agora-log.ts';
@@ -37,6 +37,12 @@ export class AppMetrics implements Observer {
     name: 'agora_requests_total',
     help: "Agora's requests, by kind (usage, bill, license, provisioning) and status",
     labelNames: ['kind', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly agoraPagesFromMemory = new Counter({
+    name: 'agora_pages_from_memory_total',
+    help: "Agora's page polls answered from memory because the same URL was answered before (also counted in agora_requests_total), by kind",
+    labelNames: ['kind'] as const,
     registers: [this.registry],
   });
   readonly agoraDeadlineOverruns = new Counter({
@@ -173,23 +179,28 @@ export class AppMetrics implements Observer {
     return { contentType: this.registry.contentType, text: await this.registry.metrics() };
   }
 
-  /**
-   * Times every request by its route pattern (never the path: ids would make a series each), and
-   * makes this app the observer of the services the request calls.
-   */
+  /** One answered request: its duration by route pattern (never the path: ids would make a series each), and the activations' outcome. */
+  observeRequest(r: { method: string; route: string; status: number; seconds: number; errorCode?: string | undefined }): void {
+    this.requestDuration.observe({ method: r.method, route: r.route, status: String(r.status) }, r.seconds);
+    if (r.method === 'POST' && r.route === '/dabiz/license/v2/active') {
+      this.activations.inc({ outcome: r.status < 400 ? 'ok' : (r.errorCode ?? String(r.status)) });
+    }
+  }
+
+  /** Times every request (`observeRequest`), and makes this app the observer of the services the request calls. */
   middleware(): MiddlewareHandler<AppEnv> {
     return async (c, next) => {
       const started = performance.now();
       try {
         await observerScope.run(this, next);
       } finally {
-        const route = [...matchedRoutes(c)].reverse().find((r) => r.method !== 'ALL')?.path ?? 'unmatched';
-        const status = c.res.status;
-        this.requestDuration.observe({ method: c.req.method, route, status: String(status) }, (performance.now() - started) / 1000);
-        if (c.req.method === 'POST' && route === '/dabiz/license/v2/active') {
-          this.activations.inc({ outcome: status < 400 ? 'ok' : (c.get('errorCode') ?? String(status)) });
-        }
+        this.observeRequest({ method: c.req.method, route: routeOf(c), status: c.res.status, seconds: (performance.now() - started) / 1000, errorCode: c.get('errorCode') });
       }
     };
   }
+}
+
+/** The pattern of the route that answered (the last one of a method), or 'unmatched'. */
+export function routeOf(c: Context<AppEnv>): string {
+  return [...matchedRoutes(c)].reverse().find((r) => r.method !== 'ALL')?.path ?? 'unmatched';
 }
