@@ -118,9 +118,13 @@ describe("Agora's repeated page polls, answered from memory by their URL", () =>
     expect((await answer(t, early)).status).toBe(200);
     expect((await answer(t, early)).status).toBe(200);
     expect(await fromMemory(t, 'usage')).toBe(1);
+    // Another Host: the same URL, the same answer from memory (a Host cannot multiply the entries).
+    const elsewhere = await answer(t, `http://another.example${early}`);
+    expect(elsewhere.status).toBe(200);
+    expect(await fromMemory(t, 'usage')).toBe(2);
     // HEAD of a remembered URL runs the app (which refuses it: the signature names the method).
     expect((await t.app.request(early, { method: 'HEAD' })).status).toBeGreaterThanOrEqual(400);
-    expect(await fromMemory(t, 'usage')).toBe(1);
+    expect(await fromMemory(t, 'usage')).toBe(2);
   });
 
   it('answer another apiKey, or any URL that differs, as an app that never saw the first would', async () => {

@@ -13,7 +13,7 @@ import { routeOf } from '../ops/metrics.ts';
  * function of the query and the apiKey's secret: it carries no time and no nonce. So once a URL
  * has been verified, validated and answered 200 with such a page, asking the same URL again can
  * only be answered with the same bytes — by whichever instance, at whatever time. This cache keeps
- * that answer by the URL and gives it before the rest of the app runs: no signature check, no
+ * that answer by the URL's path and query and gives it before the rest of the app runs: no signature check, no
  * query validation, no deadline timer or request scope, none of which could change the answer.
  *
  * What every request gets is still done for a repeated one: the request log's line, the request
@@ -55,6 +55,15 @@ interface RememberedPage {
   size: number;
 }
 
+/**
+ * The URL without its origin: no answer depends on the Host header, and a caller sending one valid
+ * URL under many Host names would otherwise fill the memory with copies of one page.
+ */
+function pathAndQuery(url: string): string {
+  const path = url.indexOf('/', url.indexOf('//') + 2);
+  return path < 0 ? url : url.slice(path);
+}
+
 /** Where a repeated page's request is recorded: the same places as every request's. */
 export interface RepeatedPageRecorders {
   log: Logger;
@@ -73,7 +82,7 @@ export interface RepeatedPageRecorders {
 export function answerRepeatedPages(pages: RepeatedPages, o: RepeatedPageRecorders): MiddlewareHandler<AppEnv> {
   return async function answerRepeatedPage(c, next) {
     if (c.req.method !== 'GET') return next();
-    const url = c.req.url;
+    const url = pathAndQuery(c.req.url);
     const hit = pages.get(url);
     if (hit === undefined) {
       await next();
