@@ -122,6 +122,12 @@ describe("Agora's repeated page polls, answered from memory by their URL", () =>
     const elsewhere = await answer(t, `http://another.example${early}`);
     expect(elsewhere.status).toBe(200);
     expect(await fromMemory(t, 'usage')).toBe(2);
+    // Basic credentials the database cannot store are refused on these routes too: a request with
+    // an Authorization header runs the app.
+    const withNul = await answer(t, early, { headers: { authorization: 'Basic AA==' } });
+    expect(withNul.status).toBe(400);
+    expect(JSON.parse(new TextDecoder().decode(withNul.body)).code).toBe('invalid_parameter');
+    expect(await fromMemory(t, 'usage')).toBe(2);
     // HEAD of a remembered URL runs the app (which refuses it: the signature names the method).
     expect((await t.app.request(early, { method: 'HEAD' })).status).toBeGreaterThanOrEqual(400);
     expect(await fromMemory(t, 'usage')).toBe(2);

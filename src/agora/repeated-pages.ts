@@ -23,7 +23,10 @@ import { routeOf } from '../ops/metrics.ts';
  * whole app. The route marks a cacheable answer with `repeatablePage` (src/agora/paged.ts); nothing
  * else is remembered.
  *
- * Memory: at most `maxBytes` of pages and URLs, least recently used dropped first.
+ * Memory: at most `maxBytes` of pages and URLs, least recently used dropped first. Variants of
+ * one valid URL (a percent-escaped digit, a padded signature) are entries of their own, so whoever
+ * holds a valid URL can churn the memory: that costs repeated polls their speed (they run the app,
+ * whose own caches still spare the database), never a wrong answer.
  */
 export class RepeatedPages {
   readonly #answers: LruCache<RememberedPage>;
@@ -81,7 +84,9 @@ export interface RepeatedPageRecorders {
  */
 export function answerRepeatedPages(pages: RepeatedPages, o: RepeatedPageRecorders): MiddlewareHandler<AppEnv> {
   return async function answerRepeatedPage(c, next) {
-    if (c.req.method !== 'GET') return next();
+    // The one header the app reads on these routes is Authorization (the input-text check refuses
+    // Basic credentials holding U+0000): Agora sends none, and a request with one runs the app.
+    if (c.req.method !== 'GET' || c.req.header('authorization') !== undefined) return next();
     const url = pathAndQuery(c.req.url);
     const hit = pages.get(url);
     if (hit === undefined) {
