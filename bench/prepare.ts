@@ -10,7 +10,7 @@ import { seedFeeMonth } from './fee-month.ts';
 import { keepLineCounts } from '../src/billing/line-counts.ts';
 import { loadConfig } from '../src/config.ts';
 import { extraServerEnv } from './processes.ts';
-import { SMALL_MONTH, type Calendar, type Settings } from './settings.ts';
+import { SMALL_MONTHS, type Calendar, type Settings } from './settings.ts';
 
 export function withDatabase(url: string, name: string): string {
   const u = new URL(url);
@@ -67,12 +67,14 @@ export async function seedFor(s: Settings, cal: Calendar, dbUrl: string, needs: 
       (msg) => bar.log(msg),
     );
     bar.stop();
-    // A second month, as the benchmark month for its first smallMonthProjects projects only: the
+    // Three more months, as the benchmark month for its first smallMonthProjects projects only: the
     // first page of a bill at two scales, in the same run, on the same machine load.
     if (needUsage) {
-      await sql`insert into usage_month_rollup (month, project_id, quantity)
-        select ${`${SMALL_MONTH}-01`}::date, project_id, quantity from usage_month_rollup
-        where month = ${`${cal.month}-01`}::date order by project_id limit ${s.smallMonthProjects}::int`.execute(database.db);
+      for (const small of SMALL_MONTHS) {
+        await sql`insert into usage_month_rollup (month, project_id, quantity)
+          select ${`${small}-01`}::date, project_id, quantity from usage_month_rollup
+          where month = ${`${cal.month}-01`}::date order by project_id limit ${s.smallMonthProjects}::int`.execute(database.db);
+      }
       // The current month with a fee on every plan (bench/fee-month.ts).
       await seedFeeMonth(database.db, cal.month);
       // The months' bill line counts kept (src/billing/line-counts.ts), as a server that has run

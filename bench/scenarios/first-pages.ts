@@ -3,7 +3,7 @@ import { dayWindow, monthWindow } from '../../src/cli/poller/poller.ts';
 import { openDatabase } from '../../src/db/database.ts';
 import { feeMonth, feeMonthRows } from '../fee-month.ts';
 import { fmtInt, fmtMs, type Row } from '../report.ts';
-import { SMALL_MONTH } from '../settings.ts';
+import { SMALL_MONTH, SMALL_MONTHS } from '../settings.ts';
 import type { ServerContext, Scenario } from './context.ts';
 import { signed, type FirstPage } from './server.ts';
 
@@ -75,8 +75,14 @@ export const firstPagesScenario: Scenario = {
     const { s, cal } = ctx;
     await quiet(ctx);
     const firstDay = await firstPage(ctx, 'usage', dayWindow(cal.rawDay));
-    await quiet(ctx);
-    const firstSmallMonth = await firstPage(ctx, 'bill', monthWindow(SMALL_MONTH));
+    const smallMonths: FirstPage[] = [];
+    for (const small of SMALL_MONTHS) {
+      await quiet(ctx);
+      smallMonths.push(await firstPage(ctx, 'bill', monthWindow(small)));
+    }
+    // The median by time (an unanswered one counts as the slowest).
+    const time = (r: FirstPage) => (r.status === 200 ? r.totalMs : Infinity);
+    const firstSmallMonth = [...smallMonths].sort((a, b) => time(a) - time(b))[Math.floor(smallMonths.length / 2)]!;
     await quiet(ctx);
     const firstMonth = await firstPage(ctx, 'bill', monthWindow(cal.month));
     ctx.shared.firstPages = { day: firstDay, smallMonth: firstSmallMonth, month: firstMonth };
@@ -91,7 +97,7 @@ export const firstPagesScenario: Scenario = {
       }
       return { scenario: label, result: `${fmtMs(r.ms)} (${fmtInt(r.totalSize ?? 0)} entries)`, target: firstTarget, verdict: r.ms < firstLimitMs ? 'ok' : 'MISSED' };
     };
-    ctx.record('firstPage', { usageDay: firstDay, billMonth: firstMonth, billSmallMonth: firstSmallMonth });
+    ctx.record('firstPage', { usageDay: firstDay, billMonth: firstMonth, billSmallMonth: firstSmallMonth, billSmallMonths: smallMonths });
     // O(page): the bill of 10× the projects costs about the same (the whole fix: about 10×).
     const ratio = firstSmallMonth.status === 200 && firstMonth.status === 200 ? firstMonth.totalMs / firstSmallMonth.totalMs : null;
     // The same with a monthly fee owed by every project (docs/deferred-bills.md, "Fee months").
